@@ -1,0 +1,62 @@
+# Runwright developer commands. `make demo` and `make test` are the two a new
+# user runs; everything else is for the inner loop.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
+        demo demo-local bench bench-engine clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP) ## create .venv and install runwright with its dev tools
+
+lint: $(STAMP) ## ruff over code, tests and scripts
+	$(BIN)/ruff check operator tests hack
+	$(BIN)/ruff format --check operator tests hack
+
+typecheck: $(STAMP) ## mypy --strict over the package
+	$(BIN)/mypy
+
+crds: $(STAMP) ## regenerate crds/ (and the chart's copy) from the models
+	$(PY) -m runwright.api.crdgen --out crds
+
+check-crds: $(STAMP) ## fail when crds/ is stale against the models
+	$(PY) -m runwright.api.crdgen --out crds --check
+
+test-unit: $(STAMP) ## the fast inner loop: unit tests only
+	$(BIN)/pytest -q tests/unit
+
+test: lint typecheck check-crds ## lint, type check, CRD staleness, unit and integration tests
+	$(BIN)/pytest -q tests/unit tests/integration
+
+demo-local: $(STAMP) ## run every example pipeline locally with the live progress view
+	@for f in examples/*-pipeline.yaml; do \
+	  echo; echo "== runwright run $$f"; \
+	  $(BIN)/runwright run $$f; rc=$$?; \
+	  echo "   exit status $$rc"; \
+	done
+
+demo: demo-local ## the main job (until the operator lands: the local-mode demo)
+
+bench-engine: $(STAMP) ## time one plan() call for DAGs of 10 to 5,000 blocks
+	$(PY) tests/bench/bench_engine.py
+
+bench: bench-engine ## every benchmark; figures, not assertions
+
+clean: ## remove caches and the venv (not the tool cache)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+-include hack/cluster.mk
