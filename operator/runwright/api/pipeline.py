@@ -1,0 +1,284 @@
+"""The Pipeline resource: a DAG of blocks (containers) and the defaults they run with."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from runwright.api.common import (
+    DNS1123_LABEL,
+    Condition,
+    Model,
+    ObjectMeta,
+    RunRecord,
+    TimeoutStatus,
+)
+
+#: Hard bounds keep the CRD's CEL rules inside the API server's cost budget.
+MAX_BLOCKS = 200
+MAX_UPSTREAM = 20
+
+K8sObject = dict[str, Any]
+
+
+class EnvVar(Model):
+    """An environment variable of a block; `value` may hold {{ }} templates."""
+
+    name: str = Field(min_length=1, description="Variable name.")
+    value: str | None = Field(
+        default=None,
+        description="Value; may use {{ variables.X }}, {{ run.* }} and upstream outputs.",
+    )
+    value_from: K8sObject | None = Field(
+        default=None,
+        description="A Kubernetes EnvVarSource (secretKeyRef, configMapKeyRef, fieldRef...).",
+    )
+
+
+class PodTemplate(Model):
+    """Pod-level defaults every block inherits; plain Kubernetes types."""
+
+    image: str | None = Field(default=None, description="Default container image for blocks.")
+    service_account_name: str | None = Field(
+        default=None, description="ServiceAccount the block pods run as."
+    )
+    env: list[EnvVar] = Field(default_factory=list, description="Environment for every block.")
+    env_from: list[K8sObject] = Field(
+        default_factory=list, description="Kubernetes EnvFromSource list for every block."
+    )
+    resources: K8sObject | None = Field(
+        default=None, description="Default Kubernetes ResourceRequirements."
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels the block pods must match."
+    )
+    tolerations: list[K8sObject] = Field(default_factory=list, description="Pod tolerations.")
+    affinity: K8sObject | None = Field(default=None, description="Kubernetes Affinity.")
+    image_pull_secrets: list[K8sObject] = Field(
+        default_factory=list, description="Secrets used to pull images."
+    )
+    security_context: K8sObject | None = Field(
+        default=None, description="Kubernetes PodSecurityContext."
+    )
+    volumes: list[K8sObject] = Field(default_factory=list, description="Pod volumes.")
+    volume_mounts: list[K8sObject] = Field(
+        default_factory=list, description="Volume mounts of every block container."
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on block pods.")
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Extra annotations on block pods."
+    )
+
+
+class OnLimit(StrEnum):
+    """What a new run does when its pipeline already has pipelineRunLimit active runs."""
+
+    WAIT = "Wait"
+    SKIP = "Skip"
+
+
+class Concurrency(Model):
+    """Limits on how much of this pipeline runs at once."""
+
+    block_run_limit: int | None = Field(
+        default=None, ge=1, description="Blocks running at once inside one run; unset = no limit."
+    )
+    pipeline_run_limit: int | None = Field(
+        default=None, ge=1, description="Active runs of this pipeline; unset = no limit."
+    )
+    on_limit: OnLimit = Field(
+        default=OnLimit.WAIT,
+        description="Wait: the new run is Queued. Skip: it ends Cancelled, reason ConcurrencyLimit.",
+    )
+
+
+class RetryPolicy(Model):
+    """Automatic retries of a failed block; a block's policy overrides the pipeline's field by field."""
+
+    limit: int | None = Field(
+        default=None, ge=0, le=100, description="Extra attempts after the first (default 0)."
+    )
+    backoff_seconds: int | None = Field(
+        default=None, ge=0, description="Delay before attempt 2 (default 10)."
+    )
+    backoff_factor: float | None = Field(
+        default=None, ge=1, le=10, description="Multiplier per further attempt (default 2)."
+    )
+    max_backoff_seconds: int | None = Field(
+        default=None, ge=0, description="Upper bound of any one delay (default 300)."
+    )
+
+
+class Retention(Model):
+    """How long finished runs are kept, per phase; unset = kept forever."""
+
+    succeeded_seconds: int | None = Field(default=None, ge=0, description="Keep Succeeded runs.")
+    failed_seconds: int | None = Field(default=None, ge=0, description="Keep Failed runs.")
+    cancelled_seconds: int | None = Field(default=None, ge=0, description="Keep Cancelled runs.")
+
+
+class BlockType(StrEnum):
+    """What a block does; informational, shown as a label."""
+
+    LOADER = "Loader"
+    TRANSFORMER = "Transformer"
+    EXPORTER = "Exporter"
+    SENSOR = "Sensor"
+    CUSTOM = "Custom"
+
+
+class ConditionOperator(StrEnum):
+    """How a `when` condition compares its rendered input."""
+
+    IN = "In"
+    NOT_IN = "NotIn"
+    EQUALS = "Equals"
+    NOT_EQUALS = "NotEquals"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+class WhenCondition(Model):
+    """One condition a block needs to run; false makes it ConditionFailed."""
+
+    input: str = Field(
+        description="A {{ }} template rendered at run time, e.g. {{ variables.env }}."
+    )
+    operator: ConditionOperator = Field(
+        description="In/NotIn: input is (not) one of values. Equals/NotEquals: input is (not) "
+        "values[0]. Exists/DoesNotExist: input is non-empty/empty."
+    )
+    values: list[str] = Field(default_factory=list, description="Values to compare with.")
+
+
+class Block(Model):
+    """One step of the pipeline: a container run as a Kubernetes Job (or a local process)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS1123_LABEL,
+        description="DNS-1123 label, unique in the pipeline.",
+    )
+    type: BlockType = Field(default=BlockType.CUSTOM, description="Informational block type.")
+    image: str | None = Field(default=None, description="Container image; default template.image.")
+    command: list[str] = Field(
+        default_factory=list, description="Entrypoint; never run through a shell."
+    )
+    args: list[str] = Field(default_factory=list, description="Arguments; may use {{ }} templates.")
+    env: list[EnvVar] = Field(
+        default_factory=list, description="Extra environment; values may use {{ }} templates."
+    )
+    resources: K8sObject | None = Field(
+        default=None, description="Kubernetes ResourceRequirements; default template.resources."
+    )
+    upstream: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_UPSTREAM,
+        description="Names of blocks that must succeed before this one starts.",
+    )
+    when: list[WhenCondition] = Field(
+        default_factory=list, description="Conditions that must all hold, else ConditionFailed."
+    )
+    retry: RetryPolicy | None = Field(
+        default=None, description="Overrides spec.retry field by field."
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, description="Limit of one attempt; an attempt over it fails (Timeout)."
+    )
+    allow_failure: bool = Field(
+        default=False,
+        description="True: this block's failure does not fail the run and downstream blocks "
+        "still start.",
+    )
+
+
+class PipelineSpec(Model):
+    """What a Pipeline is: blocks, their DAG and the defaults every run uses."""
+
+    # CEL rules the API server checks at `kubectl apply` time; the operator and
+    # `runwright validate` say the same with a did-you-mean (engine.dag).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.blocks.all(b, b.upstream.all(u, self.blocks.exists(x, x.name == u)))",
+                    "message": "spec.blocks[].upstream: every upstream must be the name of a "
+                    "block in spec.blocks",
+                    "fieldPath": ".blocks",
+                    "reason": "FieldValueInvalid",
+                },
+                {
+                    "rule": "self.blocks.all(b, !(b.name in b.upstream))",
+                    "message": "spec.blocks[].upstream: a block cannot be its own upstream",
+                    "fieldPath": ".blocks",
+                    "reason": "FieldValueInvalid",
+                },
+            ]
+        }
+    )
+
+    description: str | None = Field(default=None, description="What the pipeline does.")
+    template: PodTemplate = Field(
+        default_factory=PodTemplate, description="Pod-level defaults for every block."
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="Default runtime variables (string values)."
+    )
+    concurrency: Concurrency = Field(
+        default_factory=Concurrency, description="Run and block concurrency limits."
+    )
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="Default retry policy of every block."
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, description="Limit of the whole run; unset = no limit."
+    )
+    timeout_status: TimeoutStatus = Field(
+        default=TimeoutStatus.FAILED, description="Phase of a run that times out."
+    )
+    sla_seconds: int | None = Field(
+        default=None, ge=1, description="A run should finish within this of its executionDate."
+    )
+    fail_fast: bool = Field(
+        default=True,
+        description="True: a failed block cancels the rest of the run. False: independent "
+        "branches go on.",
+    )
+    retention: Retention = Field(
+        default_factory=Retention, description="Delete finished runs after these many seconds."
+    )
+    blocks: list[Block] = Field(
+        min_length=1,
+        max_length=MAX_BLOCKS,
+        description="The blocks; a DAG through upstream. Names are unique.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
+class PipelineStatus(Model):
+    """What the operator last observed of a Pipeline."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this status describes."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready True when valid; False with CycleDetected, UnknownUpstream, "
+        "DuplicateBlock or InvalidTemplate.",
+    )
+    block_count: int | None = Field(default=None, description="Number of blocks.")
+    active_runs: int | None = Field(default=None, description="Runs not yet finished.")
+    last_run: RunRecord | None = Field(default=None, description="The most recent run.")
+
+
+class Pipeline(Model):
+    """A Pipeline manifest."""
+
+    api_version: Literal["runwright.dev/v1alpha1"] = "runwright.dev/v1alpha1"
+    kind: Literal["Pipeline"] = "Pipeline"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PipelineSpec
+    status: PipelineStatus | None = None
