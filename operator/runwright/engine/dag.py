@@ -1,0 +1,169 @@
+"""DAG validation (duplicates, unknown upstream, cycles) and topology of a pipeline's blocks."""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from runwright.api.pipeline import Block
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest: the field path, what is wrong and a CamelCase reason."""
+
+    field: str
+    message: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean "x"?)' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The blocks of a pipeline as a DAG, with the orderings the planner needs.
+
+    Built once per spec; every lookup is O(1) so a plan over 5,000 blocks stays linear.
+    """
+
+    blocks: Mapping[str, Block]
+    order: tuple[str, ...]
+    """Block names in topological order, ties broken by spec order (stable, deterministic)."""
+    upstream: Mapping[str, tuple[str, ...]]
+    downstream: Mapping[str, tuple[str, ...]]
+    index: Mapping[str, int] = field(default_factory=dict)
+
+    def descendants(self, name: str) -> set[str]:
+        """Every block downstream of `name`, transitively (not including it)."""
+        seen: set[str] = set()
+        stack = list(self.downstream[name])
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.downstream[current])
+        return seen
+
+
+def validate(blocks: Sequence[Block]) -> list[Problem]:
+    """Every structural problem of the DAG, each naming the field and suggesting a fix."""
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for i, block in enumerate(blocks):
+        if block.name in seen:
+            problems.append(
+                Problem(
+                    f"spec.blocks[{i}].name",
+                    f'"{block.name}" is already the name of spec.blocks[{seen[block.name]}]; '
+                    "block names must be unique",
+                    "DuplicateBlock",
+                )
+            )
+        else:
+            seen[block.name] = i
+    for i, block in enumerate(blocks):
+        for j, up in enumerate(block.upstream):
+            if up == block.name:
+                problems.append(
+                    Problem(
+                        f"spec.blocks[{i}].upstream[{j}]",
+                        f'block "{block.name}" names itself; a block cannot be its own upstream',
+                        "CycleDetected",
+                    )
+                )
+            elif up not in seen:
+                problems.append(
+                    Problem(
+                        f"spec.blocks[{i}].upstream[{j}]",
+                        f'names "{up}", no such block{did_you_mean(up, seen)}',
+                        "UnknownUpstream",
+                    )
+                )
+    if not problems:
+        cycle = find_cycle(blocks)
+        if cycle:
+            first = seen[cycle[0]]
+            problems.append(
+                Problem(
+                    f"spec.blocks[{first}].upstream",
+                    "cycle " + " -> ".join(cycle) + "; remove one of these upstream edges",
+                    "CycleDetected",
+                )
+            )
+    return problems
+
+
+def find_cycle(blocks: Sequence[Block]) -> list[str] | None:
+    """A cycle as a path that starts and ends on the same block, or None. Iterative DFS."""
+    upstream = {b.name: list(b.upstream) for b in blocks}
+    white, grey, black = 0, 1, 2
+    color = dict.fromkeys(upstream, white)
+    for root in upstream:
+        if color[root] != white:
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                color[node] = grey
+                path.append(node)
+            ups = upstream.get(node, [])
+            if i < len(ups):
+                stack.append((node, i + 1))
+                nxt = ups[i]
+                if nxt not in color:
+                    continue
+                if color[nxt] == grey:
+                    # Report in execution order: upstream first.
+                    cycle = [*path[path.index(nxt) :], nxt]
+                    return list(reversed(cycle))
+                if color[nxt] == white:
+                    stack.append((nxt, 0))
+            else:
+                color[node] = black
+                path.pop()
+    return None
+
+
+def build(blocks: Sequence[Block]) -> Graph:
+    """The Graph of valid blocks (call `validate` first: this assumes a DAG)."""
+    by_name = {b.name: b for b in blocks}
+    index = {b.name: i for i, b in enumerate(blocks)}
+    downstream: dict[str, list[str]] = {b.name: [] for b in blocks}
+    indegree = {b.name: 0 for b in blocks}
+    for b in blocks:
+        for up in dict.fromkeys(b.upstream):
+            downstream[up].append(b.name)
+            indegree[b.name] += 1
+    # Kahn's algorithm with a heap on spec index: a stable, deterministic order.
+
+    ready = [index[n] for n, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    names = [b.name for b in blocks]
+    while ready:
+        name = names[heapq.heappop(ready)]
+        order.append(name)
+        for child in downstream[name]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(ready, index[child])
+    if len(order) != len(blocks):
+        raise ValueError("blocks do not form a DAG; call dag.validate first")
+    return Graph(
+        blocks=by_name,
+        order=tuple(order),
+        upstream={b.name: tuple(dict.fromkeys(b.upstream)) for b in blocks},
+        downstream={k: tuple(v) for k, v in downstream.items()},
+        index=index,
+    )
