@@ -117,7 +117,17 @@ def build_kubernetes(out: Path) -> None:
 def build_etcd(out: Path) -> None:
     ldflags = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA={ETCD_VERSION}"
     run(
-        ["go", "build", "-mod=readonly", "-trimpath", "-ldflags", ldflags, "-o", f"{out}/", "./cmd/etcd"],
+        [
+            "go",
+            "build",
+            "-mod=readonly",
+            "-trimpath",
+            "-ldflags",
+            ldflags,
+            "-o",
+            f"{out}/",
+            "./cmd/etcd",
+        ],
         cwd=HACK / "tools" / "etcd",
     )
 
@@ -272,7 +282,9 @@ def cmd_gen_kube_mod() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build missing tools and link them into .cluster/bin")
     b.add_argument("tools", nargs="*", metavar="TOOL", help=", ".join(TOOLS))
