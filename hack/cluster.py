@@ -71,17 +71,19 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = READY_TIMEOU
         except (OSError, ValueError, subprocess.SubprocessError):
             pass
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}; see {CLUSTER}/*.log")
+            raise SystemExit(
+                f"timed out after {timeout:.0f}s waiting for {what}; see {CLUSTER}/*.log"
+            )
         time.sleep(delay)  # poll interval, not a fixed wait
         delay = min(delay * 1.5, 1.0)
 
 
 def http_ok(url: str, ctx: ssl.SSLContext | None = None, token: str | None = None) -> bool:
-    req = urllib.request.Request(url)  # noqa: S310 (our own local URLs)
+    req = urllib.request.Request(url)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=3, context=ctx) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=3, context=ctx) as resp:
             return bool(resp.status == 200)
     except urllib.error.URLError:
         return False
@@ -129,7 +131,7 @@ def start(name: str, args: list[str], state: dict[str, object]) -> None:
     if not binary.exists():
         raise SystemExit(f"{binary} is missing: run `make tools` (hack/tools.py build) first")
     logf = (CLUSTER / f"{name}.log").open("ab")
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [str(binary), *args],
         stdout=logf,
         stderr=subprocess.STDOUT,
@@ -146,7 +148,7 @@ def start(name: str, args: list[str], state: dict[str, object]) -> None:
 
 
 def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: S607
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
@@ -318,7 +320,10 @@ def up() -> int:
     wait_for("kwok /healthz", lambda: http_ok(f"http://{kwok_addr}/healthz"))
 
     kubectl("apply", "-f", "-", stdin=NODE_MANIFEST)
-    wait_for("node Ready", lambda: bool(kubectl("wait", "--for=condition=Ready", f"node/{NODE_NAME}", "--timeout=5s")))
+    wait_for(
+        "node Ready",
+        lambda: bool(kubectl("wait", "--for=condition=Ready", f"node/{NODE_NAME}", "--timeout=5s")),
+    )
     # The token controller and the root-CA publisher are working once these exist.
     wait_for("default service account", lambda: bool(kubectl("get", "serviceaccount", "default")))
     wait_for("kube-root-ca.crt", lambda: bool(kubectl("get", "configmap", "kube-root-ca.crt")))

@@ -70,7 +70,9 @@ def cluster() -> Iterator[Cluster]:
                 )
             built = _hack("tools.py", "build")
             if built.returncode != 0:
-                _unavailable(f"hack/tools.py build failed:\n{built.stderr[-4000:]}", skippable=False)
+                _unavailable(
+                    f"hack/tools.py build failed:\n{built.stderr[-4000:]}", skippable=False
+                )
             upped = _hack("cluster.py", "up")
             if upped.returncode != 0:
                 logs = _hack("cluster.py", "logs", "60").stdout

@@ -69,9 +69,7 @@ class Cluster:
     def get(self, kind: str, name: str, ns: str) -> Any:
         return self.kubectl("get", kind, name, "-n", ns, "-o", "json").json()
 
-    def wait_for(
-        self, what: str, check: Callable[[], Any], timeout: float = WAIT_TIMEOUT
-    ) -> Any:
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = WAIT_TIMEOUT) -> Any:
         """Poll check() until it returns something truthy; return that."""
         deadline = time.monotonic() + timeout
         delay = 0.1
@@ -92,9 +90,7 @@ class Cluster:
                 if doc and doc.get("kind") == "CustomResourceDefinition":
                     names.append(doc["metadata"]["name"])
         if files:
-            self.kubectl(
-                "apply", "--server-side", "--force-conflicts", *(f"-f={f}" for f in files)
-            )
+            self.kubectl("apply", "--server-side", "--force-conflicts", *(f"-f={f}" for f in files))
         for name in names:
             self.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
         return names

@@ -158,7 +158,9 @@ def test_the_valid_bases_are_accepted(cluster: Cluster, ns: str, base: Callable[
     assert res.ok, res.stderr
 
 
-@pytest.mark.parametrize(("base", "mutate", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("base", "mutate", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_invalid_manifest_is_refused_naming_the_field(
     cluster: Cluster,
     ns: str,
@@ -175,7 +177,9 @@ def test_invalid_manifest_is_refused_naming_the_field(
     for word in words:
         assert word in message, f"{word!r} not in refusal: {message}"
     # nothing was stored
-    got = cluster.kubectl("get", obj["kind"].lower(), obj["metadata"]["name"], "-n", ns, check=False)
+    got = cluster.kubectl(
+        "get", obj["kind"].lower(), obj["metadata"]["name"], "-n", ns, check=False
+    )
     assert not got.ok
 
 
