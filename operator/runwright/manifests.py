@@ -1,0 +1,504 @@
+"""Manifest files in, typed resources or one clear line per problem out.
+
+This is the edge where user YAML becomes `Pipeline`, `Trigger` and `PipelineRun`
+objects. Whatever is wrong (broken YAML, a document that is not an object, a wrong
+apiVersion or kind, a schema error, a DAG or template or schedule problem) comes
+back as a `ManifestProblem` that names the file and line, the resource, the field
+(camelCase, as the user wrote it) and the fix -- never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+from pydantic import BaseModel
+
+from runwright import labels
+from runwright.api.common import DNS1123_LABEL, DNS1123_SUBDOMAIN
+from runwright.api.pipeline import Pipeline
+from runwright.api.run import PipelineRun
+from runwright.api.trigger import Trigger
+from runwright.engine import dag, templating, triggers
+from runwright.engine.dag import did_you_mean
+
+Resource = Pipeline | Trigger | PipelineRun
+KINDS: dict[str, type[Pipeline] | type[Trigger] | type[PipelineRun]] = {
+    "Pipeline": Pipeline,
+    "Trigger": Trigger,
+    "PipelineRun": PipelineRun,
+}
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ManifestProblem:
+    """One thing wrong in a manifest file, printable as one line."""
+
+    source: str
+    message: str
+    reason: str
+    line: int | None = None
+    resource: str | None = None
+    """e.g. "Pipeline data/etl"; None when the document is not a resource at all."""
+    field: str | None = None
+
+    def __str__(self) -> str:
+        parts = [f"{self.source}:{self.line}" if self.line else self.source]
+        if self.resource:
+            parts.append(self.resource)
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One valid resource and where it came from."""
+
+    source: str
+    line: int
+    resource: Resource
+
+    @property
+    def kind(self) -> str:
+        """Pipeline, Trigger or PipelineRun."""
+        return self.resource.kind
+
+    @property
+    def name(self) -> str:
+        """metadata.name (always set on a loaded manifest)."""
+        return self.resource.metadata.name or ""
+
+    @property
+    def display(self) -> str:
+        """`Kind namespace/name` as messages show it."""
+        return display_name(
+            self.kind, self.resource.metadata.name, self.resource.metadata.namespace
+        )
+
+
+@dataclass
+class LoadResult:
+    """Every valid resource of the files and every problem found in them."""
+
+    manifests: list[Manifest] = field(default_factory=list)
+    problems: list[ManifestProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+    def extend(self, other: LoadResult) -> None:
+        """Add another file's result to this one."""
+        self.manifests.extend(other.manifests)
+        self.problems.extend(other.problems)
+
+
+def display_name(kind: str, name: str | None, namespace: str | None = None) -> str:
+    """`Pipeline data/etl`, `Pipeline etl`, or `Pipeline (unnamed)`."""
+    if not name:
+        return f"{kind} (unnamed)"
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def load_files(paths: Iterable[str | Path]) -> LoadResult:
+    """Load and check every manifest in the files (multi-document YAML)."""
+    result = LoadResult()
+    for path in paths:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            result.problems.append(ManifestProblem(source, "no such file", "FileNotFound"))
+            continue
+        except IsADirectoryError:
+            result.problems.append(
+                ManifestProblem(source, "is a directory; pass the YAML files in it", "NotAFile")
+            )
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            result.problems.append(ManifestProblem(source, f"cannot read: {exc}", "Unreadable"))
+            continue
+        result.extend(load_text(text, source))
+    return result
+
+
+def load_text(text: str, source: str = "<stdin>") -> LoadResult:
+    """Load and check every manifest in one YAML text; `source` names it in problems."""
+    result = LoadResult()
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        result.problems.append(_yaml_problem(source, exc))
+        return result
+    if not any(d is not None for d in documents):
+        result.problems.append(
+            ManifestProblem(
+                source, "no manifests found; expected a Pipeline, Trigger or PipelineRun", "Empty"
+            )
+        )
+        return result
+    for index, (node, document) in enumerate(zip(nodes, documents, strict=True)):
+        if document is None:
+            continue
+        result.extend(_load_document(source, index, node, document))
+    return result
+
+
+def _yaml_problem(source: str, exc: yaml.YAMLError) -> ManifestProblem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    detail = f"{context}, {problem}" if context else str(problem)
+    if context_mark is not None and mark is not None and context_mark.line != mark.line:
+        detail += f" (the construct began on line {context_mark.line + 1})"
+    if mark is None:
+        return ManifestProblem(source, f"invalid YAML: {detail}", "InvalidYAML")
+    return ManifestProblem(
+        source,
+        f"invalid YAML at column {mark.column + 1}: {detail}",
+        "InvalidYAML",
+        line=mark.line + 1,
+    )
+
+
+def _load_document(source: str, index: int, node: yaml.Node, document: object) -> LoadResult:
+    result = LoadResult()
+    line = node.start_mark.line + 1
+
+    def problem(message: str, reason: str, resource: str | None, loc: Loc = ()) -> None:
+        at = _line_of(node, loc) if loc else line
+        field_path = format_loc(loc) if loc else None
+        result.problems.append(ManifestProblem(source, message, reason, at, resource, field_path))
+
+    if not isinstance(document, dict):
+        problem(
+            f"document {index + 1} is {_describe(document)}, not a mapping; each document must be "
+            "an object with apiVersion, kind, metadata and spec",
+            "NotAMapping",
+            None,
+        )
+        return result
+    for key_node, duplicate in _duplicate_keys(node):
+        result.problems.append(
+            ManifestProblem(
+                source,
+                f'key "{duplicate}" appears twice in the same mapping; keep one',
+                "DuplicateKey",
+                key_node.start_mark.line + 1,
+            )
+        )
+    kind = document.get("kind")
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+    label = display_name(kind if isinstance(kind, str) and kind else "document", name, namespace)
+    if kind is None:
+        problem(
+            "missing; set it to Pipeline, Trigger or PipelineRun", "MissingKind", label, ("kind",)
+        )
+    elif not isinstance(kind, str) or kind not in KINDS:
+        problem(
+            f"{_show(kind)} is not a Runwright kind; use Pipeline, Trigger or PipelineRun"
+            f"{did_you_mean(str(kind), KINDS)}",
+            "UnknownKind",
+            label,
+            ("kind",),
+        )
+    api_version = document.get("apiVersion")
+    if api_version is None:
+        problem(
+            f"missing; set apiVersion: {labels.API_VERSION}",
+            "MissingAPIVersion",
+            label,
+            ("apiVersion",),
+        )
+    elif api_version != labels.API_VERSION:
+        problem(
+            f"{_show(api_version)} is not supported; use {labels.API_VERSION}",
+            "UnknownAPIVersion",
+            label,
+            ("apiVersion",),
+        )
+    if result.problems or not isinstance(kind, str):
+        return result
+    model = KINDS[kind]
+    if not isinstance(name, str) or not name:
+        problem(f"missing; every {kind} needs a name", "MissingName", label, ("metadata", "name"))
+    elif not re.fullmatch(DNS1123_SUBDOMAIN, name) or len(name) > 253:
+        problem(
+            f"{_show(name)} is not a valid name: {_NAME_RULE}{_slug_hint(name)}",
+            "InvalidName",
+            label,
+            ("metadata", "name"),
+        )
+    try:
+        resource = model.model_validate(document)
+    except pydantic.ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            problem(explain(error, model), _reason(error), label, loc)
+        result.problems.sort(key=lambda p: p.line or 0)
+        return result
+    if result.problems:
+        return result
+    for found in check(resource):
+        problem(found.message, found.reason, label, parse_field(found.field))
+    if not result.problems:
+        result.manifests.append(Manifest(source, line, resource))
+    result.problems.sort(key=lambda p: p.line or 0)
+    return result
+
+
+def check(resource: Resource) -> list[dag.Problem]:
+    """The engine's checks of a schema-valid resource: DAG, templates, schedule."""
+    if isinstance(resource, Pipeline):
+        problems = dag.validate(resource.spec.blocks)
+        # Template checks assume a sound DAG (they look at each block's upstream).
+        return problems or templating.validate(resource.spec)
+    if isinstance(resource, Trigger):
+        return triggers.validate(resource.spec)
+    return []
+
+
+# ----- pydantic errors as sentences -------------------------------------------------
+
+_NAME_RULE = 'use lowercase letters, digits and "-", starting and ending with a letter or digit'
+
+
+def format_loc(loc: Loc) -> str:
+    """('spec', 'blocks', 0, 'upstream') -> 'spec.blocks[0].upstream'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_field(path: str) -> Loc:
+    """'spec.blocks[0].upstream' -> ('spec', 'blocks', 0, 'upstream'); the inverse of format_loc."""
+    return tuple(
+        int(index) if index else name for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path)
+    )
+
+
+def explain(error: Any, model: type[BaseModel]) -> str:
+    """One pydantic error as what is wrong and how to fix it."""
+    kind: str = error["type"]
+    value = error.get("input")
+    ctx: dict[str, Any] = error.get("ctx") or {}
+    loc: Loc = tuple(error["loc"])
+    if kind == "missing":
+        return "is required but missing; add it"
+    if kind == "extra_forbidden":
+        parent = model_at(model, loc[:-1])
+        allowed = field_names(parent) if parent is not None else []
+        unknown = str(loc[-1])
+        hint = did_you_mean(unknown, allowed)
+        if not hint and allowed:
+            hint = f"; allowed fields: {', '.join(allowed)}"
+        return f'unknown field "{unknown}"{hint}'
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") in (
+        DNS1123_LABEL,
+        DNS1123_SUBDOMAIN,
+    ):
+        return f"{_show(value)} is not a valid name: {_NAME_RULE}{_slug_hint(str(value))}"
+    if kind in ("enum", "literal_error"):
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        return (
+            f"{_show(value)} is not allowed; use one of: {', '.join(choices)}"
+            f"{did_you_mean(str(value), choices)}"
+        )
+    bounds = {
+        "greater_than_equal": ("ge", "at least"),
+        "greater_than": ("gt", "more than"),
+        "less_than_equal": ("le", "at most"),
+        "less_than": ("lt", "less than"),
+    }
+    if kind in bounds:
+        key, words = bounds[kind]
+        return f"{_show(value)} is out of range; it must be {words} {ctx.get(key)}"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length')} item(s); got {_count(value)}"
+    if kind == "too_long":
+        return f"allows at most {ctx.get('max_length')} item(s); got {_count(value)}"
+    if kind == "string_type":
+        if isinstance(value, bool | int | float):
+            return f'expected a string, got {_show(value)}; quote it: "{_yaml_scalar(value)}"'
+        return f"expected a string, got {_describe(value)}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected a whole number, got {_show(value)}"
+    if kind in ("float_type", "float_parsing"):
+        return f"expected a number, got {_show(value)}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {_show(value)}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping (key: value), got {_describe(value)}"
+    if kind == "list_type":
+        return f"expected a list, got {_describe(value)}; write [a, b] or one '- item' per line"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind.startswith("datetime"):
+        return f"{_show(value)} is not a time; write RFC 3339, e.g. 2026-11-21T02:00:00Z"
+    return f"{error['msg']} (got {_show(value)})"
+
+
+def _reason(error: Any) -> str:
+    kind = str(error["type"])
+    return {
+        "missing": "MissingField",
+        "extra_forbidden": "UnknownField",
+    }.get(kind, "InvalidValue")
+
+
+def model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model class found at `loc` inside `model` (by camelCase alias), or None."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            current = _item_type(current)
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            info = next(
+                (f for n, f in current.model_fields.items() if part in (f.alias, n)),
+                None,
+            )
+            if info is None:
+                return None
+            current = info.annotation
+        else:
+            current = _item_type(current)  # a dict value
+        if current is None:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def field_names(model: type[BaseModel]) -> list[str]:
+    """The camelCase field names a user may write for `model`."""
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated down to the one model (or container) inside."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            arms = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(arms) != 1:
+                return None
+            annotation = arms[0]
+        else:
+            return annotation
+
+
+def _item_type(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is list and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return json.dumps(value)
+    return _describe(value)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, str):
+        return f"a string ({json.dumps(value)})"
+    if isinstance(value, bool):
+        return f"a boolean ({json.dumps(value)})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    return type(value).__name__
+
+
+def _yaml_scalar(value: bool | int | float) -> str:
+    return json.dumps(value)
+
+
+def _count(value: object) -> int:
+    return len(value) if isinstance(value, list | str | dict) else 0
+
+
+def _slug_hint(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return f' (e.g. "{slug}")' if slug and slug != name else ""
+
+
+# ----- where things are in the file -------------------------------------------------
+
+
+def _line_of(node: yaml.Node, loc: Loc) -> int:
+    """The 1-based line of the deepest node of `loc` that exists in the document."""
+    line = node.start_mark.line + 1
+    current: yaml.Node | None = node
+    for part in loc:
+        if isinstance(current, yaml.MappingNode) and isinstance(part, str):
+            match = next(
+                (kv for kv in current.value if getattr(kv[0], "value", None) == part), None
+            )
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            current = match[1]
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(current.value):
+                break
+            current = current.value[part]
+            line = current.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _duplicate_keys(node: yaml.Node) -> list[tuple[yaml.Node, str]]:
+    """Keys written twice in one mapping (PyYAML keeps the last silently; kubectl refuses)."""
+    found: list[tuple[yaml.Node, str]] = []
+    stack = [node]
+    seen_nodes: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen_nodes:  # aliases may share nodes
+            continue
+        seen_nodes.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            keys: set[str] = set()
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in keys:
+                        found.append((key, key.value))
+                    keys.add(key.value)
+                stack.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return found
