@@ -1,0 +1,335 @@
+"""Blocks as local processes: the executor behind `runwright run`.
+
+It does for a process what the Kubernetes executor does for a Job: start an attempt
+under a deterministic name (a repeat is a no-op, like a 409), report what it sees of
+each block's latest attempt as an `Observation`, and stop an attempt for good. Each
+attempt runs in its own session, so stopping it kills every process it started, as
+deleting a pod would. Everything is asyncio and never blocks the loop, so the same
+class can run inside the kopf operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import signal
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runwright import labels
+from runwright.engine.dag import did_you_mean
+from runwright.engine.plan import AttemptState, Observation, StartBlock
+
+#: A pod's termination message (where a block's output goes in a cluster) holds 4 KiB.
+MAX_OUTPUT_BYTES = 4096
+#: Lines of the log kept as the message of a failed attempt.
+TAIL_LINES = 10
+#: Exit codes a shell would report for a command it cannot find / cannot execute.
+EXIT_NOT_FOUND = 127
+EXIT_NOT_EXECUTABLE = 126
+
+Warn = Callable[[str], None]
+
+
+class OutputError(ValueError):
+    """The block's output file is not the JSON object the contract asks for."""
+
+
+@dataclass
+class _Attempt:
+    """One process and everything observed of it."""
+
+    block: str
+    attempt: int
+    name: str
+    log_path: Path
+    output_path: Path
+    started_at: datetime
+    process: asyncio.subprocess.Process | None = None
+    waiter: asyncio.Task[None] | None = None
+    state: AttemptState = AttemptState.RUNNING
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str = ""
+    message: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    stopping: bool = False
+
+    def observation(self) -> Observation:
+        return Observation(
+            attempt=self.attempt,
+            state=self.state,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            exit_code=self.exit_code,
+            reason=self.reason,
+            message=self.message,
+            outputs=dict(self.outputs),
+            metrics=dict(self.metrics),
+        )
+
+
+class LocalExecutor:
+    """Runs block attempts as local process groups and reports on them.
+
+    `observe()` consumes the change notification and `wait()` sleeps until the next
+    one (an attempt finished or failed to start), so a driver never polls.
+    """
+
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        grace_seconds: float = 3.0,
+        warn: Warn | None = None,
+    ) -> None:
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="runwright-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.grace_seconds = grace_seconds
+        self._warn = warn or (lambda _message: None)
+        self._attempts: dict[str, _Attempt] = {}
+        self._latest: dict[str, _Attempt] = {}
+        self._changed = asyncio.Event()
+
+    # ----- the executor interface -------------------------------------------------------
+
+    async def start(self, action: StartBlock) -> None:
+        """Start one attempt; starting an attempt name that exists already does nothing."""
+        if action.name in self._attempts:
+            return
+        attempt = _Attempt(
+            block=action.block,
+            attempt=action.attempt,
+            name=action.name,
+            log_path=self.workdir / f"{action.name}.log",
+            output_path=self.workdir / f"{action.name}.output.json",
+            started_at=_now(),
+        )
+        self._attempts[action.name] = attempt
+        current = self._latest.get(action.block)
+        if current is None or current.attempt <= action.attempt:
+            self._latest[action.block] = attempt
+        argv = [*action.command, *action.args]
+        if not action.command:
+            self._fail_to_start(
+                attempt,
+                EXIT_NOT_FOUND,
+                "NoCommand",
+                "the block has no command; local mode runs spec.blocks[].command (it cannot "
+                "use the image's entrypoint), so add one",
+            )
+            return
+        env = self._environment(action, attempt.output_path)
+        log_fd = _prepare_files(attempt.log_path, attempt.output_path)
+        try:
+            attempt.process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            self._fail_to_start(
+                attempt, EXIT_NOT_FOUND, "CommandNotFound", f"command not found: {argv[0]}"
+            )
+            return
+        except PermissionError:
+            self._fail_to_start(
+                attempt,
+                EXIT_NOT_EXECUTABLE,
+                "CommandNotExecutable",
+                f"command not executable (permission denied): {argv[0]}",
+            )
+            return
+        except OSError as exc:
+            self._fail_to_start(attempt, EXIT_NOT_EXECUTABLE, "StartError", f"{argv[0]}: {exc}")
+            return
+        finally:
+            os.close(log_fd)
+        attempt.waiter = asyncio.create_task(self._wait_for_exit(attempt))
+
+    def observe(self) -> dict[str, Observation]:
+        """The latest attempt of each block that has one; clears the change notification."""
+        self._changed.clear()
+        return {block: a.observation() for block, a in self._latest.items()}
+
+    async def wait(self) -> None:
+        """Sleep until something changed since the last `observe()`."""
+        await self._changed.wait()
+
+    @property
+    def idle(self) -> bool:
+        """True when no attempt runs and nothing changed since the last `observe()`."""
+        running = any(a.state == AttemptState.RUNNING for a in self._attempts.values())
+        return not running and not self._changed.is_set()
+
+    @property
+    def changed(self) -> asyncio.Event:
+        """Set when an attempt finished (or failed to start) since the last `observe()`."""
+        return self._changed
+
+    async def stop(self, name: str) -> None:
+        """Kill the attempt's whole process group: SIGTERM, then SIGKILL after the grace.
+
+        Idempotent: stopping an unknown or finished attempt does nothing.
+        """
+        attempt = self._attempts.get(name)
+        if attempt is None or attempt.process is None or attempt.state != AttemptState.RUNNING:
+            return
+        process = attempt.process
+        attempt.stopping = True
+        if process.returncode is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(process.wait()), self.grace_seconds)
+        # Children that ignored SIGTERM (or outlived their parent) go too.
+        _signal_group(process.pid, signal.SIGKILL)
+        if attempt.waiter is not None:
+            await asyncio.shield(attempt.waiter)
+
+    async def close(self) -> None:
+        """Kill every attempt still running; the executor is not used afterwards."""
+        running = [a.name for a in self._attempts.values() if a.state == AttemptState.RUNNING]
+        await asyncio.gather(*(self.stop(name) for name in running))
+
+    def log_path(self, name: str) -> Path | None:
+        """Where the attempt's stdout and stderr went, if it was started."""
+        attempt = self._attempts.get(name)
+        return attempt.log_path if attempt is not None else None
+
+    # ----- internals ----------------------------------------------------------------------
+
+    def _environment(self, action: StartBlock, output_path: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        for var in action.env:
+            if var.value_from is not None:
+                self._warn(
+                    f"{action.block}: env {var.name} uses valueFrom, which needs a cluster; "
+                    "it is not set in local mode"
+                )
+                continue
+            env[var.name] = var.value or ""
+        env.update(action.contract)
+        env[labels.ENV_OUTPUT_PATH] = str(output_path)
+        return env
+
+    def _fail_to_start(self, attempt: _Attempt, code: int, reason: str, message: str) -> None:
+        attempt.state = AttemptState.FAILED
+        attempt.finished_at = _now()
+        attempt.exit_code = code
+        attempt.reason = reason
+        attempt.message = message
+        self._changed.set()
+
+    async def _wait_for_exit(self, attempt: _Attempt) -> None:
+        assert attempt.process is not None
+        returncode = await attempt.process.wait()
+        # The block is over when its main process is; leftovers would outlive a pod.
+        _signal_group(attempt.process.pid, signal.SIGKILL)
+        finished = _now()
+        output_text, tail = await asyncio.to_thread(
+            _read_results, attempt.output_path, attempt.log_path
+        )
+        exit_code = returncode if returncode >= 0 else 128 - returncode
+        attempt.exit_code = exit_code
+        attempt.finished_at = finished
+        try:
+            attempt.outputs, attempt.metrics = parse_output(output_text)
+            output_problem = None
+        except OutputError as exc:
+            output_problem = str(exc)
+        if returncode == 0 and output_problem is None:
+            attempt.state = AttemptState.SUCCEEDED
+        elif returncode == 0:
+            attempt.state = AttemptState.FAILED
+            attempt.reason = "InvalidOutput"
+            attempt.message = f"{labels.ENV_OUTPUT_PATH}: {output_problem}"
+        else:
+            attempt.state = AttemptState.FAILED
+            if returncode < 0:
+                attempt.reason = "Stopped" if attempt.stopping else "Killed"
+                how = f"killed by {signal.Signals(-returncode).name}"
+            else:
+                attempt.reason = "Error"
+                how = f"exited with code {returncode}"
+            attempt.message = tail or how
+        self._changed.set()
+
+
+def parse_output(text: str) -> tuple[dict[str, str], dict[str, float]]:
+    """Outputs and metrics from the output file's text (empty = nothing reported)."""
+    if not text.strip():
+        return {}, {}
+    size = len(text.encode())
+    if size > MAX_OUTPUT_BYTES:
+        raise OutputError(
+            f"{size} bytes is over the {MAX_OUTPUT_BYTES}-byte limit of a pod's termination "
+            "message; report small values and write data elsewhere"
+        )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise OutputError(
+            f'not valid JSON ({exc}); write one object such as {{"outputs": {{"rows": "12"}}}}'
+        ) from exc
+    if not isinstance(data, dict):
+        raise OutputError('must be one JSON object with "outputs" and/or "metrics"')
+    for key in data:
+        if key not in ("outputs", "metrics"):
+            hint = did_you_mean(key, ("outputs", "metrics"))
+            raise OutputError(f'unknown key "{key}"{hint}; only "outputs" and "metrics" are read')
+    outputs = data.get("outputs", {})
+    metrics = data.get("metrics", {})
+    if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
+        raise OutputError('"outputs" must map names to strings (write numbers as "12")')
+    if not isinstance(metrics, dict) or not all(_is_number(v) for v in metrics.values()):
+        raise OutputError('"metrics" must map names to numbers')
+    return dict(outputs), {k: float(v) for k, v in metrics.items()}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _prepare_files(log_path: Path, output_path: Path) -> int:
+    """A fresh empty output file (as a pod's termination message file) and the log's fd."""
+    output_path.write_bytes(b"")
+    return os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+
+def _read_results(output_path: Path, log_path: Path) -> tuple[str, str]:
+    """The output file's text and the last lines of the log (run in a thread)."""
+    try:
+        with output_path.open("rb") as handle:
+            output = handle.read(MAX_OUTPUT_BYTES + 1).decode(errors="replace")
+    except OSError:
+        output = ""
+    try:
+        with log_path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(handle.tell() - 16384, 0))
+            lines = handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    tail = "\n".join(line.rstrip() for line in lines[-TAIL_LINES:]).strip()
+    return output, tail
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    # The process is its own session and group leader (start_new_session), so its pid
+    # is the group id, even after it has exited while children live on.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

@@ -1,0 +1,168 @@
+"""Run one PipelineRun to the end on this machine: the local twin of the run controller.
+
+The loop is the operator's reconcile, minus the API server: observe the processes,
+call the pure `plan()`, carry out its stops and starts, keep its status, and sleep
+until a process exits or the plan's `wake_at` (a retry backoff, a timeout, an SLA)
+comes due. No fixed-interval polling: an idle run costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import string
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runwright import labels
+from runwright.api.common import LocalObjectReference, ObjectMeta
+from runwright.api.pipeline import Pipeline
+from runwright.api.run import PipelineRun, PipelineRunSpec, PipelineRunStatus, TriggeredBy
+from runwright.engine.plan import Event, PlanInput, plan
+from runwright.executors.local import LocalExecutor, Warn
+
+#: Called after every planning step with the run as it now stands and what happened.
+OnUpdate = Callable[[PipelineRun, list[Event]], None]
+
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def local_run_name(pipeline: str) -> str:
+    """`<pipeline>-local-<5 random chars>`: never clashes with a cluster run's name."""
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+    return f"{pipeline}-local-{suffix}"
+
+
+def new_run(
+    pipeline: Pipeline, variables: Mapping[str, str], run_name: str, now: datetime
+) -> PipelineRun:
+    """The PipelineRun object a manual run of `pipeline` would be, before it starts."""
+    name = pipeline.metadata.name or "pipeline"
+    return PipelineRun(
+        metadata=ObjectMeta(
+            name=run_name,
+            namespace=pipeline.metadata.namespace,
+            labels={labels.PIPELINE: name},
+            creation_timestamp=now,
+        ),
+        spec=PipelineRunSpec(
+            pipeline_ref=LocalObjectReference(name=name),
+            variables=dict(variables),
+            execution_date=now,
+            triggered_by=TriggeredBy.MANUAL,
+        ),
+        status=PipelineRunStatus(),
+    )
+
+
+async def run_pipeline(
+    pipeline: Pipeline,
+    *,
+    variables: Mapping[str, str] | None = None,
+    run_name: str | None = None,
+    on_update: OnUpdate | None = None,
+    cancel: asyncio.Event | None = None,
+    workdir: Path | None = None,
+    warn: Warn | None = None,
+    handle_signals: bool = True,
+    grace_seconds: float = 3.0,
+) -> PipelineRun:
+    """Run the pipeline's blocks as local processes until the run finishes.
+
+    Setting `cancel` (or SIGINT/SIGTERM when `handle_signals`) cancels the run the way
+    `spec.cancel: true` does in a cluster: every process group is stopped and the run
+    ends Cancelled. Whatever happens, no block process outlives this call.
+    """
+    now = datetime.now(UTC)
+    name = pipeline.metadata.name or "pipeline"
+    run = new_run(pipeline, variables or {}, run_name or local_run_name(name), now)
+    assert run.metadata.name is not None
+    cancel = cancel or asyncio.Event()
+    executor = LocalExecutor(workdir, grace_seconds=grace_seconds, warn=warn)
+    status = run.status or PipelineRunStatus()
+    try:
+        with _signals_set(cancel, enabled=handle_signals):
+            while True:
+                if cancel.is_set() and not run.spec.cancel:
+                    run.spec = run.spec.model_copy(update={"cancel": True})
+                observed = executor.observe()
+                step = plan(
+                    PlanInput(
+                        run_name=run.metadata.name,
+                        spec=run.spec,
+                        status=status,
+                        now=datetime.now(UTC),
+                        created_at=now,
+                        pipeline=pipeline.spec,
+                        observed=observed,
+                    )
+                )
+                for stop in step.stops:
+                    await executor.stop(stop.name)
+                for start in step.starts:
+                    await executor.start(start)
+                status = step.status
+                run = _with_status(run, status)
+                if on_update is not None:
+                    on_update(run, step.events)
+                if status.phase is not None and status.phase.finished:
+                    break
+                if not step.starts and step.wake_at is None and executor.idle:
+                    # Nothing runs and nothing is due: waiting would wait forever.
+                    raise RuntimeError(
+                        f"run {run.metadata.name} is {status.phase} with nothing running and "
+                        "nothing scheduled; this is a bug in the planner, please report it"
+                    )
+                await _sleep_until_change(executor, cancel, step.wake_at)
+    finally:
+        await executor.close()
+    return run
+
+
+def _with_status(run: PipelineRun, status: PipelineRunStatus) -> PipelineRun:
+    meta = run.metadata.model_copy(
+        update={"labels": {**run.metadata.labels, labels.PHASE: str(status.phase or "")}}
+    )
+    return run.model_copy(update={"metadata": meta, "status": status})
+
+
+async def _sleep_until_change(
+    executor: LocalExecutor, cancel: asyncio.Event, wake_at: datetime | None
+) -> None:
+    """Until a process exits, the run is cancelled, or `wake_at` comes (whichever first)."""
+    timeout = None
+    if wake_at is not None:
+        timeout = max((wake_at - datetime.now(UTC)).total_seconds(), 0.0)
+    waiters = [
+        asyncio.create_task(executor.wait()),
+        asyncio.create_task(cancel.wait()),
+    ]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiters:
+            task.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
+@contextlib.contextmanager
+def _signals_set(event: asyncio.Event, *, enabled: bool) -> Iterator[None]:
+    """SIGINT and SIGTERM set `event` while inside (Ctrl-C cancels the run, not Python)."""
+    if not enabled:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Only the main thread may install handlers; elsewhere the caller's cancel works.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, event.set)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
