@@ -43,7 +43,7 @@ test: lint typecheck check-crds ## lint, type check, CRD staleness, unit and int
 	$(BIN)/pytest -q tests/unit tests/integration
 
 demo-local: $(STAMP) ## run every example pipeline locally with the live progress view
-	@for f in examples/*-pipeline.yaml; do \
+	@for f in $$(grep -l '^kind: Pipeline$$' examples/*.yaml); do \
 	  echo; echo "== runwright run $$f"; \
 	  $(BIN)/runwright run $$f; rc=$$?; \
 	  echo "   exit status $$rc"; \

@@ -154,7 +154,9 @@ def load_text(text: str, source: str = "<stdin>") -> LoadResult:
     for index, (node, document) in enumerate(zip(nodes, documents, strict=True)):
         if document is None:
             continue
-        result.extend(_load_document(source, index, node, document))
+        loaded = _load_document(source, index, node, document)
+        loaded.problems.sort(key=lambda p: p.line or 0)
+        result.extend(loaded)
     return result
 
 
@@ -252,7 +254,6 @@ def _load_document(source: str, index: int, node: yaml.Node, document: object) -
         for error in exc.errors():
             loc = tuple(error["loc"])
             problem(explain(error, model), _reason(error), label, loc)
-        result.problems.sort(key=lambda p: p.line or 0)
         return result
     if result.problems:
         return result
@@ -260,7 +261,6 @@ def _load_document(source: str, index: int, node: yaml.Node, document: object) -
         problem(found.message, found.reason, label, parse_field(found.field))
     if not result.problems:
         result.manifests.append(Manifest(source, line, resource))
-    result.problems.sort(key=lambda p: p.line or 0)
     return result
 
 

@@ -1,0 +1,157 @@
+"""`runwright run FILE`: run one Pipeline on this machine and report how it ended."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from runwright.api.pipeline import Pipeline
+from runwright.api.run import BlockPhase, PipelineRun
+from runwright.api.trigger import RunPhase
+from runwright.cli import exits, progress
+from runwright.cli.exits import InputError
+from runwright.engine.dag import did_you_mean
+from runwright.executors.localrun import run_pipeline
+from runwright.manifests import load_files
+
+OUTPUT_FORMATS = ("table", "json", "yaml")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `run` subcommand."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run a Pipeline locally, each block as a process",
+        description="Run the Pipeline in FILE on this machine with the same engine as the "
+        "operator: each block's command + args as a local process (image is ignored). "
+        "Exit status: 0 Succeeded, 1 Failed, 3 Cancelled, 2 invalid input.",
+    )
+    parser.add_argument("file", metavar="FILE", help="a YAML file with the Pipeline")
+    parser.add_argument(
+        "--var",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="a run variable (overrides spec.variables); repeat for more",
+    )
+    parser.add_argument(
+        "--pipeline", metavar="NAME", help="which Pipeline to run when FILE holds several"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=OUTPUT_FORMATS,
+        default="table",
+        help="print the finished run as a summary table (default), or as the PipelineRun "
+        "object in JSON or YAML",
+    )
+    parser.set_defaults(func=command)
+
+
+class ManifestErrors(InputError):
+    """Several manifest problems, one line each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def parse_variables(items: Sequence[str]) -> dict[str, str]:
+    """`--var KEY=VALUE` items as a dict; a malformed one is an InputError."""
+    variables: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f'--var "{item}": expected KEY=VALUE, e.g. --var env=dev')
+        variables[key.strip()] = value
+    return variables
+
+
+def select_pipeline(path: str, wanted: str | None) -> Pipeline:
+    """The one Pipeline of the file (or the one named `wanted`); problems are InputErrors."""
+    loaded = load_files([path])
+    if not loaded.ok:
+        raise ManifestErrors([str(p) for p in loaded.problems])
+    pipelines = [m for m in loaded.manifests if isinstance(m.resource, Pipeline)]
+    names = [m.name for m in pipelines]
+    if wanted is not None:
+        for manifest in pipelines:
+            if manifest.name == wanted and isinstance(manifest.resource, Pipeline):
+                return manifest.resource
+        listed = ", ".join(names) or "none"
+        raise InputError(
+            f'{path}: --pipeline "{wanted}": no such Pipeline (the file has: {listed})'
+            f"{did_you_mean(wanted, names)}"
+        )
+    if not pipelines:
+        kinds = ", ".join(m.display for m in loaded.manifests)
+        raise InputError(f"{path}: has no Pipeline to run (it has: {kinds})")
+    if len(pipelines) > 1:
+        raise InputError(
+            f"{path}: has {len(pipelines)} Pipelines ({', '.join(names)}); "
+            "choose one with --pipeline NAME"
+        )
+    others = [m.display for m in loaded.manifests if not isinstance(m.resource, Pipeline)]
+    if others:
+        raise InputError(
+            f"{path}: holds {', '.join(others)} besides Pipeline {names[0]}; local mode runs "
+            f"one Pipeline, so pass --pipeline {names[0]} to run it anyway"
+        )
+    resource = pipelines[0].resource
+    assert isinstance(resource, Pipeline)
+    return resource
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run the pipeline and print its outcome; the exit status says how it ended."""
+    variables = parse_variables(args.var)
+    pipeline = select_pipeline(args.file, args.pipeline)
+    # Logs are kept after the run: a failed block's full output is worth reading.
+    workdir = Path(tempfile.mkdtemp(prefix=f"runwright-{pipeline.metadata.name}-"))
+    view = progress.for_stream(sys.stderr)
+    with view:
+        run = asyncio.run(
+            run_pipeline(
+                pipeline,
+                variables=variables,
+                on_update=view.update,
+                warn=view.warn,
+                workdir=workdir,
+            )
+        )
+    print_result(run, args.output)
+    print(f"logs: {workdir}", file=sys.stderr)
+    assert run.status is not None and run.status.phase is not None
+    return exits.BY_PHASE.get(run.status.phase, exits.FAILED)
+
+
+def print_result(run: PipelineRun, output: str) -> None:
+    """The finished run on stdout, in the format asked for."""
+    if output == "json":
+        print(json.dumps(run.dump(), indent=2))
+        return
+    if output == "yaml":
+        print(yaml.safe_dump(run.dump(), sort_keys=False), end="")
+        return
+    console = Console(file=sys.stdout)
+    console.print(progress.run_table(run))
+    status = run.status
+    if status is None:
+        return
+    if status.metrics:
+        shown = ", ".join(f"{k}={v:g}" for k, v in sorted(status.metrics.items()))
+        console.print(f"metrics: {shown}")
+    if status.phase != RunPhase.SUCCEEDED and status.message:
+        console.print(f"{status.phase}: {status.message}", markup=False, highlight=False)
+    for name, st in status.blocks.items():
+        if st.phase == BlockPhase.FAILED and "\n" in st.message:
+            console.print(f"--- {name} (last lines of its log)", markup=False)
+            console.print(st.message, markup=False, highlight=False)
