@@ -162,14 +162,18 @@ def load_text(text: str, source: str = "<stdin>") -> LoadResult:
 
 def _yaml_problem(source: str, exc: yaml.YAMLError) -> ManifestProblem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
+    problem = str(getattr(exc, "problem", None) or exc)
     context = getattr(exc, "context", None)
     context_mark = getattr(exc, "context_mark", None)
-    detail = f"{context}, {problem}" if context else str(problem)
-    if context_mark is not None and mark is not None and context_mark.line != mark.line:
-        detail += f" (the construct began on line {context_mark.line + 1})"
+    detail = f"{context}, {problem}" if context else problem
     if mark is None:
         return ManifestProblem(source, f"invalid YAML: {detail}", "InvalidYAML")
+    if context_mark is not None and "<stream end>" in problem:
+        # Something opened and never closed: where it opened is where the fix goes.
+        detail += f" at line {mark.line + 1}; close what line {context_mark.line + 1} opened"
+        mark = context_mark
+    elif context_mark is not None and context_mark.line != mark.line:
+        detail += f" (the construct began on line {context_mark.line + 1})"
     return ManifestProblem(
         source,
         f"invalid YAML at column {mark.column + 1}: {detail}",
