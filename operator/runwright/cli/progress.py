@@ -69,7 +69,9 @@ def for_stream(stream: TextIO) -> Progress:
 
 
 def format_duration(seconds: float) -> str:
-    """12s, 3m04s, 1h02m: short enough for a table column."""
+    """0.4s, 12s, 3m04s, 1h02m: short enough for a table column."""
+    if 0 <= seconds < 10:
+        return f"{seconds:.1f}s"
     total = max(int(seconds), 0)
     if total < 60:
         return f"{total}s"
@@ -111,7 +113,7 @@ def run_table(run: PipelineRun, now: datetime | None = None) -> Table:
         phase = Text(str(st.phase), style=BLOCK_STYLE[st.phase])
         message = last_line(st.message)
         if st.phase == BlockPhase.RETRYING and st.next_attempt_at is not None:
-            wait = format_duration((st.next_attempt_at - now).total_seconds())
+            wait = format_duration(max((st.next_attempt_at - now).total_seconds(), 0.0))
             message = f"next attempt in {wait}: {message}" if message else f"next attempt in {wait}"
         table.add_row(
             block.name,
