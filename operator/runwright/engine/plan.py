@@ -236,10 +236,11 @@ class _Planner:
             return self.finish_plan()
         assert st.phase is not None
         if st.phase.finished:
+            self.stop_strays()
             self.finished_run()
             return self.finish_plan()
         if self.inp.spec.cancel:
-            self.end(RunPhase.CANCELLED, "Cancelled", "cancelled by spec.cancel", "Cancelled")
+            self.end(RunPhase.CANCELLED, "Cancelled", "cancelled by spec.cancel")
             return self.finish_plan()
         if st.phase in (RunPhase.PENDING, RunPhase.QUEUED) and not self.admit():
             return self.finish_plan()
@@ -308,6 +309,13 @@ class _Planner:
         spec = self.status.pipeline_spec
         assert spec is not None, "a started run always has a frozen pipeline spec"
         return spec
+
+    def stop_strays(self) -> None:
+        """Level-triggered cleanup: a finished run has no live attempts (a lost stop is redone)."""
+        for name, obs in self.inp.observed.items():
+            if obs.state == AttemptState.RUNNING:
+                job = attempt_name(self.inp.run_name, name, obs.attempt)
+                self.plan.stops.append(StopBlock(name, obs.attempt, job, "RunFinished"))
 
     def finished_run(self) -> None:
         """A finished run: handle an in-place retry request, or its retention."""
@@ -634,18 +642,24 @@ class _Planner:
         for name in ready:
             st = blocks[name]
             if free_run <= 0 or budget <= 0:
-                if st.phase != BlockPhase.RETRYING:
-                    by_run = free_run <= 0
-                    reason = "BlockRunLimit" if by_run else "ConcurrencyLimit"
-                    message = (
-                        f"waiting: blockRunLimit {limit} reached in this run"
-                        if by_run
-                        else "waiting: the global or namespace block limit is reached"
+                by_run = free_run <= 0
+                reason = "BlockRunLimit" if by_run else "ConcurrencyLimit"
+                message = (
+                    f"waiting: blockRunLimit {limit} reached in this run"
+                    if by_run
+                    else "waiting: the global or namespace block limit is reached"
+                )
+                if st.phase != BlockPhase.QUEUED or st.reason != reason:
+                    # A retry whose backoff is over waits like any ready block: Queued, in
+                    # line by the time it became ready again.
+                    self.set_block(
+                        name,
+                        phase=BlockPhase.QUEUED,
+                        ready_at=st.next_attempt_at or st.ready_at or self.now,
+                        next_attempt_at=None,
+                        reason=reason,
+                        message=message,
                     )
-                    if st.phase != BlockPhase.QUEUED or st.reason != reason:
-                        self.set_block(
-                            name, phase=BlockPhase.QUEUED, reason=reason, message=message
-                        )
                 continue
             try:
                 action = self.start_action(graph, name, st.attempt + 1)

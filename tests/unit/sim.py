@@ -1,0 +1,169 @@
+"""A scripted executor and a clock for driving `plan()` to the end in unit tests.
+
+Each block gets a script of attempt outcomes; the driver calls plan, "runs" the starts,
+advances the clock to the earliest finish or wake-up, and repeats until the run ends.
+Every call's result is kept so tests can assert on the whole history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import yaml
+
+from runwright.api import PipelineRunSpec, PipelineRunStatus, PipelineSpec
+from runwright.engine.plan import AttemptState, Observation, Plan, PlanInput, StartBlock, plan
+
+T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ends: after `seconds`, with `exit_code` (0 = success)."""
+
+    seconds: float = 1.0
+    exit_code: int = 0
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+OK = Outcome()
+FAIL = Outcome(exit_code=1, message="boom")
+
+
+def spec(text: str) -> PipelineSpec:
+    """A PipelineSpec from the YAML of its `spec:` body."""
+    return PipelineSpec.model_validate(yaml.safe_load(text))
+
+
+def run_spec(**fields: Any) -> PipelineRunSpec:
+    return PipelineRunSpec.model_validate({"pipelineRef": {"name": "p"}, **fields})
+
+
+@dataclass
+class _Live:
+    attempt: int
+    started: datetime
+    ends: datetime
+    outcome: Outcome
+    killed: bool = False
+
+
+class Sim:
+    """Drives one run through plan() with scripted outcomes."""
+
+    def __init__(
+        self,
+        pipeline: PipelineSpec,
+        scripts: Mapping[str, list[Outcome]] | None = None,
+        *,
+        spec: PipelineRunSpec | None = None,
+        budget: Callable[[datetime], int | None] | None = None,
+        admitted: bool = True,
+    ) -> None:
+        self.pipeline = pipeline
+        self.scripts = dict(scripts or {})
+        self.spec = spec or run_spec()
+        self.status = PipelineRunStatus()
+        self.now = T0
+        self.budget = budget or (lambda _now: None)
+        self.admitted = admitted
+        self.live: dict[str, _Live] = {}
+        self.finished: dict[str, Observation] = {}
+        self.history: list[Plan] = []
+        self.started: list[StartBlock] = []
+
+    def outcome(self, block: str, attempt: int) -> Outcome:
+        script = self.scripts.get(block, [OK])
+        return script[min(attempt, len(script)) - 1]
+
+    def observed(self) -> dict[str, Observation]:
+        out = dict(self.finished)
+        for name, live in self.live.items():
+            if live.killed:
+                continue
+            if live.ends <= self.now:
+                o = live.outcome
+                out[name] = Observation(
+                    attempt=live.attempt,
+                    state=AttemptState.SUCCEEDED if o.exit_code == 0 else AttemptState.FAILED,
+                    started_at=live.started,
+                    finished_at=live.ends,
+                    exit_code=o.exit_code,
+                    reason="" if o.exit_code == 0 else "Error",
+                    message=o.message,
+                    outputs=o.outputs,
+                    metrics=o.metrics,
+                )
+            else:
+                out[name] = Observation(live.attempt, AttemptState.RUNNING, started_at=live.started)
+        return out
+
+    def step(self) -> Plan:
+        """One reconcile: plan, then carry out the actions."""
+        inp = PlanInput(
+            run_name="r",
+            spec=self.spec,
+            status=self.status,
+            now=self.now,
+            created_at=T0,
+            pipeline=self.pipeline,
+            observed=self.observed(),
+            admitted=self.admitted,
+            budget=self.budget(self.now),
+        )
+        result = plan(inp)
+        self.history.append(result)
+        for stop in result.stops:
+            live = self.live.get(stop.block)
+            if live is not None and live.attempt == stop.attempt:
+                live.killed = True
+                self.finished[stop.block] = Observation(
+                    stop.attempt, AttemptState.FAILED, exit_code=137, reason="Killed"
+                )
+        for start in result.starts:
+            outcome = self.outcome(start.block, start.attempt)
+            self.finished.pop(start.block, None)
+            self.live[start.block] = _Live(
+                start.attempt, self.now, self.now + timedelta(seconds=outcome.seconds), outcome
+            )
+            self.started.append(start)
+        self.status = result.status
+        return result
+
+    def advance(self, wake_at: datetime | None) -> bool:
+        """Move the clock to the next thing that happens; False when nothing will."""
+        ends = [lv.ends for lv in self.live.values() if not lv.killed and lv.ends > self.now]
+        candidates = [*ends, *([wake_at] if wake_at is not None else [])]
+        pending = [
+            name
+            for name, lv in self.live.items()
+            if not lv.killed
+            and lv.ends <= self.now
+            and self.status.blocks[name].phase == "Running"
+            and self.status.blocks[name].attempt == lv.attempt
+        ]
+        if not candidates:
+            return bool(pending)
+        self.now = max(self.now, min(candidates))
+        return True
+
+    def run(self, max_steps: int = 10_000) -> PipelineRunStatus:
+        """Reconcile until the run is finished (and nothing more is planned)."""
+        for _ in range(max_steps):
+            result = self.step()
+            phase = self.status.phase
+            if phase is not None and phase.finished and not result.starts:
+                return self.status
+            if not result.starts and not self.advance(result.wake_at):
+                raise AssertionError(f"run is stuck in {phase}: {self.status.blocks}")
+            if result.starts:
+                continue
+        raise AssertionError("run did not finish")
+
+    def phases(self) -> dict[str, str]:
+        return {name: str(b.phase) for name, b in self.status.blocks.items()}
