@@ -192,6 +192,15 @@ class _Planner:
         self.status.blocks = dict(inp.status.blocks)
         self.status.conditions = list(inp.status.conditions)
         self.plan = Plan(status=self.status)
+        self._shared: tuple[str, str] | None = None
+        self.newly_ready: set[str] = set()
+
+    def shared_strings(self) -> tuple[str, str]:
+        """(executionDate, variables JSON): the same for every block, so computed once."""
+        if self._shared is None:
+            date = format_time(self.status.execution_date or self.inp.created_at)
+            self._shared = (date, json.dumps(self.status.variables, sort_keys=True))
+        return self._shared
 
     # ----- small helpers -------------------------------------------------------------
 
@@ -553,7 +562,8 @@ class _Planner:
             if not self.when_holds(graph, name):
                 continue
             if st.ready_at is None:
-                self.set_block(name, ready_at=self.now)
+                # Written together with the start (or the Queued mark): one copy, not two.
+                self.newly_ready.add(name)
 
     def when_holds(self, graph: dag.Graph, name: str) -> bool:
         """Evaluate the block's `when`; a false one makes it ConditionFailed."""
@@ -627,7 +637,9 @@ class _Planner:
             if st.phase == BlockPhase.RETRYING:
                 if st.next_attempt_at is not None and st.next_attempt_at <= self.now:
                     ready.append(name)
-            elif st.phase in (BlockPhase.PENDING, BlockPhase.QUEUED) and st.ready_at is not None:
+            elif st.phase in (BlockPhase.PENDING, BlockPhase.QUEUED) and (
+                st.ready_at is not None or name in self.newly_ready
+            ):
                 ready.append(name)
         if not ready:
             return False
@@ -649,7 +661,7 @@ class _Planner:
                     if by_run
                     else "waiting: the global or namespace block limit is reached"
                 )
-                if st.phase != BlockPhase.QUEUED or st.reason != reason:
+                if st.phase != BlockPhase.QUEUED or st.reason != reason or st.ready_at is None:
                     # A retry whose backoff is over waits like any ready block: Queued, in
                     # line by the time it became ready again.
                     self.set_block(
@@ -700,7 +712,7 @@ class _Planner:
             variables=self.status.variables,
             run_name=self.inp.run_name,
             pipeline=self.inp.spec.pipeline_ref.name,
-            execution_date=format_time(self.status.execution_date or self.inp.created_at),
+            execution_date=self.shared_strings()[0],
             attempt=attempt,
             upstream_outputs={u: blocks[u].outputs for u in graph.upstream[name]},
         )
@@ -708,20 +720,29 @@ class _Planner:
     def start_action(self, graph: dag.Graph, name: str, attempt: int) -> StartBlock:
         block = graph.blocks[name]
         template = self.frozen.template
-        ctx = self.template_context(graph, name, attempt)
+        templated = any(
+            templating.is_template(text) for _, text in templating.template_fields(block)
+        )
+        templated = templated or any(
+            v.value is not None and templating.is_template(v.value) for v in template.env
+        )
+        ctx = self.template_context(graph, name, attempt) if templated else {}
         args = [templating.render(a, ctx) for a in block.args]
         env: dict[str, EnvVar] = {}
         for var in [*template.env, *block.env]:
-            value = templating.render(var.value, ctx) if var.value is not None else None
-            env[var.name] = var.model_copy(update={"value": value})
-        upstream_outputs = {u: self.status.blocks[u].outputs for u in graph.upstream[name]}
+            if var.value is not None and templating.is_template(var.value):
+                var = var.model_copy(update={"value": templating.render(var.value, ctx)})
+            env[var.name] = var
+        blocks = self.status.blocks
+        upstream_outputs = {u: blocks[u].outputs for u in graph.upstream[name]}
+        execution_date, variables_json = self.shared_strings()
         contract = {
             labels.ENV_RUN: self.inp.run_name,
             labels.ENV_PIPELINE: self.inp.spec.pipeline_ref.name,
             labels.ENV_BLOCK: name,
             labels.ENV_ATTEMPT: str(attempt),
-            labels.ENV_EXECUTION_DATE: ctx["run"]["executionDate"],
-            labels.ENV_VARIABLES: json.dumps(self.status.variables, sort_keys=True),
+            labels.ENV_EXECUTION_DATE: execution_date,
+            labels.ENV_VARIABLES: variables_json,
             labels.ENV_UPSTREAM_OUTPUTS: json.dumps(upstream_outputs, sort_keys=True),
         }
         return StartBlock(
