@@ -92,6 +92,10 @@ blocks:
     }
     assert status.phase == RunPhase.SUCCEEDED
     assert "false" in status.blocks["b"].message
+    skipped = [
+        e.message for p in sim.history for e in p.events if e.reason == "BlockConditionFailed"
+    ]
+    assert skipped == ["b skipped: when[0] is false", "c skipped: upstream b skipped"]
 
 
 def test_a_when_can_read_upstream_outputs() -> None:

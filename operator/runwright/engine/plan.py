@@ -546,6 +546,10 @@ class _Planner:
                     reason="UpstreamFailed",
                     message=f"upstream {', '.join(failed)} did not succeed",
                 )
+                self.event(
+                    "BlockUpstreamFailed",
+                    f"{name} will not run: upstream {', '.join(failed)} failed",
+                )
                 continue
             if not all(blocks[u].phase.finished for u in ups):
                 continue
@@ -557,6 +561,9 @@ class _Planner:
                     completed_at=self.now,
                     reason="UpstreamConditionFailed",
                     message=f"upstream {', '.join(skipped)} did not run (condition false)",
+                )
+                self.event(
+                    "BlockConditionFailed", f"{name} skipped: upstream {', '.join(skipped)} skipped"
                 )
                 continue
             if not self.when_holds(graph, name):
@@ -592,6 +599,7 @@ class _Planner:
                     reason="ConditionFalse",
                     message=f"when[{i}]: {value!r} {cond.operator} {cond.values} is false",
                 )
+                self.event("BlockConditionFailed", f"{name} skipped: when[{i}] is false")
                 return False
         return True
 
