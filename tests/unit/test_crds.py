@@ -89,7 +89,7 @@ def test_blocks_are_a_list_map_keyed_by_name_with_cel_for_upstream() -> None:
     assert blocks["x-kubernetes-list-map-keys"] == ["name"]
     assert blocks["items"]["properties"]["name"]["pattern"].startswith("^[a-z0-9]")
     rules = [v["rule"] for v in spec["x-kubernetes-validations"]]
-    assert any("upstream" in r and "exists" in r for r in rules)
+    assert any("upstream" in r and "sets.contains" in r for r in rules)
 
 
 def test_trigger_type_must_match_its_config() -> None:
