@@ -549,3 +549,41 @@ def test_duration_and_progress_are_reported() -> None:
     assert status.duration_seconds == 6
     assert status.progress == "4/4"
     assert sim.history[0].status.progress == "0/4"
+
+
+def test_a_rerun_repeats_the_source_runs_frozen_spec_variables_and_date() -> None:
+    source = Sim(
+        spec("variables: {v: old}\nblocks: [{name: a, command: [x], args: ['{{ variables.v }}']}]")
+    )
+    source.spec = run_spec(executionDate="2026-01-01T00:00:00Z", variables={"v": "run"})
+    source_status = source.run()
+    edited = spec("variables: {v: new}\nblocks: [{name: b, command: [x]}]")
+    inp = PlanInput(
+        run_name="r2",
+        spec=run_spec(rerunOf={"name": "r"}, triggeredBy="Rerun"),
+        status=PipelineRunStatus(),
+        now=T0,
+        created_at=T0,
+        pipeline=edited,
+        rerun_source=source_status,
+    )
+    result = plan(inp)
+    assert set(result.status.blocks) == {"a"}
+    assert result.status.variables == {"v": "run"}
+    assert result.status.execution_date == source_status.execution_date
+    assert [s.args for s in result.starts] == [["run"]]
+
+
+def test_a_rerun_of_a_missing_run_fails_naming_the_field() -> None:
+    inp = PlanInput(
+        run_name="r2",
+        spec=run_spec(rerunOf={"name": "gone"}),
+        status=PipelineRunStatus(),
+        now=T0,
+        created_at=T0,
+        pipeline=spec("blocks: [{name: a, command: [x]}]"),
+    )
+    result = plan(inp)
+    assert result.status.phase == RunPhase.FAILED
+    assert result.status.reason == "InvalidRerun"
+    assert 'spec.rerunOf.name: PipelineRun "gone" does not exist' in result.status.message

@@ -85,6 +85,8 @@ class PlanInput:
     budget: int | None = None
     """Blocks this run may start now under the global and namespace limits; None = no limit."""
     generation: int | None = None
+    rerun_source: PipelineRunStatus | None = None
+    """For `spec.rerunOf`: the earlier run's status (None when it does not exist)."""
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,24 @@ class _Planner:
         inp, st = self.inp, self.status
         st.execution_date = inp.spec.execution_date or inp.created_at
         pipeline = inp.pipeline
+        base_variables = {**(pipeline.variables if pipeline else {}), **inp.trigger_variables}
+        if inp.spec.rerun_of is not None:
+            # A rerun repeats the earlier run's inputs exactly: its frozen spec, its resolved
+            # variables and its executionDate; the rerun's own variables still win.
+            source = inp.rerun_source
+            if source is None or source.pipeline_spec is None:
+                message = (
+                    f'spec.rerunOf.name: PipelineRun "{inp.spec.rerun_of.name}" does not exist '
+                    "or never started; rerun a run that ran"
+                )
+                self.condition("PipelineValid", False, "RerunSourceNotFound", message)
+                self.complete(RunPhase.FAILED, "InvalidRerun", message, "RunFailed")
+                return False
+            pipeline = source.pipeline_spec
+            base_variables = dict(source.variables)
+            st.execution_date = (
+                inp.spec.execution_date or source.execution_date or st.execution_date
+            )
         if pipeline is None:
             name = inp.spec.pipeline_ref.name
             deadline = inp.created_at + timedelta(seconds=PIPELINE_GRACE_SECONDS)
@@ -282,7 +302,7 @@ class _Planner:
             self.complete(RunPhase.FAILED, "InvalidPipeline", message, "RunFailed")
             return False
         st.pipeline_spec = pipeline
-        st.variables = {**pipeline.variables, **inp.trigger_variables, **inp.spec.variables}
+        st.variables = {**base_variables, **inp.spec.variables}
         st.blocks = {b.name: BlockStatus() for b in pipeline.blocks}
         st.phase = RunPhase.PENDING
         st.reason = st.message = ""
@@ -887,11 +907,6 @@ def _compare(op: ConditionOperator, value: str, values: list[str]) -> bool:
 def plan(inp: PlanInput) -> Plan:
     """Decide what the run does next. Pure: same input, same output."""
     return _Planner(inp).run()
-
-
-def rerun_inputs(source: PipelineRunStatus) -> tuple[PipelineSpec | None, dict[str, str]]:
-    """The frozen spec and resolved variables of an earlier run, for `spec.rerunOf`."""
-    return source.pipeline_spec, dict(source.variables)
 
 
 __all__ = [
