@@ -15,6 +15,7 @@ from runwright import labels
 from runwright.api.pipeline import EnvVar
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors.local import LocalExecutor, OutputError, parse_output
+from tests.unit.processes import eventually_gone, gone
 
 PY = sys.executable
 
@@ -59,32 +60,6 @@ async def finished(executor: LocalExecutor, block: str) -> Observation:
             if obs.state != AttemptState.RUNNING:
                 return obs
             await executor.wait()
-
-
-def gone(pid: int) -> bool:
-    """True when the process no longer runs (absent, or a zombie awaiting its reaper)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-async def eventually_gone(pid: int) -> bool:
-    """Wait for the process to end, told by the kernel through a pidfd (no polling)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    exited = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_reader(fd, exited.set)  # a pidfd turns readable when the process exits
-    try:
-        await asyncio.wait_for(exited.wait(), 10)
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
-    return True
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from runwright.api.trigger import RunPhase
 from runwright.engine.plan import Event
 from runwright.executors.localrun import local_run_name, run_pipeline
 from runwright.manifests import load_files, load_text
+from tests.unit.processes import eventually_gone
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -157,31 +157,6 @@ spec:
     upstream: [wait]
     command: [python3, -c, "pass"]
 """
-
-
-def gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-async def eventually_gone(pid: int) -> bool:
-    """Wait for the process to end, told by the kernel through a pidfd (no polling)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    exited = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_reader(fd, exited.set)  # a pidfd turns readable when the process exits
-    try:
-        await asyncio.wait_for(exited.wait(), 10)
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
-    return True
 
 
 async def test_cancel_stops_every_process_and_ends_cancelled(tmp_path: Path) -> None:
