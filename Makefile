@@ -39,7 +39,7 @@ check-crds: $(STAMP) ## fail when crds/ is stale against the models
 test-unit: $(STAMP) ## the fast inner loop: unit tests only
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck check-crds ## lint, type check, CRD staleness, unit and integration tests
+test: lint typecheck check-crds $(if $(shell command -v go 2>/dev/null),tools) ## lint, type check, CRD staleness, unit and integration tests (builds the cluster tools when Go is present)
 	$(BIN)/pytest -q tests/unit tests/integration
 
 demo-local: $(STAMP) ## run every example pipeline locally with the live progress view

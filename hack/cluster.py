@@ -225,6 +225,13 @@ def up() -> int:
     # Service-account token signing keys; the apiserver makes its own serving cert.
     openssl("genrsa", "-out", str(PKI / "sa.key"), "2048")
     openssl("rsa", "-in", str(PKI / "sa.key"), "-pubout", "-out", str(PKI / "sa.pub"))
+    # A client CA: lets the apiserver publish kube-system/extension-apiserver-authentication,
+    # which the controller-manager and scheduler read for their own authentication.
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+        "-subj", "/CN=runwright-local-client-ca",
+        "-keyout", str(PKI / "client-ca.key"), "-out", str(PKI / "client-ca.crt"),
+    )  # fmt: skip
     (PKI / "tokens.csv").write_text(f'{token},admin,admin,"system:masters"\n')
     (PKI / "tokens.csv").chmod(0o600)
 
@@ -258,6 +265,12 @@ def up() -> int:
             f"--cert-dir={PKI}",  # self-signed serving cert generated here
             "--authorization-mode=Node,RBAC",
             f"--token-auth-file={PKI / 'tokens.csv'}",
+            f"--client-ca-file={PKI / 'client-ca.crt'}",
+            f"--requestheader-client-ca-file={PKI / 'client-ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--service-account-key-file={PKI / 'sa.pub'}",
             f"--service-account-signing-key-file={PKI / 'sa.key'}",
             f"--service-account-issuer={api}",
@@ -308,7 +321,8 @@ def up() -> int:
             f"--manage-single-node={NODE_NAME}",
             f"--server-address={kwok_addr}",
             "--node-lease-duration-seconds=40",
-            "--cidr=10.0.0.1/16",
+            "--cidr=10.0.0.1/16",  # pod IPs
+            "--node-ip=10.254.0.1",
         ],
         state,
     )
