@@ -148,6 +148,8 @@ def start(name: str, args: list[str], state: dict[str, object]) -> None:
 
 
 def openssl(*args: str) -> None:
+    if shutil.which("openssl") is None:
+        raise SystemExit("openssl is needed to make the cluster's keys: apt-get install openssl")
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 

@@ -170,3 +170,13 @@ def test_deleting_a_running_job_removes_its_pods(cluster: Cluster, ns: str) -> N
     cluster.wait_for("a pod", lambda: job_pods(cluster, ns, "cancelled"))
     cluster.kubectl("delete", "job", "cancelled", "-n", ns, "--cascade=background")
     cluster.wait_for("pods gone", lambda: not job_pods(cluster, ns, "cancelled"), timeout=90)
+
+
+def test_ttl_after_finished_deletes_a_finished_job(cluster: Cluster, ns: str) -> None:
+    manifest = job("short-lived")
+    manifest["spec"]["ttlSecondsAfterFinished"] = 0
+    cluster.apply(manifest, ns)
+    cluster.wait_for(
+        "the ttl-after-finished controller to delete the Job",
+        lambda: not cluster.kubectl("get", "job", "short-lived", "-n", ns, check=False).ok,
+    )
