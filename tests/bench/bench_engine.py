@@ -1,8 +1,11 @@
 """Time one plan() call for DAGs of 10 to 5,000 blocks: chain, wide fan-out, random.
 
 A benchmark, not a test: it prints a table and writes bench/results/engine.json.
-The measured call is the steady-state one a controller makes most often: a run
-mid-way, half its blocks Succeeded, a slice Running, and one attempt just finished.
+The measured call is the one a controller makes most often: a run mid-way, half
+its blocks Succeeded, a slice Running, and one attempt just finished. Two budgets:
+"unlimited" lets every ready block start in that one call (the worst case: in a
+fan-out, thousands of starts); "budget 20" is the operator's default
+--max-concurrent-blocks, so at most 20 starts.
 
     python tests/bench/bench_engine.py [--repeat N]
 """
@@ -10,6 +13,7 @@ mid-way, half its blocks Succeeded, a slice Running, and one attempt just finish
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import random
@@ -111,17 +115,29 @@ def main() -> None:
     rng = random.Random(42)
     rows: list[dict[str, Any]] = []
     print(
-        f"{'shape':<8} {'blocks':>6} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'us/block':>9}"
+        f"{'shape':<8} {'blocks':>6} {'budget':>9} {'median ms':>10} {'min ms':>8} "
+        f"{'max ms':>8} {'us/block':>9}"
     )
     for shape, make in SHAPES.items():
         for n in SIZES:
-            figures = measure(make_input(n, make(n, rng)), args.repeat)
-            per_block = figures["median_ms"] * 1000 / n
-            rows.append({"shape": shape, "blocks": n, **figures, "us_per_block": per_block})
-            print(
-                f"{shape:<8} {n:>6} {figures['median_ms']:>10.2f} {figures['min_ms']:>8.2f} "
-                f"{figures['max_ms']:>8.2f} {per_block:>9.1f}"
-            )
+            base = make_input(n, make(n, rng))
+            for budget in (None, 20):
+                figures = measure(dataclasses.replace(base, budget=budget), args.repeat)
+                per_block = figures["median_ms"] * 1000 / n
+                label = "unlimited" if budget is None else str(budget)
+                rows.append(
+                    {
+                        "shape": shape,
+                        "blocks": n,
+                        "budget": label,
+                        **figures,
+                        "us_per_block": per_block,
+                    }
+                )
+                print(
+                    f"{shape:<8} {n:>6} {label:>9} {figures['median_ms']:>10.2f} "
+                    f"{figures['min_ms']:>8.2f} {figures['max_ms']:>8.2f} {per_block:>9.1f}"
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"benchmark": "engine.plan", "python": platform.python_version(), "results": rows}
     args.out.write_text(json.dumps(report, indent=2))

@@ -139,18 +139,41 @@ def build(blocks: Sequence[Block]) -> Graph:
     """The Graph of valid blocks (call `validate` first: this assumes a DAG)."""
     by_name = {b.name: b for b in blocks}
     index = {b.name: i for i, b in enumerate(blocks)}
+    upstream = {b.name: tuple(dict.fromkeys(b.upstream)) for b in blocks}
     downstream: dict[str, list[str]] = {b.name: [] for b in blocks}
-    indegree = {b.name: 0 for b in blocks}
+    in_spec_order = True
     for b in blocks:
-        for up in dict.fromkeys(b.upstream):
+        mine = index[b.name]
+        for up in upstream[b.name]:
             downstream[up].append(b.name)
-            indegree[b.name] += 1
-    # Kahn's algorithm with a heap on spec index: a stable, deterministic order.
+            in_spec_order = in_spec_order and index[up] < mine
+    if in_spec_order:
+        # The common case (blocks written upstream-first): spec order already is the
+        # order Kahn's algorithm below would produce, at a fraction of the cost.
+        order = [b.name for b in blocks]
+    else:
+        order = _kahn(blocks, index, upstream, downstream)
+    return Graph(
+        blocks=by_name,
+        order=tuple(order),
+        upstream=upstream,
+        downstream={k: tuple(v) for k, v in downstream.items()},
+        index=index,
+    )
 
+
+def _kahn(
+    blocks: Sequence[Block],
+    index: Mapping[str, int],
+    upstream: Mapping[str, tuple[str, ...]],
+    downstream: Mapping[str, list[str]],
+) -> list[str]:
+    """Topological order with ties broken by spec index (a heap): stable, deterministic."""
+    indegree = {name: len(ups) for name, ups in upstream.items()}
     ready = [index[n] for n, d in indegree.items() if d == 0]
     heapq.heapify(ready)
-    order: list[str] = []
     names = [b.name for b in blocks]
+    order: list[str] = []
     while ready:
         name = names[heapq.heappop(ready)]
         order.append(name)
@@ -160,10 +183,4 @@ def build(blocks: Sequence[Block]) -> Graph:
                 heapq.heappush(ready, index[child])
     if len(order) != len(blocks):
         raise ValueError("blocks do not form a DAG; call dag.validate first")
-    return Graph(
-        blocks=by_name,
-        order=tuple(order),
-        upstream={b.name: tuple(dict.fromkeys(b.upstream)) for b in blocks},
-        downstream={k: tuple(v) for k, v in downstream.items()},
-        index=index,
-    )
+    return order
