@@ -55,6 +55,13 @@ class ScheduleConfig(Model):
 
     cron: str = Field(
         min_length=1,
+        max_length=200,
+        # The CRD checks the shape only (five fields or a preset), so `kubectl apply` refuses
+        # "0 2 * *" at once. Not enforced here: engine.schedule checks the same with croniter
+        # and gives a better message in `runwright validate` and the operator.
+        json_schema_extra={
+            "pattern": r"^\s*(@(hourly|daily|weekly|monthly|yearly)|\S+(\s+\S+){4})\s*$"
+        },
         description='5-field cron ("0 2 * * *") or @hourly, @daily, @weekly, @monthly, @yearly.',
     )
     timezone: str = Field(default="UTC", description="IANA time zone name, e.g. Europe/Berlin.")
