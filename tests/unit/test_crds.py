@@ -75,7 +75,7 @@ def test_names_category_columns_and_status(plural: str, short: str, columns: lis
 @pytest.mark.parametrize("plural", ["pipelines", "triggers", "pipelineruns"])
 def test_schemas_are_structural_and_every_field_is_described(plural: str) -> None:
     root = schema(plural)
-    for node in walk(root["properties"]["spec"]):
+    for node in walk([root["properties"]["spec"], root["properties"]["status"]]):
         assert not {"$ref", "anyOf", "allOf", "oneOf", "title"} & set(node), node
         for name, prop in node.get("properties", {}).items():
             assert prop.get("description"), f"{plural}: {name} has no description"
