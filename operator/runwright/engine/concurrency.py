@@ -1,0 +1,93 @@
+"""Concurrency across runs, pure: global/namespace block budgets and pipelineRunLimit admission.
+
+The operator keeps the claims in memory (one active operator; rebuilt from its
+indexes on start) and asks these functions before every plan. Waiting work is
+served oldest executionDate first: a run may only use capacity that no older
+waiting run wants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+RunKey = tuple[str, str]
+"""(namespace, run name)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one run holds and wants: its running blocks, and its blocks queued on a budget."""
+
+    namespace: str
+    execution_date: datetime
+    running: int
+    wanted: int
+
+
+def _older(a: tuple[datetime, RunKey], b: tuple[datetime, RunKey]) -> bool:
+    return a < b
+
+
+def block_budget(
+    me: RunKey,
+    execution_date: datetime,
+    claims: Mapping[RunKey, Claim],
+    global_limit: int | None,
+    namespace_limit: int | None,
+) -> int | None:
+    """How many blocks run `me` may start now; None means no limit applies.
+
+    Free capacity is the limit minus every run's running blocks (its own included),
+    minus what strictly older runs are still waiting for: a younger run never
+    overtakes an older one that is queued on the same limit.
+    """
+    if global_limit is None and namespace_limit is None:
+        return None
+    mine = (execution_date, me)
+    namespace = me[0]
+    running_all = running_ns = older_all = older_ns = 0
+    for key, claim in claims.items():
+        running_all += claim.running
+        in_ns = claim.namespace == namespace
+        if in_ns:
+            running_ns += claim.running
+        if key != me and claim.wanted and _older((claim.execution_date, key), mine):
+            older_all += claim.wanted
+            if in_ns:
+                older_ns += claim.wanted
+    budgets = []
+    if global_limit is not None:
+        budgets.append(global_limit - running_all - older_all)
+    if namespace_limit is not None:
+        budgets.append(namespace_limit - running_ns - older_ns)
+    return max(0, min(budgets))
+
+
+@dataclass(frozen=True)
+class RunSlot:
+    """A not-yet-finished run of one pipeline, for pipelineRunLimit admission."""
+
+    name: str
+    execution_date: datetime
+    active: bool
+    """Already admitted (Running, or admitted and starting)."""
+
+
+def admitted(me: str, runs: Iterable[RunSlot], limit: int | None) -> bool:
+    """True when run `me` may become active under the pipeline's pipelineRunLimit.
+
+    Active runs keep their slots; the free slots go to the oldest waiting runs
+    (executionDate, then name, so the order is total and stable).
+    """
+    if limit is None:
+        return True
+    slots = list(runs)
+    if any(s.name == me and s.active for s in slots):
+        return True
+    free = limit - sum(1 for s in slots if s.active)
+    if free <= 0:
+        return False
+    waiting = sorted((s.execution_date, s.name) for s in slots if not s.active)
+    return me in {name for _, name in waiting[:free]}
