@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import math
 import os
 import signal
 import tempfile
@@ -23,22 +21,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runwright import labels
-from runwright.engine.dag import did_you_mean
 from runwright.engine.plan import AttemptState, Observation, StartBlock
+from runwright.executors import outputs
 
-#: A pod's termination message (where a block's output goes in a cluster) holds 4 KiB.
-MAX_OUTPUT_BYTES = 4096
-#: Lines of the log kept as the message of a failed attempt.
-TAIL_LINES = 10
+# Re-exported: the output contract used to live here and callers import it from here.
+from runwright.executors.outputs import MAX_OUTPUT_BYTES as MAX_OUTPUT_BYTES
+from runwright.executors.outputs import TAIL_LINES as TAIL_LINES
+from runwright.executors.outputs import OutputError as OutputError
+from runwright.executors.outputs import parse_output as parse_output
+
 #: Exit codes a shell would report for a command it cannot find / cannot execute.
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 
 Warn = Callable[[str], None]
-
-
-class OutputError(ValueError):
-    """The block's output file is not the JSON object the contract asks for."""
 
 
 @dataclass
@@ -89,6 +85,7 @@ class LocalExecutor:
         *,
         grace_seconds: float = 3.0,
         warn: Warn | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="runwright-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +94,8 @@ class LocalExecutor:
         self._attempts: dict[str, _Attempt] = {}
         self._latest: dict[str, _Attempt] = {}
         self._changed = asyncio.Event()
+        # Called with every change too: the operator wakes the run's worker with it.
+        self._on_change = on_change or (lambda: None)
 
     # ----- the executor interface -------------------------------------------------------
 
@@ -229,6 +228,7 @@ class LocalExecutor:
         attempt.reason = reason
         attempt.message = message
         self._changed.set()
+        self._on_change()
 
     async def _wait_for_exit(self, attempt: _Attempt) -> None:
         assert attempt.process is not None
@@ -263,41 +263,7 @@ class LocalExecutor:
                 how = f"exited with code {returncode}"
             attempt.message = tail or how
         self._changed.set()
-
-
-def parse_output(text: str) -> tuple[dict[str, str], dict[str, float]]:
-    """Outputs and metrics from the output file's text (empty = nothing reported)."""
-    if not text.strip():
-        return {}, {}
-    size = len(text.encode())
-    if size > MAX_OUTPUT_BYTES:
-        raise OutputError(
-            f"{size} bytes is over the {MAX_OUTPUT_BYTES}-byte limit of a pod's termination "
-            "message; report small values and write data elsewhere"
-        )
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise OutputError(
-            f'not valid JSON ({exc}); write one object such as {{"outputs": {{"rows": "12"}}}}'
-        ) from exc
-    if not isinstance(data, dict):
-        raise OutputError('must be one JSON object with "outputs" and/or "metrics"')
-    for key in data:
-        if key not in ("outputs", "metrics"):
-            hint = did_you_mean(key, ("outputs", "metrics"))
-            raise OutputError(f'unknown key "{key}"{hint}; only "outputs" and "metrics" are read')
-    outputs = data.get("outputs", {})
-    metrics = data.get("metrics", {})
-    if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
-        raise OutputError('"outputs" must map names to strings (write numbers as "12")')
-    if not isinstance(metrics, dict) or not all(_is_number(v) for v in metrics.values()):
-        raise OutputError('"metrics" must map names to numbers')
-    return dict(outputs), {k: float(v) for k, v in metrics.items()}
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        self._on_change()
 
 
 def _now() -> datetime:
@@ -321,11 +287,10 @@ def _read_results(output_path: Path, log_path: Path) -> tuple[str, str]:
         with log_path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             handle.seek(max(handle.tell() - 16384, 0))
-            lines = handle.read().decode(errors="replace").splitlines()
+            log = handle.read().decode(errors="replace")
     except OSError:
-        lines = []
-    tail = "\n".join(line.rstrip() for line in lines[-TAIL_LINES:]).strip()
-    return output, tail
+        log = ""
+    return output, outputs.tail(log, TAIL_LINES)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
