@@ -1,0 +1,709 @@
+"""Blocks as Kubernetes Jobs: one Job per block attempt.
+
+Two halves. The pure half turns engine actions into Job manifests (`build_job`)
+and Job/Pod bodies, as a kopf index holds them, into the engine's `Observation`s
+(`job_record`, `pod_record`, `observations`); it does no I/O and reads no clock,
+so every rule below is a unit test. The I/O half (`KubernetesExecutor`) creates
+and deletes Jobs, retrying what is transient and treating the answers that mean
+"already done" (409 on create, 404 on delete) as success, because names are
+deterministic and the reconcile loop is level-triggered: any action may be
+repeated after a crash or a conflict.
+
+Rules the controller can rely on:
+
+- A Job is the attempt. Its name is `StartBlock.name` (`<run>-<block>-<attempt>`),
+  its labels say run/block/attempt, and it is owned by the PipelineRun, so deleting
+  the run garbage-collects its Jobs and pods. There is no ttlSecondsAfterFinished:
+  the operator reads finished Jobs to know a block's result.
+- `backoffLimit: 0`: retries are the operator's (a new Job per attempt, after the
+  engine's backoff), never the Job controller's.
+- The block's result is its exit code plus the pod's termination message, which is
+  the file at RUNWRIGHT_OUTPUT_PATH (`/dev/termination-log`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from runwright import labels
+from runwright.api.pipeline import EnvVar, PipelineSpec
+from runwright.engine.plan import AttemptState, Observation, StartBlock
+from runwright.executors import outputs
+
+#: Where the block writes its outputs JSON: the container's termination message file,
+#: so the kubelet copies it into the pod status and no sidecar or volume is needed.
+OUTPUT_PATH = "/dev/termination-log"
+#: The one container of every block pod.
+CONTAINER = "block"
+#: Labels the Job controller puts on its pods (the second is the older spelling).
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+#: A finished Job whose pod has not been seen terminated after this long is judged
+#: from the Job alone (the pod was deleted, so its event will never come).
+POD_GRACE_SECONDS = 30.0
+
+#: Job condition reasons.
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+#: Observation reasons this module produces.
+REASON_TIMEOUT = "Timeout"
+REASON_INVALID_OUTPUT = "InvalidOutput"
+REASON_ERROR = "Error"
+
+_RUN_API_VERSION = labels.API_VERSION
+_RUN_KIND = "PipelineRun"
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The PipelineRun that owns the Jobs: what a Job's metadata needs of it."""
+
+    namespace: str
+    name: str
+    uid: str
+    pipeline: str
+    trigger: str | None = None
+
+
+# ----- the Job manifest ------------------------------------------------------------------
+
+
+def _literal(text: str) -> str:
+    """Escape Kubernetes' own `$(VAR)` expansion so a value reaches the process as written.
+
+    The kubelet expands `$(NAME)` in command, args and env values (no shell, but an
+    expansion all the same) and turns `$$` into `$`. Runwright promises values are
+    passed verbatim, exactly as local mode passes them, so every `$` is doubled: a
+    rendered `{{ variables.x }}` holding `$(HOME)` or a JSON variable containing `$`
+    arrives unchanged.
+    """
+    return text.replace("$", "$$")
+
+
+def _env_var(var: EnvVar) -> dict[str, Any]:
+    """An EnvVar model as Kubernetes wants it; valueFrom is passed through untouched."""
+    if var.value_from is not None:
+        return {"name": var.name, "valueFrom": var.value_from}
+    return {"name": var.name, "value": _literal(var.value or "")}
+
+
+def build_job(run: RunRef, spec: PipelineSpec, start: StartBlock) -> dict[str, Any]:
+    """The batch/v1 Job manifest of one block attempt. Deterministic: same inputs, same dict.
+
+    The pod spec is the pipeline's `template` merged with the block. Our labels win
+    over `template.labels` (a user label must not move a pod to another run's index).
+    The contract environment (API.md) comes first and cannot be overridden by the
+    block's env, matching local mode, where the contract is applied last.
+
+    Raises ValueError when the block has no image or is not in `spec`: the engine and
+    the Pipeline validation make both impossible, so reaching it is a bug to surface,
+    not a state to report.
+    """
+    if start.image is None:
+        raise ValueError(
+            f"block {start.block}: no image (spec.blocks[].image or spec.template.image)"
+        )
+    block = next((b for b in spec.blocks if b.name == start.block), None)
+    if block is None:
+        raise ValueError(f"block {start.block} is not in the pipeline spec")
+    template = spec.template
+
+    ours = {
+        labels.RUN: run.name,
+        labels.BLOCK: start.block,
+        labels.ATTEMPT: str(start.attempt),
+        labels.PIPELINE: run.pipeline,
+    }
+    if run.trigger:
+        ours[labels.TRIGGER] = run.trigger
+    pod_labels = {**template.labels, **ours}
+
+    reserved = {*start.contract, labels.ENV_OUTPUT_PATH}
+    env: list[dict[str, Any]] = [
+        {"name": name, "value": _literal(value)} for name, value in start.contract.items()
+    ]
+    env.append({"name": labels.ENV_OUTPUT_PATH, "value": OUTPUT_PATH})
+    env.extend(_env_var(var) for var in start.env if var.name not in reserved)
+
+    container: dict[str, Any] = {"name": CONTAINER, "image": start.image}
+    # Empty command/args mean "the image's entrypoint/cmd"; omitting them says so.
+    if start.command:
+        container["command"] = [_literal(a) for a in start.command]
+    if start.args:
+        container["args"] = [_literal(a) for a in start.args]
+    container["env"] = env
+    if template.env_from:
+        container["envFrom"] = list(template.env_from)
+    resources = block.resources if block.resources is not None else template.resources
+    if resources is not None:
+        container["resources"] = resources
+    if template.volume_mounts:
+        container["volumeMounts"] = list(template.volume_mounts)
+    container["terminationMessagePath"] = OUTPUT_PATH
+    # File, not FallbackToLogsOnError: the message is the block's JSON, never a log tail
+    # that would be mistaken for (invalid) outputs.
+    container["terminationMessagePolicy"] = "File"
+
+    pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    optional: dict[str, Any] = {
+        "serviceAccountName": template.service_account_name,
+        "nodeSelector": template.node_selector or None,
+        "tolerations": template.tolerations or None,
+        "affinity": template.affinity,
+        "imagePullSecrets": template.image_pull_secrets or None,
+        "securityContext": template.security_context,
+        "volumes": template.volumes or None,
+    }
+    pod_spec.update({k: v for k, v in optional.items() if v is not None})
+
+    pod_meta: dict[str, Any] = {"labels": pod_labels}
+    if template.annotations:
+        pod_meta["annotations"] = dict(template.annotations)
+
+    job_spec: dict[str, Any] = {"backoffLimit": 0}
+    if start.timeout_seconds is not None:
+        # The Job controller enforces the attempt's timeout even while the operator is
+        # down; the engine's own wake-up at the same instant is the backstop.
+        job_spec["activeDeadlineSeconds"] = start.timeout_seconds
+    job_spec["template"] = {"metadata": pod_meta, "spec": pod_spec}
+
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": start.name,
+            "namespace": run.namespace,
+            "labels": dict(ours),
+            "ownerReferences": [
+                {
+                    "apiVersion": _RUN_API_VERSION,
+                    "kind": _RUN_KIND,
+                    "name": run.name,
+                    "uid": run.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": job_spec,
+    }
+
+
+# ----- reading Jobs and pods -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """What the operator keeps of one Job: enough to judge the attempt, nothing more."""
+
+    namespace: str
+    run: str
+    block: str
+    attempt: int
+    name: str
+    state: AttemptState
+    reason: str = ""
+    message: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    owner_uid: str | None = None
+    """uid of the controlling PipelineRun: tells a Job of a deleted run of the same name."""
+
+
+@dataclass(frozen=True)
+class PodRecord:
+    """What the operator keeps of a Job's pod: its container's termination."""
+
+    namespace: str
+    job: str
+    exit_code: int | None
+    reason: str
+    message: str
+    """The termination message: the block's outputs JSON, or its error text."""
+    terminated: bool
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+def _time(value: Any) -> datetime | None:
+    """An RFC 3339 string (as the API and kopf give it) or a datetime, else None."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _true_condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for cond in _list(status.get("conditions")):
+        cond = _mapping(cond)
+        if cond.get("type") == type_ and cond.get("status") == "True":
+            return cond
+    return None
+
+
+def job_record(body: Mapping[str, Any]) -> JobRecord | None:
+    """A Job body -> JobRecord; None when it is not one of ours (labels missing or malformed).
+
+    State comes from the terminal conditions. `Complete` -> Succeeded, `Failed` ->
+    Failed with the condition's reason (BackoffLimitExceeded, DeadlineExceeded...).
+    Since Kubernetes 1.31 a Job first gets `FailureTarget` and only turns `Failed`
+    once its pods are gone; a FailureTarget for DeadlineExceeded is already final
+    (the Job controller is killing the pod), so it counts as Failed at once and a
+    timeout is reported without waiting for the pod's grace period. Anything else
+    is Running.
+    """
+    meta = _mapping(body.get("metadata"))
+    lbl = _mapping(meta.get("labels"))
+    run, block, attempt_text = lbl.get(labels.RUN), lbl.get(labels.BLOCK), lbl.get(labels.ATTEMPT)
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not (
+        isinstance(run, str)
+        and run
+        and isinstance(block, str)
+        and block
+        and isinstance(attempt_text, str)
+        and attempt_text.isdigit()
+        and isinstance(name, str)
+        and isinstance(namespace, str)
+    ):
+        return None
+    attempt = int(attempt_text)
+    if attempt < 1:
+        return None
+    owner_uid = next(
+        (
+            ref.get("uid")
+            for ref in map(_mapping, _list(meta.get("ownerReferences")))
+            if ref.get("controller") and ref.get("kind") == _RUN_KIND
+        ),
+        None,
+    )
+    status = _mapping(body.get("status"))
+    started = _time(status.get("startTime"))
+    state, reason, message, finished = AttemptState.RUNNING, "", "", None
+    if (done := _true_condition(status, "Complete")) is not None:
+        state = AttemptState.SUCCEEDED
+        finished = _time(status.get("completionTime")) or _time(done.get("lastTransitionTime"))
+    else:
+        failed = _true_condition(status, "Failed")
+        target = _true_condition(status, "FailureTarget")
+        if failed is None and target is not None and target.get("reason") == DEADLINE_EXCEEDED:
+            failed = target
+        if failed is not None:
+            state = AttemptState.FAILED
+            reason = str(failed.get("reason") or "")
+            message = str(failed.get("message") or "")
+            finished = _time(failed.get("lastTransitionTime"))
+    return JobRecord(
+        namespace=namespace,
+        run=run,
+        block=block,
+        attempt=attempt,
+        name=name,
+        state=state,
+        reason=reason,
+        message=message,
+        started_at=started,
+        finished_at=finished,
+        owner_uid=owner_uid if isinstance(owner_uid, str) else None,
+    )
+
+
+def pod_record(body: Mapping[str, Any]) -> PodRecord | None:
+    """A pod body -> PodRecord of the `block` container; None for a pod not made by a Job.
+
+    The container named `block` is read (the first one when none is: a mutating
+    webhook may have renamed or injected containers). A pod that failed without a
+    terminated container (evicted, deleted before it started) counts as terminated
+    with the pod's own reason and message, so it never holds an attempt Running.
+    """
+    meta = _mapping(body.get("metadata"))
+    lbl = _mapping(meta.get("labels"))
+    job = next((lbl[k] for k in JOB_NAME_LABELS if isinstance(lbl.get(k), str)), None)
+    namespace = meta.get("namespace")
+    if job is None or not isinstance(namespace, str):
+        return None
+    status = _mapping(body.get("status"))
+    statuses = [_mapping(s) for s in _list(status.get("containerStatuses"))]
+    chosen = next((s for s in statuses if s.get("name") == CONTAINER), None)
+    if chosen is None and statuses:
+        chosen = statuses[0]
+    state = _mapping((chosen or {}).get("state"))
+    term = _mapping(state.get("terminated"))
+    if term:
+        code = term.get("exitCode")
+        return PodRecord(
+            namespace=namespace,
+            job=job,
+            exit_code=code if isinstance(code, int) else None,
+            reason=str(term.get("reason") or ""),
+            message=str(term.get("message") or ""),
+            terminated=True,
+            started_at=_time(term.get("startedAt")),
+            finished_at=_time(term.get("finishedAt")),
+        )
+    phase = status.get("phase")
+    running = _mapping(state.get("running"))
+    return PodRecord(
+        namespace=namespace,
+        job=job,
+        exit_code=None,
+        reason=str(status.get("reason") or ("PodFailed" if phase == "Failed" else "")),
+        message=str(status.get("message") or ""),
+        terminated=phase in ("Failed", "Succeeded"),
+        started_at=_time(running.get("startedAt")) or _time(status.get("startTime")),
+        finished_at=None,
+    )
+
+
+def _judge(job: JobRecord, pod: PodRecord | None, now: datetime | None) -> Observation:
+    """One attempt's Observation from its Job and (maybe) its pod; see `observations`."""
+    running = Observation(
+        attempt=job.attempt, state=AttemptState.RUNNING, started_at=job.started_at
+    )
+    if job.state == AttemptState.RUNNING:
+        return running
+    have_pod = pod is not None and pod.terminated
+    if job.state == AttemptState.FAILED and job.reason == DEADLINE_EXCEEDED:
+        return Observation(
+            attempt=job.attempt,
+            state=AttemptState.FAILED,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            exit_code=pod.exit_code if pod is not None and have_pod else None,
+            reason=REASON_TIMEOUT,
+            message=job.message or "the attempt exceeded its timeoutSeconds",
+        )
+    if not have_pod:
+        pod_lost = (
+            now is not None
+            and job.finished_at is not None
+            and now - job.finished_at >= timedelta(seconds=POD_GRACE_SECONDS)
+        )
+        if not pod_lost:
+            return running
+        pod = None
+    finished = (pod.finished_at if pod is not None else None) or job.finished_at
+    if job.state == AttemptState.SUCCEEDED:
+        if pod is None:
+            return Observation(
+                attempt=job.attempt,
+                state=AttemptState.SUCCEEDED,
+                started_at=job.started_at,
+                finished_at=finished,
+                exit_code=0,
+                message="the pod was gone before its outputs were read",
+            )
+        outs, metrics, problem = outputs.read_output(pod.message)
+        if problem is not None:
+            return Observation(
+                attempt=job.attempt,
+                state=AttemptState.FAILED,
+                started_at=job.started_at,
+                finished_at=finished,
+                exit_code=pod.exit_code,
+                reason=REASON_INVALID_OUTPUT,
+                message=f"{labels.ENV_OUTPUT_PATH}: {problem}",
+            )
+        return Observation(
+            attempt=job.attempt,
+            state=AttemptState.SUCCEEDED,
+            started_at=job.started_at,
+            finished_at=finished,
+            exit_code=pod.exit_code if pod.exit_code is not None else 0,
+            outputs=outs,
+            metrics=metrics,
+        )
+    message = outputs.tail(pod.message) if pod is not None else ""
+    return Observation(
+        attempt=job.attempt,
+        state=AttemptState.FAILED,
+        started_at=job.started_at,
+        finished_at=finished,
+        exit_code=pod.exit_code if pod is not None else None,
+        reason=(pod.reason if pod is not None and pod.reason else REASON_ERROR),
+        message=message or job.message,
+    )
+
+
+def observations(
+    jobs: Iterable[JobRecord],
+    pods: Mapping[str, PodRecord],
+    *,
+    expected: Iterable[tuple[str, int]] = (),
+    run_uid: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Observation]:
+    """The engine's view of one run: the latest attempt of each block, keyed by block.
+
+    `pods` maps a Job name to its pod's record. The rules, and why:
+
+    - Succeeded: outputs and metrics come from the pod's termination message (the
+      block wrote it to RUNWRIGHT_OUTPUT_PATH). A message that breaks the contract
+      makes the attempt Failed, reason InvalidOutput, as in local mode.
+    - Failed: the exit code and the last lines of the termination message (the
+      Job condition's message when there is none); reason `Timeout` for
+      DeadlineExceeded, else the container's termination reason (Error, OOMKilled)
+      or `Error`. The exit code is what matters; the reason is for humans.
+    - Race: the Job controller marks a Job finished after it saw the pod terminate,
+      but our pod watch may deliver that pod later than the Job. A finished Job whose
+      pod record is missing or not terminated is reported Running: the pod event is
+      on its way and wakes the run again, and judging now would lose the outputs or
+      the exit code. DeadlineExceeded is the exception: the Job controller is killing
+      the pod, the verdict (Timeout) does not depend on it, so it is Failed at once.
+    - With `now`, a finished Job whose pod is still unseen POD_GRACE_SECONDS after
+      it finished is judged from the Job alone (the pod was deleted and its event
+      will never come); `recheck_at` says when to call again for that.
+    - `expected`: (block, attempt) pairs created a moment ago but not yet in the
+      index; each counts as Running unless a Job of that or a later attempt is seen,
+      so a fresh Job is never mistaken for a deleted one.
+    - `run_uid`: Jobs controlled by another uid belong to a deleted run of the same
+      name (awaiting garbage collection) and are ignored.
+    """
+    latest: dict[str, JobRecord] = {}
+    for job in jobs:
+        if run_uid is not None and job.owner_uid is not None and job.owner_uid != run_uid:
+            continue
+        current = latest.get(job.block)
+        if current is None or job.attempt > current.attempt:
+            latest[job.block] = job
+    result = {block: _judge(job, pods.get(job.name), now) for block, job in latest.items()}
+    for block, attempt in expected:
+        seen = result.get(block)
+        if seen is None or seen.attempt < attempt:
+            result[block] = Observation(attempt=attempt, state=AttemptState.RUNNING)
+    return result
+
+
+def recheck_at(jobs: Iterable[JobRecord], pods: Mapping[str, PodRecord]) -> datetime | None:
+    """When `observations(..., now=...)` would stop waiting for a missing pod, if ever.
+
+    The controller wakes the run then, so a Job whose pod was deleted is judged from
+    the Job alone instead of staying Running forever.
+    """
+    times = [
+        job.finished_at + timedelta(seconds=POD_GRACE_SECONDS)
+        for job in jobs
+        if job.state != AttemptState.RUNNING
+        and job.reason != DEADLINE_EXCEEDED
+        and job.finished_at is not None
+        and not ((pod := pods.get(job.name)) is not None and pod.terminated)
+    ]
+    return min(times, default=None)
+
+
+# ----- the executor ----------------------------------------------------------------------
+
+
+class ExecutorError(Exception):
+    """The API server refused a write for good (4xx), or transient errors outlasted the retries."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+#: Retried: the server is overloaded, restarting or throttling us.
+def _transient(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+_CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
+
+
+def _api_message(status: int | None, body: Any) -> str:
+    """The API server's own words (its Status `message`), else the raw body."""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+    with contextlib.suppress(ValueError, AttributeError):
+        message = json.loads(text).get("message")
+        if isinstance(message, str) and message:
+            return message
+    return text.strip() or f"HTTP {status}"
+
+
+def _retry_after(headers: Any) -> float | None:
+    if headers is None:
+        return None
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        return float(headers.get("Retry-After"))
+    return None
+
+
+@dataclass
+class _Expectation:
+    run: str
+    block: str
+    attempt: int
+    since: float
+
+
+class KubernetesExecutor:
+    """Creates and deletes block Jobs; remembers creations the index has not shown yet.
+
+    Every write is idempotent by construction (deterministic names), so transient
+    failures (5xx, 429, connection errors) are retried with a short capped
+    exponential backoff, and a create that "fails" with 409 or a delete with 404
+    is the success of an earlier try. `writes` counts every request sent.
+    """
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        max_tries: int = 5,
+        base_delay: float = 0.1,
+        max_delay: float = 2.0,
+        expect_seconds: float = 300.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._batch: Any = client.BatchV1Api(api)
+        self.max_tries = max_tries
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.expect_seconds = expect_seconds
+        self._sleep = sleep
+        self._clock = clock
+        self.writes = 0
+        # (namespace, job name) -> the attempt created but not yet seen in the index
+        self._expected: dict[tuple[str, str], _Expectation] = {}
+
+    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+        """Create the attempt's Job; AlreadyExists (409) means an earlier try did it.
+
+        The attempt is expected from before the request is sent, so a watch event
+        that beats the response is not lost: `seen` then clears it.
+        Raises ExecutorError when the API server refuses the Job (e.g. 422 invalid,
+        403 forbidden): the controller reports that as the attempt's failure.
+        """
+        body = build_job(run, spec, action)
+        key = (run.namespace, action.name)
+        self._expected[key] = _Expectation(run.name, action.block, action.attempt, self._clock())
+        try:
+            await self._write(
+                f"create Job {run.namespace}/{action.name}",
+                lambda: self._batch.create_namespaced_job(
+                    run.namespace, body, _preload_content=False
+                ),
+                done=(409,),
+            )
+        except ExecutorError as exc:
+            # A refusal (4xx) means no Job; after exhausted retries one may exist, and
+            # the expectation's expiry covers that case.
+            if exc.status is not None and 400 <= exc.status < 500:
+                self._expected.pop(key, None)
+            raise
+
+    async def stop(self, namespace: str, name: str) -> None:
+        """Delete the Job and, in the background, its pod; NotFound (404) is success.
+
+        Background propagation returns at once; the garbage collector removes the
+        pod (the kubelet stops the container first), so a cancel never waits on it.
+        """
+        self._expected.pop((namespace, name), None)
+        await self._write(
+            f"delete Job {namespace}/{name}",
+            lambda: self._batch.delete_namespaced_job(
+                name, namespace, propagation_policy="Background", _preload_content=False
+            ),
+            done=(404,),
+        )
+
+    def expected(self, namespace: str, run: str) -> set[tuple[str, int]]:
+        """(block, attempt) of the run's Jobs created but not yet `seen`.
+
+        Feed these to `observations(expected=...)`: a Job created a moment ago is
+        Running, not deleted. An expectation older than `expect_seconds` is dropped
+        (the Job was deleted before the index ever showed it), so it cannot hold a
+        block Running forever.
+        """
+        cutoff = self._clock() - self.expect_seconds
+        stale = [k for k, e in self._expected.items() if e.since < cutoff]
+        for key in stale:
+            del self._expected[key]
+        return {
+            (e.block, e.attempt)
+            for (ns, _), e in self._expected.items()
+            if ns == namespace and e.run == run
+        }
+
+    def seen(self, namespace: str, names: Iterable[str]) -> None:
+        """The index now shows these Jobs: stop expecting them."""
+        for name in names:
+            self._expected.pop((namespace, name), None)
+
+    def forget(self, namespace: str, run: str) -> None:
+        """Drop every expectation of a run (it was deleted or finished)."""
+        for key in [k for k, e in self._expected.items() if k[0] == namespace and e.run == run]:
+            del self._expected[key]
+
+    async def _write(
+        self, what: str, send: Callable[[], Awaitable[Any]], *, done: tuple[int, ...]
+    ) -> None:
+        """Send one write, retrying transient failures; `done` statuses count as success."""
+        delay = self.base_delay
+        for attempt in range(1, self.max_tries + 1):
+            self.writes += 1
+            status: int | None = None
+            retry_after: float | None = None
+            body: Any = None
+            try:
+                response = await send()
+            except ApiException as exc:
+                status, body, retry_after = exc.status, exc.body, _retry_after(exc.headers)
+            except _CONNECTION_ERRORS as exc:
+                body = f"{type(exc).__name__}: {exc}"
+            else:
+                status = int(response.status)
+                retry_after = _retry_after(getattr(response, "headers", None))
+                try:
+                    body = await response.read() if status >= 300 else None
+                finally:
+                    response.release()
+            if status is not None and (status < 300 or status in done):
+                return
+            if status is not None and not _transient(status):
+                raise ExecutorError(status, f"{what}: {_api_message(status, body)}")
+            if attempt == self.max_tries:
+                raise ExecutorError(
+                    status, f"{what}: gave up after {attempt} tries: {_api_message(status, body)}"
+                )
+            wait = min(retry_after if retry_after is not None else delay, self.max_delay)
+            await self._sleep(wait)
+            delay = min(delay * 2, self.max_delay)
+
+
+__all__ = [
+    "OUTPUT_PATH",
+    "ExecutorError",
+    "JobRecord",
+    "KubernetesExecutor",
+    "PodRecord",
+    "RunRef",
+    "build_job",
+    "job_record",
+    "observations",
+    "pod_record",
+    "recheck_at",
+]
