@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
-from runwright.cli import exits, run, validate
+from runwright.cli import exits, operator, run, validate
 from runwright.cli.exits import InputError
 
 
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     run.register(subparsers)
     validate.register(subparsers)
+    operator.register(subparsers)
     version_parser = subparsers.add_parser("version", help="print the version")
     version_parser.set_defaults(func=_version_command)
     return parser

@@ -86,6 +86,8 @@ class PlanInput:
     """Blocks this run may start now under the global and namespace limits; None = no limit."""
     generation: int | None = None
     rerun_source: PipelineRunStatus | None = None
+    pipeline_error: str | None = None
+    """The live Pipeline exists but is not a valid spec (the message names the field)."""
     """For `spec.rerunOf`: the earlier run's status (None when it does not exist)."""
 
 
@@ -281,6 +283,11 @@ class _Planner:
             st.execution_date = (
                 inp.spec.execution_date or source.execution_date or st.execution_date
             )
+        if pipeline is None and inp.pipeline_error is not None:
+            message = f"Pipeline {inp.spec.pipeline_ref.name}: {inp.pipeline_error}"
+            self.condition("PipelineValid", False, "InvalidPipeline", message)
+            self.complete(RunPhase.FAILED, "InvalidPipeline", message, "RunFailed")
+            return False
         if pipeline is None:
             name = inp.spec.pipeline_ref.name
             deadline = inp.created_at + timedelta(seconds=PIPELINE_GRACE_SECONDS)

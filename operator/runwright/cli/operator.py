@@ -1,0 +1,84 @@
+"""`runwright operator`: run the kopf operator with our flags."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+
+from runwright.cli import exits
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `operator` subcommand."""
+    p = subparsers.add_parser(
+        "operator",
+        help="run the operator (reconciles Pipelines and PipelineRuns)",
+        description="Run the Runwright operator against the cluster in KUBECONFIG (or the "
+        "in-cluster service account).",
+    )
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="watch this namespace (repeat for several; a glob like team-* works)",
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="watch every namespace (default)"
+    )
+    p.add_argument(
+        "--max-concurrent-blocks",
+        type=int,
+        default=20,
+        metavar="N",
+        help="blocks running at once across all runs (0: no limit; default 20)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=["kubernetes", "local"],
+        default="kubernetes",
+        help="kubernetes: a Job per attempt (default); local: processes of the operator",
+    )
+    p.add_argument("--health-port", type=int, default=8080, help="port of /healthz (default 8080)")
+    p.add_argument("--log-format", choices=["text", "json"], default="text")
+    p.add_argument("--workdir", type=Path, help="local executor: where block logs go")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Configure and run kopf until interrupted."""
+    import kopf
+
+    from runwright.controller import config
+
+    if args.max_concurrent_blocks < 0:
+        raise exits.InputError("--max-concurrent-blocks must be 0 (no limit) or more")
+    config.CONFIG.namespaces = list(args.namespace)
+    config.CONFIG.max_concurrent_blocks = args.max_concurrent_blocks or None
+    config.CONFIG.executor = args.executor
+    config.CONFIG.health_port = args.health_port
+    config.CONFIG.log_format = args.log_format
+    config.CONFIG.workdir = args.workdir
+
+    import runwright.controller  # noqa: F401  (registers the handlers)
+
+    kopf.configure(
+        debug=args.verbose,
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    logging.getLogger("runwright").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    namespaces = config.CONFIG.namespaces
+    asyncio.run(
+        kopf.operator(
+            standalone=True,  # one operator; no peering objects needed
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+        )
+    )
+    return exits.SUCCEEDED

@@ -1,0 +1,156 @@
+"""The two places blocks run, behind the controller's one interface (runs.RunExecutor).
+
+- Jobs: what exists comes from kopf's indexes (Jobs by run, pods by Job), plus the
+  Jobs created a moment ago that the index has not shown yet.
+- Local processes (`--executor local`, for the demo and dev clusters): one
+  LocalExecutor per run; a process exit wakes the run's worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runwright.api.pipeline import PipelineSpec
+from runwright.engine.plan import AttemptState, Observation, StartBlock
+from runwright.executors.kubernetes import (
+    ExecutorError,
+    JobRecord,
+    KubernetesExecutor,
+    PodRecord,
+    RunRef,
+    observations,
+    recheck_at,
+)
+from runwright.executors.local import LocalExecutor
+
+#: kopf index lookups: (namespace, run) -> Job records; (namespace, job) -> pod records.
+JobLookup = Callable[[str, str], Iterable[JobRecord]]
+PodLookup = Callable[[str, str], Iterable[PodRecord]]
+
+
+class KubeRunExecutor:
+    """Blocks as Jobs, observed through the kopf indexes."""
+
+    def __init__(
+        self,
+        jobs: KubernetesExecutor,
+        job_lookup: JobLookup,
+        pod_lookup: PodLookup,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.jobs = jobs
+        self.job_lookup = job_lookup
+        self.pod_lookup = pod_lookup
+        self.clock = clock
+        # Attempts the API server refused (4xx): reported as failed, never retried here.
+        self.rejected: dict[tuple[str, str, str], Observation] = {}
+
+    def _records(self, run: RunRef) -> tuple[list[JobRecord], dict[str, PodRecord]]:
+        jobs = list(self.job_lookup(run.namespace, run.name))
+        pods: dict[str, PodRecord] = {}
+        for job in jobs:
+            for pod in self.pod_lookup(run.namespace, job.name):
+                # Several pods of one Job only if someone deleted one; prefer a finished one.
+                if job.name not in pods or pod.terminated:
+                    pods[job.name] = pod
+        return jobs, pods
+
+    def observe(self, run: RunRef) -> dict[str, Observation]:
+        jobs, pods = self._records(run)
+        self.jobs.seen(run.namespace, [j.name for j in jobs])
+        seen = observations(
+            jobs,
+            pods,
+            expected=self.jobs.expected(run.namespace, run.name),
+            run_uid=run.uid or None,
+            now=self.clock(),
+        )
+        for (namespace, name, block), obs in self.rejected.items():
+            if (namespace, name) == (run.namespace, run.name):
+                current = seen.get(block)
+                if current is None or current.attempt <= obs.attempt:
+                    seen[block] = obs
+        return seen
+
+    def recheck_at(self, run: RunRef) -> datetime | None:
+        jobs, pods = self._records(run)
+        return recheck_at(jobs, pods)
+
+    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+        try:
+            await self.jobs.start(run, spec, action)
+        except ExecutorError as exc:
+            if exc.status is None or exc.status >= 500:
+                raise  # transient errors outlasted the retries: try the reconcile again
+            now = self.clock()
+            self.rejected[(run.namespace, run.name, action.block)] = Observation(
+                attempt=action.attempt,
+                state=AttemptState.FAILED,
+                started_at=now,
+                finished_at=now,
+                reason="JobRejected",
+                message=f"the API server refused Job {action.name}: {exc}",
+            )
+
+    async def stop(self, run: RunRef, name: str) -> None:
+        await self.jobs.stop(run.namespace, name)
+
+    async def forget(self, run: RunRef) -> None:
+        self.jobs.forget(run.namespace, run.name)
+        for key in [k for k in self.rejected if k[:2] == (run.namespace, run.name)]:
+            del self.rejected[key]
+
+
+class LocalRunExecutor:
+    """Blocks as local processes of the operator; state still lives in the CRs."""
+
+    def __init__(self, workdir: Path | None, wake: Callable[[str, str], None]) -> None:
+        self.workdir = workdir
+        self.wake = wake
+        self.runs: dict[tuple[str, str], LocalExecutor] = {}
+
+    def _executor(self, run: RunRef) -> LocalExecutor:
+        key = (run.namespace, run.name)
+        executor = self.runs.get(key)
+        if executor is None:
+            workdir = self.workdir / run.namespace / run.name if self.workdir else None
+            executor = LocalExecutor(workdir, on_change=lambda: self.wake(*key))
+            self.runs[key] = executor
+        return executor
+
+    def observe(self, run: RunRef) -> dict[str, Observation]:
+        executor = self.runs.get((run.namespace, run.name))
+        return executor.observe() if executor is not None else {}
+
+    def recheck_at(self, run: RunRef) -> datetime | None:
+        return None
+
+    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+        await self._executor(run).start(action)
+
+    async def stop(self, run: RunRef, name: str) -> None:
+        executor = self.runs.get((run.namespace, run.name))
+        if executor is not None:
+            await executor.stop(name)
+
+    async def forget(self, run: RunRef) -> None:
+        executor = self.runs.pop((run.namespace, run.name), None)
+        if executor is not None:
+            await executor.close()
+
+    async def close(self) -> None:
+        """Kill every process (operator shutdown)."""
+        for key in list(self.runs):
+            with contextlib.suppress(Exception):
+                await self.forget(RunRef(key[0], key[1], "", "", None))
+
+
+def store_values(index: Mapping[Any, Any] | None, key: Any) -> list[Any]:
+    """The values kopf stored under `key` in an index (an empty list when absent)."""
+    if index is None or key not in index:
+        return []
+    return list(index[key])

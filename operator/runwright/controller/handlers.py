@@ -1,0 +1,152 @@
+"""kopf wiring: which event calls which controller method. Nothing else lives here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from runwright import labels as keys
+from runwright.controller.config import CONFIG
+from runwright.controller.executors import (
+    KubeRunExecutor,
+    LocalRunExecutor,
+    store_values,
+)
+from runwright.controller.health import Health
+from runwright.controller.kube import Kube, new_api_client
+from runwright.controller.runs import RunController
+from runwright.engine.plan import AttemptState
+from runwright.executors.kubernetes import (
+    JobRecord,
+    KubernetesExecutor,
+    PodRecord,
+    job_record,
+    pod_record,
+)
+
+GROUP, VERSION = keys.GROUP, keys.VERSION
+RUN_LABEL = {keys.RUN: kopf.PRESENT}
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Make every kopf setting explicit, then build the controller."""
+    prefix = keys.GROUP
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=prefix, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{prefix}/finalizer"  # no handler here needs one
+    # Only our Jobs and pods are watched: the filter runs in the API server.
+    settings.watching.label_selectors["batch", "jobs"] = keys.RUN
+    settings.watching.label_selectors["v1", "pods"] = keys.RUN
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    settings.posting.level = logging.WARNING
+
+    api = await new_api_client()
+    kube = Kube(api)
+    indexes: dict[str, Any] = {}
+    memo.indexes = indexes
+
+    def jobs_of(namespace: str, run: str) -> list[JobRecord]:
+        return store_values(indexes.get("run_jobs"), (namespace, run))
+
+    def pods_of(namespace: str, job: str) -> list[PodRecord]:
+        return store_values(indexes.get("job_pods"), (namespace, job))
+
+    controller: RunController
+    if CONFIG.executor == "local":
+        local = LocalRunExecutor(CONFIG.workdir, lambda ns, run: controller.wake(ns, run))
+        memo.local = local
+        controller = RunController(kube, local, CONFIG)
+    else:
+        jobs = KubernetesExecutor(api)
+        memo.jobs = jobs
+        controller = RunController(kube, KubeRunExecutor(jobs, jobs_of, pods_of), CONFIG)
+    memo.runs = controller
+    memo.kube = kube
+    memo.seeded = False
+    memo.health = Health(api, CONFIG.health_host, CONFIG.health_port)
+    await memo.health.start()
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """Stop the workers and local processes; the runs go on in the cluster."""
+    await memo.runs.close()
+    if "local" in memo:
+        await memo.local.close()
+    await memo.health.stop()
+    await memo.kube.close()
+
+
+@kopf.index("batch", "v1", "jobs", labels=RUN_LABEL)
+async def run_jobs(body: kopf.Body, **_: Any) -> dict[tuple[str, str], JobRecord] | None:
+    """Jobs by (namespace, run): what the run controller observes."""
+    record = job_record(body)
+    return {(record.namespace, record.run): record} if record else None
+
+
+@kopf.index("v1", "pods", labels=RUN_LABEL)
+async def job_pods(body: kopf.Body, **_: Any) -> dict[tuple[str, str], PodRecord] | None:
+    """Pods by (namespace, Job name): exit codes and termination messages."""
+    record = pod_record(body)
+    return {(record.namespace, record.job): record} if record else None
+
+
+def _bind(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
+    """Hand the (live) index objects to the controller, and rebuild budgets once on start."""
+    run_jobs: kopf.Index[tuple[str, str], JobRecord] = kwargs["run_jobs"]
+    job_pods: kopf.Index[tuple[str, str], PodRecord] = kwargs["job_pods"]
+    memo.indexes["run_jobs"] = run_jobs
+    memo.indexes["job_pods"] = job_pods
+    if not memo.seeded:
+        running: dict[tuple[str, str], int] = {}
+        for key in run_jobs:
+            running[key] = sum(1 for j in run_jobs[key] if j.state == AttemptState.RUNNING)
+        memo.runs.seed_claims(running)
+        memo.seeded = True
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=RUN_LABEL)
+async def job_event(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A Job changed: wake its run."""
+    _bind(memo, kwargs)
+    memo.runs.wake(namespace or "", labels[keys.RUN])
+
+
+@kopf.on.event("v1", "pods", labels=RUN_LABEL)
+async def pod_event(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A block pod changed (its exit code and message): wake its run."""
+    _bind(memo, kwargs)
+    memo.runs.wake(namespace or "", labels[keys.RUN])
+
+
+@kopf.on.event(GROUP, VERSION, "pipelineruns")
+async def run_event(event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A run was listed, created, changed or deleted: (re)start or wake its worker."""
+    _bind(memo, kwargs)
+    memo.runs.run_event(event.get("type"), event["object"])
+
+
+@kopf.on.event(GROUP, VERSION, "pipelines")
+async def pipeline_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """A Pipeline changed: validate it into status, and wake runs waiting for it."""
+    body = event["object"]
+    memo.runs.pipeline_event(event.get("type"), body)
+    if event.get("type") != "DELETED":
+        meta = body["metadata"]
+        await memo.runs.sync_pipeline(meta["namespace"], meta["name"])
+
+
+@kopf.on.event("v1", "namespaces")
+async def namespace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """The namespace block limit annotation may have changed."""
+    meta = event["object"]["metadata"]
+    memo.runs.namespace_event(meta["name"], meta.get("annotations") or {})

@@ -1,0 +1,179 @@
+"""The operator's own Kubernetes API calls: one async client, every write counted, retries bounded.
+
+kopf watches and indexes; everything the operator *writes* goes through here, so the
+write count per block attempt (a benchmark figure) is measured in one place, and
+transient API failures (5xx, 429, dropped connections) are retried the same way
+everywhere. 404 and 409 are answers, not failures: callers decide what they mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+import aiohttp
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.config.config_exception import ConfigException
+
+from runwright import labels
+
+log = logging.getLogger("runwright.kube")
+
+T = TypeVar("T")
+MERGE_PATCH = "application/merge-patch+json"
+RETRIES = 5
+
+
+def is_transient(exc: BaseException) -> bool:
+    """5xx, 429 and connection-level errors are worth retrying; other answers are final."""
+    if isinstance(exc, ApiException):
+        return exc.status == 429 or (exc.status or 0) >= 500
+    return isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError)
+
+
+async def retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run `call`, retrying transient failures with a capped exponential backoff."""
+    delay = 0.1
+    for attempt in range(1, RETRIES + 1):
+        try:
+            return await call()
+        except Exception as exc:
+            if not is_transient(exc) or attempt == RETRIES:
+                raise
+            log.warning("%s failed (%s); retry %d/%d in %.1fs", what, exc, attempt, RETRIES, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+async def new_api_client() -> client.ApiClient:
+    """An API client from the in-cluster service account, else the kubeconfig (KUBECONFIG)."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except ConfigException:
+        await config.load_kube_config()
+    return client.ApiClient()
+
+
+class Kube:
+    """Typed helpers for the writes the operator makes, counted by kind."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.writes: Counter[str] = Counter()
+
+    async def close(self) -> None:
+        """Close the underlying HTTP session."""
+        await self.api.close()
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        """Merge-patch a custom object's status subresource (None values delete fields)."""
+        self.writes["patch_status"] += 1
+        await retrying(
+            lambda: self.custom.patch_namespaced_custom_object_status(
+                labels.GROUP,
+                labels.VERSION,
+                namespace,
+                plural,
+                name,
+                {"status": dict(status)},
+                # The stubs omit _content_type; the client honours it, and without it a
+                # dict body would be sent as a JSON Patch.
+                _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+            ),
+            f"patch {plural}/{name} status",
+        )
+
+    async def patch_labels(
+        self, plural: str, namespace: str, name: str, new_labels: Mapping[str, str]
+    ) -> None:
+        """Merge-patch metadata.labels of a custom object."""
+        self.writes["patch_labels"] += 1
+        await retrying(
+            lambda: self.custom.patch_namespaced_custom_object(
+                labels.GROUP,
+                labels.VERSION,
+                namespace,
+                plural,
+                name,
+                {"metadata": {"labels": dict(new_labels)}},
+                _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+            ),
+            f"label {plural}/{name}",
+        )
+
+    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One custom object, or None when it does not exist."""
+        try:
+            obj: dict[str, Any] = await retrying(
+                lambda: self.custom.get_namespaced_custom_object(
+                    labels.GROUP, labels.VERSION, namespace, plural, name
+                ),
+                f"get {plural}/{name}",
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
+    async def delete(self, plural: str, namespace: str, name: str) -> None:
+        """Delete a custom object; already gone is fine."""
+        self.writes["delete"] += 1
+        try:
+            await retrying(
+                lambda: self.custom.delete_namespaced_custom_object(
+                    labels.GROUP, labels.VERSION, namespace, plural, name
+                ),
+                f"delete {plural}/{name}",
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def event(
+        self,
+        involved: Mapping[str, Any],
+        type_: str,
+        reason: str,
+        message: str,
+    ) -> None:
+        """Post a core/v1 Event on an object, so `kubectl describe` shows its history."""
+        meta = involved["metadata"]
+        now = datetime.now(UTC)
+        body = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion", labels.API_VERSION),
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "runwright-operator"},
+            "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "count": 1,
+            "reportingComponent": "runwright-operator",
+        }
+        self.writes["event"] += 1
+        try:
+            await retrying(
+                lambda: self.core.create_namespaced_event(meta["namespace"], cast(Any, body)),
+                f"event {reason}",
+            )
+        except ApiException as exc:
+            # Events are history, not state: losing one must never stall a run.
+            log.warning("event %s on %s not posted: %s", reason, meta["name"], exc.reason)
