@@ -191,6 +191,14 @@ class Block(Model):
     timeout_seconds: int | None = Field(
         default=None, ge=1, description="Limit of one attempt; an attempt over it fails (Timeout)."
     )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra labels on this block's pods (over template.labels).",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra annotations on this block's pods (over template.annotations).",
+    )
     allow_failure: bool = Field(
         default=False,
         description="True: this block's failure does not fail the run and downstream blocks "
