@@ -116,6 +116,30 @@ def test_labels_on_the_job_and_the_pod_ours_win_over_the_template() -> None:
     assert job["spec"]["template"]["metadata"]["labels"] == {**ours, "team": "data"}
 
 
+def test_block_pod_labels_and_annotations_win_over_the_template_ours_over_both() -> None:
+    raw = spec(labels={"team": "data", "tier": "t"}, annotations={"a": "template", "b": "t"})
+    blocks = [
+        b.model_copy(
+            update={
+                "labels": {"tier": "block", labels.BLOCK: "spoofed"},
+                "annotations": {"a": "block"},
+            }
+        )
+        if b.name == "extract"
+        else b
+        for b in raw.blocks
+    ]
+    job = build_job(RUN, raw.model_copy(update={"blocks": blocks}), start())
+    meta = job["spec"]["template"]["metadata"]
+    assert meta["labels"]["team"] == "data"
+    assert meta["labels"]["tier"] == "block"
+    assert meta["labels"][labels.BLOCK] == "extract"
+    assert meta["annotations"] == {"a": "block", "b": "t"}
+    other = build_job(RUN, raw.model_copy(update={"blocks": blocks}), start(block="load"))
+    assert other["spec"]["template"]["metadata"]["annotations"] == {"a": "template", "b": "t"}
+    assert other["spec"]["template"]["metadata"]["labels"]["tier"] == "t"
+
+
 def test_manual_runs_have_no_trigger_label() -> None:
     manual = RunRef(namespace="data", name="r", uid="u", pipeline="etl", trigger=None)
     job = build_job(manual, spec(), start())

@@ -100,8 +100,9 @@ def _env_var(var: EnvVar) -> dict[str, Any]:
 def build_job(run: RunRef, spec: PipelineSpec, start: StartBlock) -> dict[str, Any]:
     """The batch/v1 Job manifest of one block attempt. Deterministic: same inputs, same dict.
 
-    The pod spec is the pipeline's `template` merged with the block. Our labels win
-    over `template.labels` (a user label must not move a pod to another run's index).
+    The pod spec is the pipeline's `template` merged with the block. The block's pod
+    labels and annotations win over the template's, and our labels win over both (a
+    user label must not move a pod to another run's index).
     The contract environment (API.md) comes first and cannot be overridden by the
     block's env, matching local mode, where the contract is applied last.
 
@@ -126,7 +127,7 @@ def build_job(run: RunRef, spec: PipelineSpec, start: StartBlock) -> dict[str, A
     }
     if run.trigger:
         ours[labels.TRIGGER] = run.trigger
-    pod_labels = {**template.labels, **ours}
+    pod_labels = {**template.labels, **block.labels, **ours}
 
     reserved = {*start.contract, labels.ENV_OUTPUT_PATH}
     env: list[dict[str, Any]] = [
@@ -167,8 +168,9 @@ def build_job(run: RunRef, spec: PipelineSpec, start: StartBlock) -> dict[str, A
     pod_spec.update({k: v for k, v in optional.items() if v is not None})
 
     pod_meta: dict[str, Any] = {"labels": pod_labels}
-    if template.annotations:
-        pod_meta["annotations"] = dict(template.annotations)
+    annotations = {**template.annotations, **block.annotations}
+    if annotations:
+        pod_meta["annotations"] = annotations
 
     job_spec: dict[str, Any] = {"backoffLimit": 0}
     if start.timeout_seconds is not None:
