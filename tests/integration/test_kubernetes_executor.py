@@ -1,6 +1,6 @@
 """The Kubernetes executor against the real API server and Job controller.
 
-A real Pipeline and PipelineRun are applied (so the Jobs have a real owner uid),
+A real PipelineRun is applied (so the Jobs have a real owner uid),
 the engine plans the first block, `KubernetesExecutor.start` creates its Job from
 `build_job`, kwok scripts the pod's outcome through the template's labels and
 annotations, and the Job and pod read back are turned into the engine's
@@ -50,7 +50,9 @@ async def api_client(cluster: Cluster) -> AsyncIterator[ApiClient]:
         await api.close()
 
 
-def pipeline_spec(pod_labels: dict[str, str], annotations: dict[str, str]) -> PipelineSpec:
+def pipeline_spec(
+    pod_labels: dict[str, str], annotations: dict[str, str], **block: Any
+) -> PipelineSpec:
     return PipelineSpec.model_validate(
         {
             "template": {
@@ -58,22 +60,19 @@ def pipeline_spec(pod_labels: dict[str, str], annotations: dict[str, str]) -> Pi
                 "labels": pod_labels,
                 "annotations": annotations,
             },
-            "blocks": [{"name": "extract", "command": ["python", "-m", "etl.extract"]}],
+            "blocks": [{"name": "extract", "command": ["python", "-m", "etl.extract"], **block}],
         }
     )
 
 
 def apply_run(cluster: Cluster, ns: str, spec: PipelineSpec) -> tuple[RunRef, StartBlock]:
-    """Apply a Pipeline and a PipelineRun; plan the run's first start with the engine."""
-    cluster.apply(
-        {
-            "apiVersion": labels.API_VERSION,
-            "kind": "Pipeline",
-            "metadata": {"name": "etl"},
-            "spec": spec.dump(),
-        },
-        ns,
-    )
+    """Apply a PipelineRun (the Jobs' owner); plan its first start with the engine.
+
+    The run names a Pipeline that is deliberately not applied: an operator watching
+    every namespace (a developer's `make demo`) would otherwise run it and create
+    or delete these very Jobs. Without its Pipeline the run just waits (the engine's
+    PIPELINE_GRACE_SECONDS), longer than any test here.
+    """
     cluster.apply(
         {
             "apiVersion": labels.API_VERSION,
@@ -170,6 +169,20 @@ async def test_a_failing_block_reports_its_exit_code_and_message(cluster: Cluste
     assert obs.state == AttemptState.FAILED, obs
     assert (obs.exit_code, obs.reason) == (7, "Error")
     assert obs.message == "Traceback (most recent call last)\nValueError: disk full"
+
+
+async def test_a_block_over_its_timeout_fails_with_timeout(cluster: Cluster, ns: str) -> None:
+    spec = pipeline_spec({}, {kwokstages.DURATION: "1h"}, timeoutSeconds=1)
+    run, start = apply_run(cluster, ns, spec)
+    assert start.timeout_seconds == 1
+    async with api_client(cluster) as api:
+        await KubernetesExecutor(api).start(run, spec, start)
+
+    # The Job controller enforces activeDeadlineSeconds; the verdict needs no pod.
+    obs = finished(cluster, ns, run, "extract")
+    assert obs.state == AttemptState.FAILED, obs
+    assert obs.reason == "Timeout"
+    assert obs.message
 
 
 async def test_starting_twice_makes_one_job(cluster: Cluster, ns: str) -> None:
