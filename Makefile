@@ -10,7 +10,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
-        demo demo-local bench bench-engine clean
+        demo demo-local bench bench-engine bench-operator clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -49,12 +49,16 @@ demo-local: $(STAMP) ## run every example pipeline locally with the live progres
 	  echo "   exit status $$rc"; \
 	done
 
-demo: demo-local ## the main job (until the operator lands: the local-mode demo)
+demo: $(STAMP) ## the examples run by the operator on the local control plane (needs Go once to build it)
+	$(PY) hack/demo.py
 
 bench-engine: $(STAMP) ## time one plan() call for DAGs of 10 to 5,000 blocks
 	$(PY) tests/bench/bench_engine.py
 
-bench: bench-engine ## every benchmark; figures, not assertions
+bench-operator: $(STAMP) ## the operator on the local control plane: 200 diamond runs, 1,000 one-block runs
+	$(PY) tests/bench/bench_operator.py $(BENCH_OPERATOR_ARGS)
+
+bench: bench-engine bench-operator ## every benchmark; figures, not assertions
 
 clean: ## remove caches and the venv (not the tool cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
