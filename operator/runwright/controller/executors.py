@@ -84,7 +84,7 @@ class KubeRunExecutor:
         try:
             await self.jobs.start(run, spec, action)
         except ExecutorError as exc:
-            if exc.status is None or exc.status >= 500:
+            if exc.status is None or exc.status >= 500 or exc.status == 429:
                 raise  # transient errors outlasted the retries: try the reconcile again
             now = self.clock()
             self.rejected[(run.namespace, run.name, action.block)] = Observation(
