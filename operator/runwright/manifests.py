@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel
 
 from runwright import labels
-from runwright.api.common import DNS1123_LABEL, DNS1123_SUBDOMAIN
+from runwright.api.common import DNS1123_LABEL, DNS1123_SUBDOMAIN, MAX_NAME
 from runwright.api.pipeline import Pipeline
 from runwright.api.run import PipelineRun
 from runwright.api.trigger import Trigger
@@ -248,6 +248,14 @@ def _load_document(source: str, index: int, node: yaml.Node, document: object) -
     elif not re.fullmatch(DNS1123_SUBDOMAIN, name) or len(name) > 253:
         problem(
             f"{_show(name)} is not a valid name: {_NAME_RULE}{_slug_hint(name)}",
+            "InvalidName",
+            label,
+            ("metadata", "name"),
+        )
+    elif len(name) > MAX_NAME:
+        problem(
+            f"{_show(name)} is {len(name)} characters; at most {MAX_NAME} (it is also a label "
+            "value on the runs and Jobs it makes)",
             "InvalidName",
             label,
             ("metadata", "name"),

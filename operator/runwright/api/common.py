@@ -18,6 +18,11 @@ from pydantic.alias_generators import to_camel
 
 #: DNS-1123 label: what Kubernetes accepts as a name segment (and we accept as a block name).
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: Names of our objects are at most this long: each one is also a label value on the
+#: runs and Jobs it makes (runwright.dev/pipeline, /trigger, /run), and label values
+#: are limited to 63 characters.
+MAX_NAME = 63
+
 #: DNS-1123 subdomain: what Kubernetes accepts as an object name.
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel
 
 from runwright import labels
+from runwright.api.common import MAX_NAME
 from runwright.api.pipeline import PipelineSpec, PipelineStatus
 from runwright.api.run import PipelineRunSpec, PipelineRunStatus
 from runwright.api.trigger import TriggerSpec, TriggerStatus
@@ -205,6 +206,15 @@ def crd(kind: Kind) -> Schema:
                             "type": "object",
                             "description": kind.description,
                             "required": ["spec"],
+                            "x-kubernetes-validations": [
+                                {
+                                    "rule": f"self.metadata.name.size() <= {MAX_NAME}",
+                                    "message": f"metadata.name must be at most {MAX_NAME} "
+                                    "characters: it is also a label value on the runs and Jobs "
+                                    "it makes",
+                                    "reason": "FieldValueInvalid",
+                                }
+                            ],
                             "properties": {
                                 "apiVersion": {
                                     "type": "string",
