@@ -73,6 +73,10 @@ def command(args: argparse.Namespace) -> int:
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
     )
     logging.getLogger("runwright").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not args.verbose:
+        # kopf logs every handler call on every object at INFO: a line per Job and pod
+        # event. Our own Events and logs already tell the story; keep kopf's warnings.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     namespaces = config.CONFIG.namespaces
     asyncio.run(
         kopf.operator(
