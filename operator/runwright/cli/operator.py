@@ -65,6 +65,10 @@ def command(args: argparse.Namespace) -> int:
     config.CONFIG.log_format = args.log_format
     config.CONFIG.workdir = args.workdir
 
+    problem = asyncio.run(_preflight())
+    if problem is not None:
+        raise exits.InputError(problem)
+
     import runwright.controller  # noqa: F401  (registers the handlers)
 
     kopf.configure(
@@ -86,3 +90,25 @@ def command(args: argparse.Namespace) -> int:
         )
     )
     return exits.SUCCEEDED
+
+
+async def _preflight() -> str | None:
+    """Why the operator cannot reach a cluster, or None: fail at once, not retry forever."""
+    from runwright.controller.kube import new_api_client
+
+    try:
+        api = await new_api_client()
+    except Exception as exc:
+        return (
+            f"no cluster configured ({exc}); set KUBECONFIG to a kubeconfig file, or run "
+            "the operator in a pod with a service account"
+        )
+    try:
+        from kubernetes_asyncio import client
+
+        await asyncio.wait_for(client.VersionApi(api).get_code(), 10)
+    except Exception as exc:
+        return f"cannot reach the Kubernetes API server: {type(exc).__name__}: {exc}"
+    finally:
+        await api.close()
+    return None
