@@ -237,3 +237,37 @@ async def test_an_invalid_pipeline_fails_its_run_and_says_why_on_both(
     assert phase_of(worker) == "Failed"
     assert worker.status is not None and worker.status.reason == "InvalidPipeline"
     assert not executor.started
+
+
+async def test_a_freed_slot_wakes_only_the_oldest_waiting_run(
+    setup: tuple[RunController, FakeKube, FakeExecutor],
+) -> None:
+    controller, _, executor = setup
+    controller.pipeline_event("ADDED", pipeline_body())
+    holder = add_run(controller, "holder", T0 - timedelta(days=1))
+    waiting = [add_run(controller, f"w{i}", T0 + timedelta(minutes=i)) for i in range(3)]
+    for worker in (holder, *waiting):
+        await controller.reconcile(worker)
+    for worker in waiting:
+        worker.wake.clear()
+    executor.finish("holder", "a")
+    await controller.reconcile(holder)
+    assert [w.wake.is_set() for w in waiting] == [True, False, False]
+
+
+async def test_a_finished_run_wakes_only_the_next_queued_run_of_its_pipeline(
+    setup: tuple[RunController, FakeKube, FakeExecutor],
+) -> None:
+    controller, _, executor = setup
+    controller.config.max_concurrent_blocks = None
+    controller.pipeline_event("ADDED", pipeline_body(concurrency={"pipelineRunLimit": 1}))
+    first = add_run(controller, "first", T0)
+    queued = [add_run(controller, f"q{i}", T0 + timedelta(minutes=i + 1)) for i in range(3)]
+    for worker in (first, *queued):
+        await controller.reconcile(worker)
+    assert [phase_of(w) for w in queued] == ["Queued"] * 3
+    for worker in queued:
+        worker.wake.clear()
+    executor.finish("first", "a")
+    await controller.reconcile(first)
+    assert [w.wake.is_set() for w in queued] == [True, False, False]

@@ -169,7 +169,9 @@ class RunController:
             self.namespace_limits.pop(name, None)
         else:
             self.namespace_limits[name] = limit
-        self._wake_waiting(lambda key: key[0] == name)
+        for key, claim in self.claims.items():
+            if key[0] == name and claim.wanted > 0:
+                self.wake(*key)
 
     def seed_claims(self, running: Mapping[RunKey, int]) -> None:
         """Budgets rebuilt on start from the Jobs that exist, before any run is planned."""
@@ -326,14 +328,9 @@ class RunController:
         if new.phase != old_phase:
             await self.sync_pipeline(namespace, spec.pipeline_ref.name)
             if new.phase is not None and new.phase.finished:
-                self._wake_waiting(
-                    lambda key: (
-                        key[0] == namespace and self.states[key].pipeline == spec.pipeline_ref.name
-                    )
-                )
-        freed = old_claim is not None and self.claims[worker.key].running < old_claim.running
-        if freed:
-            self._wake_waiting(lambda key: True)
+                self._wake_admission(namespace, spec.pipeline_ref.name, frozen)
+        if old_claim is not None and self.claims[worker.key].running < old_claim.running:
+            self._wake_for_capacity(old_claim.running - self.claims[worker.key].running)
         if result.delete:
             await self.kube.delete(RUNS, namespace, name)
             return None
@@ -372,17 +369,48 @@ class RunController:
         ]
         return admitted(key[1], slots, limit)
 
-    def _wake_waiting(self, match: Callable[[RunKey], bool]) -> None:
-        """Wake runs that may be waiting on capacity: queued on a budget or on admission."""
-        for key, state in self.states.items():
-            if state.phase is not None and state.phase.finished:
-                continue
-            claim = self.claims.get(key)
-            waiting = state.phase in (None, RunPhase.PENDING, RunPhase.QUEUED) or (
-                claim is not None and claim.wanted > 0
-            )
-            if waiting and match(key):
-                self.wake(*key)
+    def _wake_admission(self, namespace: str, pipeline: str, spec: PipelineSpec | None) -> None:
+        """A run of `pipeline` ended: wake its oldest runs queued on pipelineRunLimit."""
+        limit = spec.concurrency.pipeline_run_limit if spec is not None else None
+        if limit is None:
+            return
+        mine = [
+            (state.execution_date, key)
+            for key, state in self.states.items()
+            if key[0] == namespace and state.pipeline == pipeline
+        ]
+        active = sum(1 for _, key in mine if self.states[key].phase == RunPhase.RUNNING)
+        queued = sorted(
+            item
+            for item in mine
+            if self.states[item[1]].phase in (RunPhase.PENDING, RunPhase.QUEUED)
+        )
+        for _date, key in queued[: max(limit - active, 0)]:
+            self.wake(*key)
+
+    def _wake_for_capacity(self, freed: int) -> None:
+        """Wake the oldest runs queued on a budget, as many as can use `freed` slots.
+
+        Waking every waiting run instead would make each finished block cost a
+        reconcile of every queued run: quadratic work when thousands wait.
+        """
+        waiting = sorted(
+            (claim.execution_date, key)
+            for key, claim in self.claims.items()
+            if claim.wanted > 0 and key in self.workers
+        )
+        running_ns: dict[str, int] = {}
+        for claim in self.claims.values():
+            running_ns[claim.namespace] = running_ns.get(claim.namespace, 0) + claim.running
+        left = freed
+        for _date, key in waiting:
+            if left <= 0:
+                break
+            limit = self.namespace_limits.get(key[0])
+            if limit is not None and running_ns.get(key[0], 0) >= limit:
+                continue  # its namespace is full: the freed slot is of no use to it
+            self.wake(*key)
+            left -= self.claims[key].wanted
 
     def _remember(self, key: RunKey, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]
@@ -405,7 +433,7 @@ class RunController:
         if worker is not None and worker.task is not None:
             worker.task.cancel()
         state = self.states.pop(key, None)
-        self.claims.pop(key, None)
+        claim = self.claims.pop(key, None)
         meta = body["metadata"]
         spec = body.get("spec") or {}
         run = RunRef(
@@ -418,7 +446,13 @@ class RunController:
         self._background(self.executor.forget(run))
         if state is not None:
             self._background(self.sync_pipeline(key[0], state.pipeline))
-        self._wake_waiting(lambda _key: True)
+            if state.phase is not None and not state.phase.finished:
+                # An active run that disappears frees its pipelineRunLimit slot too.
+                live = self.pipeline_bodies.get((key[0], state.pipeline))
+                spec, _, _ = validate_spec((live or {}).get("spec") or {})
+                self._wake_admission(key[0], state.pipeline, spec)
+        if claim is not None and claim.running:
+            self._wake_for_capacity(claim.running)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         """Run follow-up work off the event handler, keeping a reference until it ends."""
