@@ -192,6 +192,15 @@ class TriggerStatus(Model):
     fires_skipped: int = Field(
         default=0, description="Fires not run: past the deadline, or forbidden by concurrency."
     )
+    last_event_time: Time | None = Field(
+        default=None,
+        description="Type Event: completedAt of the newest upstream run handled (the cursor).",
+    )
+    last_event_runs: list[str] = Field(
+        default_factory=list,
+        description="Type Event: the upstream runs handled that finished at lastEventTime "
+        "(completedAt has whole seconds, so several can share it).",
+    )
 
 
 class Trigger(Model):
