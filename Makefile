@@ -10,7 +10,8 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
-        demo demo-local bench bench-engine bench-operator clean
+        demo demo-local bench bench-engine bench-operator clean \
+        dashboards check-dashboards operator-lock
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -24,22 +25,38 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install runwright with its dev tools
 
 lint: $(STAMP) ## ruff over code, tests and scripts
-	$(BIN)/ruff check operator tests hack
-	$(BIN)/ruff format --check operator tests hack
+	$(BIN)/ruff check operator tests hack runner-image
+	$(BIN)/ruff format --check operator tests hack runner-image
 
-typecheck: $(STAMP) ## mypy --strict over the package
+typecheck: $(STAMP) ## mypy --strict over the package (and the dashboard generator, the runner SDK)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict hack/dashboards.py runner-image/runwright_sdk.py
 
 crds: $(STAMP) ## regenerate crds/ (and the chart's copy) from the models
-	$(PY) -m runwright.api.crdgen --out crds
+	$(PY) -m runwright.api.crdgen --out crds --out charts/runwright/crds
 
-check-crds: $(STAMP) ## fail when crds/ is stale against the models
-	$(PY) -m runwright.api.crdgen --out crds --check
+check-crds: $(STAMP) ## fail when crds/ (or the chart's copy) is stale against the models
+	$(PY) -m runwright.api.crdgen --out crds --out charts/runwright/crds --check
+
+dashboards: $(STAMP) ## regenerate the chart's Grafana dashboards (charts/runwright/dashboards/)
+	$(PY) hack/dashboards.py
+
+check-dashboards: $(STAMP) ## fail when the committed dashboards are stale against hack/dashboards.py
+	$(PY) hack/dashboards.py --check
+
+operator-lock: ## re-pin operator/requirements.lock (the operator image's dependencies) from pyproject.toml
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet .
+	{ echo "# The operator image's pinned dependencies: \`make operator-lock\` rewrites this file"; \
+	  echo "# (pip freeze of a fresh venv with \`pip install .\`). Do not edit."; \
+	  .lock-venv/bin/pip freeze --exclude runwright; } > operator/requirements.lock
+	rm -rf .lock-venv
 
 test-unit: $(STAMP) ## the fast inner loop: unit tests only
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck check-crds $(if $(shell command -v go 2>/dev/null),tools) ## lint, type check, CRD staleness, unit and integration tests (builds the cluster tools when Go is present)
+test: lint typecheck check-crds check-dashboards $(if $(shell command -v go 2>/dev/null),tools) ## lint, type check, CRD staleness, unit and integration tests (builds the cluster tools when Go is present)
 	$(BIN)/pytest -q tests/unit tests/integration
 
 demo-local: $(STAMP) ## run every example pipeline locally with the live progress view

@@ -6,7 +6,9 @@ free-form Kubernetes types marked preserve-unknown-fields) and adds what only a
 CRD has: names, printer columns, the status subresource. Output is
 deterministic, so `--check` can fail CI when `crds/` is stale.
 
-    python -m runwright.api.crdgen --out crds [--check]
+    python -m runwright.api.crdgen --out crds [--out charts/runwright/crds] [--check]
+
+`--out` repeats: the Helm chart carries the same files (charts/runwright/crds/).
 """
 
 from __future__ import annotations
@@ -250,19 +252,25 @@ def render(kind: Kind) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Write (or, with --check, compare) every CRD file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--out", type=Path, default=Path("crds"))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        action="append",
+        help="directory to write (repeatable; default crds)",
+    )
     parser.add_argument("--check", action="store_true", help="fail if the files differ")
     args = parser.parse_args(argv)
     stale: list[str] = []
-    for kind in KINDS:
-        path = args.out / f"{labels.GROUP}_{kind.plural}.yaml"
-        text = render(kind)
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path))
-        else:
-            args.out.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+    for out in args.out or [Path("crds")]:
+        for kind in KINDS:
+            path = out / f"{labels.GROUP}_{kind.plural}.yaml"
+            text = render(kind)
+            if args.check:
+                if not path.exists() or path.read_text() != text:
+                    stale.append(str(path))
+            else:
+                out.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
     if stale:
         print(
             "stale CRDs (run `make crds` and commit the result): " + ", ".join(stale),
