@@ -23,6 +23,9 @@ from pathlib import Path
 import pytest
 
 from .kube import Cluster
+from .operator_fixture import Operators, Runs, operator, operators
+
+__all__ = ["operator", "operators"]  # fixtures, imported so every test module here has them
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_DIR = ROOT / ".cluster"
@@ -106,6 +109,18 @@ def ns(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+@pytest.fixture
+def runs(cluster: Cluster, ns: str) -> Runs:
+    """Pipelines, runs, Jobs and Events of this test's namespace."""
+    return Runs(cluster, ns)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "operator_args(*flags): extra `runwright operator` flags for this test"
+    )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     report = yield
@@ -113,4 +128,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         logs = Cluster.tail_logs(CLUSTER_DIR, lines=30)
         if logs:
             report.sections.append(("control plane logs (tail)", logs))
+    factory = getattr(item, "funcargs", {}).get("operators")
+    if report.failed and isinstance(factory, Operators):
+        for op in factory.started:
+            report.sections.append((f"operator log (tail of {op.log_path})", op.log_tail(80)))
     return report

@@ -1,0 +1,443 @@
+"""The operator as a real subprocess against the test cluster, and helpers to watch its runs.
+
+Each test that asks for the `operator` fixture gets its own `runwright operator -n <ns>`
+process, scoped to the test's namespace, so no two operators ever manage the same
+namespace and a test's flags (`@pytest.mark.operator_args("--max-concurrent-blocks",
+"2")`) cannot leak into another test. The process logs to `.cluster/operators/<ns>.log`
+(the report of a failing test carries its tail), is healthy once `/healthz` answers
+200, and can be killed with SIGKILL and started again to test crash recovery.
+
+Waiting is polling the API server with a deadline (`Cluster.wait_for`): never a fixed
+sleep, never a timing assertion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runwright import kwokstages, labels
+
+from .kube import Cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNWRIGHT = ROOT / ".venv" / "bin" / "runwright"
+LOG_DIR = ROOT / ".cluster" / "operators"
+#: How long the operator may take to answer /healthz after it starts.
+START_TIMEOUT = 60.0
+#: Default deadline for a run to reach a state (generous: a loaded 2-core CI machine).
+RUN_TIMEOUT = 90.0
+IMAGE = "registry.invalid/block:1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _healthz(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class Operator:
+    """One `runwright operator` subprocess watching `namespaces`."""
+
+    cluster: Cluster
+    namespaces: Sequence[str]
+    args: Sequence[str] = ()
+    log_path: Path = field(default=LOG_DIR / "operator.log")
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    starts: int = 0
+
+    def start(self) -> None:
+        """Start the process and wait until /healthz answers 200."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.port = free_port()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [str(RUNWRIGHT), "operator", "--health-port", str(self.port)]
+        for ns in self.namespaces:
+            command += ["-n", ns]
+        command += list(self.args)
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== start {self.starts}: {' '.join(command)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)},
+                cwd=ROOT,
+            )
+        proc = self.proc
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"the operator exited with {proc.returncode}:\n{self.log_tail()}"
+                )
+            return _healthz(self.port)
+
+        self.cluster.wait_for("the operator's /healthz", healthy, timeout=START_TIMEOUT)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup handlers, no goodbye; what a crash or an OOM kill looks like."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        """SIGTERM and wait; SIGKILL when it does not exit in time."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Operators:
+    """Starts operators for one test, and stops every one of them at its end."""
+
+    def __init__(self, cluster: Cluster, ns: str) -> None:
+        self.cluster = cluster
+        self.ns = ns
+        self.started: list[Operator] = []
+
+    def __call__(self, *args: str, namespaces: Sequence[str] | None = None) -> Operator:
+        """Start `runwright operator -n <the test namespace> ARGS` and wait until healthy."""
+        log_path = LOG_DIR / f"{self.ns}-{len(self.started) + 1}.log"
+        with contextlib.suppress(FileNotFoundError):
+            log_path.unlink()
+        op = Operator(self.cluster, namespaces or [self.ns], args, log_path=log_path)
+        self.started.append(op)
+        op.start()
+        return op
+
+    def stop_all(self) -> None:
+        for op in self.started:
+            op.stop()
+
+
+@pytest.fixture
+def operators(cluster: Cluster, ns: str) -> Iterator[Operators]:
+    """Start operators scoped to this test's namespace (e.g. after annotating it)."""
+    factory = Operators(cluster, ns)
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture
+def operator(request: pytest.FixtureRequest, operators: Operators) -> Operator:
+    """A fresh operator scoped to this test's namespace (flags: @pytest.mark.operator_args)."""
+    marker = request.node.get_closest_marker("operator_args")
+    return operators(*(marker.args if marker else ()))
+
+
+# ----- manifests ---------------------------------------------------------------------------
+
+
+def block(name: str, *upstream: str, **fields: Any) -> dict[str, Any]:
+    """A block manifest; `fields` are added as they are (camelCase)."""
+    body: dict[str, Any] = {"name": name, "command": ["run", name]}
+    if upstream:
+        body["upstream"] = list(upstream)
+    body.update(fields)
+    return body
+
+
+def pod(
+    *,
+    duration: str | None = None,
+    fail: bool = False,
+    exit_code: int | None = None,
+    message: str | None = None,
+    outputs: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Pod `labels` and `annotations` scripting what a block pod does on the kwok node.
+
+    Spread into a block (`block("a", **pod(fail=True))`) for that block only, or use
+    `template(...)` for every block of the pipeline.
+    """
+    pod_labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    if fail:
+        pod_labels[kwokstages.OUTCOME] = kwokstages.FAIL
+    if duration is not None:
+        annotations[kwokstages.DURATION] = duration
+    if exit_code is not None:
+        annotations[kwokstages.EXIT_CODE] = str(exit_code)
+    if outputs is not None:
+        message = json.dumps({"outputs": dict(outputs)})
+    if message is not None:
+        annotations[kwokstages.MESSAGE] = message
+    fields: dict[str, Any] = {}
+    if pod_labels:
+        fields["labels"] = pod_labels
+    if annotations:
+        fields["annotations"] = annotations
+    return fields
+
+
+def template(**script: Any) -> dict[str, Any]:
+    """`spec.template`: the test image plus `pod(**script)` for every block."""
+    return {"image": IMAGE, **pod(**script)}
+
+
+def pipeline(
+    name: str, blocks: list[dict[str, Any]], tmpl: dict[str, Any] | None = None, **spec: Any
+) -> dict[str, Any]:
+    """A Pipeline manifest; `spec` fields are added as they are (camelCase)."""
+    return {
+        "apiVersion": labels.API_VERSION,
+        "kind": "Pipeline",
+        "metadata": {"name": name},
+        "spec": {"template": tmpl or template(), "blocks": blocks, **spec},
+    }
+
+
+def run_manifest(name: str, pipeline_name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": labels.API_VERSION,
+        "kind": "PipelineRun",
+        "metadata": {"name": name},
+        "spec": {"pipelineRef": {"name": pipeline_name}, **spec},
+    }
+
+
+# ----- reading and waiting ----------------------------------------------------------------
+
+
+class Runs:
+    """Pipelines, runs, Jobs and Events of one test namespace, through kubectl."""
+
+    def __init__(self, cluster: Cluster, ns: str) -> None:
+        self.cluster = cluster
+        self.ns = ns
+
+    def apply(self, manifest: Mapping[str, Any]) -> None:
+        self.cluster.apply(dict(manifest), self.ns)
+
+    def start(self, name: str, pipeline_name: str, **spec: Any) -> str:
+        self.apply(run_manifest(name, pipeline_name, **spec))
+        return name
+
+    def get(self, name: str, kind: str = "pipelinerun") -> dict[str, Any]:
+        body: dict[str, Any] = self.cluster.get(kind, name, self.ns)
+        return body
+
+    def find(self, name: str, kind: str = "pipelinerun") -> dict[str, Any] | None:
+        res = self.cluster.kubectl("get", kind, name, "-n", self.ns, "-o", "json", check=False)
+        if not res.ok:
+            if "NotFound" in res.stderr:
+                return None
+            raise AssertionError(f"kubectl get {kind} {name}: {res.stderr.strip()}")
+        body: dict[str, Any] = res.json()
+        return body
+
+    def patch(self, name: str, patch: Mapping[str, Any], kind: str = "pipelinerun") -> None:
+        self.cluster.kubectl(
+            "patch", kind, name, "-n", self.ns, "--type=merge", "-p", json.dumps(patch)
+        )
+
+    def wait(
+        self,
+        name: str,
+        what: str,
+        check: Callable[[dict[str, Any]], Any],
+        timeout: float = RUN_TIMEOUT,
+    ) -> dict[str, Any]:
+        """Poll the run until check(run) is truthy; the run's last body is in the error."""
+        last: dict[str, Any] = {}
+
+        def probe() -> Any:
+            nonlocal last
+            body = self.find(name)
+            if body is None:
+                return None
+            last = body
+            return body if check(body) else None
+
+        try:
+            result: dict[str, Any] = self.cluster.wait_for(f"{name}: {what}", probe, timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.describe(name, last)}") from None
+        return result
+
+    def describe(self, name: str, body: Mapping[str, Any]) -> str:
+        """The run's phases and its Jobs and pods, for a failure message."""
+        st = body.get("status") or {}
+        blocks = {
+            n: {k: b.get(k) for k in ("phase", "attempt", "reason", "message") if b.get(k)}
+            for n, b in (st.get("blocks") or {}).items()
+        }
+        summary = {k: st.get(k) for k in ("phase", "reason", "message", "progress")}
+        objects = self.cluster.kubectl(
+            "get", "jobs,pods", "-n", self.ns, "-o", "wide", check=False
+        ).stdout
+        return (
+            f"last status of {name}: {json.dumps(summary)}\n"
+            f"blocks: {json.dumps(blocks, indent=1)}\n{objects}"
+        )
+
+    def wait_phase(self, name: str, *phases: str, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
+        return self.wait(
+            name,
+            f"phase in {phases}",
+            lambda b: (b.get("status") or {}).get("phase") in phases,
+            timeout,
+        )
+
+    def wait_finished(self, name: str, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
+        return self.wait_phase(name, "Succeeded", "Failed", "Cancelled", timeout=timeout)
+
+    def wait_block(
+        self, name: str, block_name: str, *phases: str, timeout: float = RUN_TIMEOUT
+    ) -> dict[str, Any]:
+        return self.wait(
+            name,
+            f"block {block_name} in {phases}",
+            lambda b: block_phase(b, block_name) in phases,
+            timeout,
+        )
+
+    def jobs(self, run: str | None = None) -> list[dict[str, Any]]:
+        selector = f"{labels.RUN}={run}" if run else labels.RUN
+        out = self.cluster.kubectl("get", "jobs", "-n", self.ns, "-l", selector, "-o", "json")
+        items: list[dict[str, Any]] = out.json()["items"]
+        return items
+
+    def job_names(self, run: str | None = None) -> set[str]:
+        return {j["metadata"]["name"] for j in self.jobs(run)}
+
+    def wait_job(self, job: str, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            return self.find(job, kind="job")
+
+        result: dict[str, Any] = self.cluster.wait_for(f"Job {job}", probe, timeout)
+        return result
+
+    def wait_pod_running(self, job: str, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            out = self.cluster.kubectl(
+                "get", "pods", "-n", self.ns, "-l", f"job-name={job}", "-o", "json"
+            )
+            running = [p for p in out.json()["items"] if p["status"].get("phase") == "Running"]
+            return running[0] if running else None
+
+        result: dict[str, Any] = self.cluster.wait_for(f"a Running pod of {job}", probe, timeout)
+        return result
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        out = self.cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            self.ns,
+            "--field-selector",
+            f"involvedObject.name={name},involvedObject.kind=PipelineRun",
+            "-o",
+            "json",
+        )
+        items: list[dict[str, Any]] = out.json()["items"]
+        return items
+
+    def event_reasons(self, name: str) -> list[str]:
+        return [e["reason"] for e in self.events(name)]
+
+    def wait_event(self, name: str, reason: str, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            return next((e for e in self.events(name) if e["reason"] == reason), None)
+
+        result: dict[str, Any] = self.cluster.wait_for(f"event {reason} on {name}", probe, timeout)
+        return result
+
+
+def status(run: Mapping[str, Any]) -> dict[str, Any]:
+    value: dict[str, Any] = run.get("status") or {}
+    return value
+
+
+def block_status(run: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value: dict[str, Any] = (status(run).get("blocks") or {}).get(name) or {}
+    return value
+
+
+def block_phase(run: Mapping[str, Any], name: str) -> str | None:
+    phase: str | None = block_status(run, name).get("phase")
+    return phase
+
+
+def block_phases(run: Mapping[str, Any]) -> dict[str, str]:
+    return {name: b.get("phase") for name, b in (status(run).get("blocks") or {}).items()}
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def job_end(job: Mapping[str, Any]) -> datetime | None:
+    """When the Job finished (Complete or Failed), else None."""
+    st = job.get("status") or {}
+    if st.get("completionTime"):
+        return _time(st["completionTime"])
+    for cond in st.get("conditions") or []:
+        if cond.get("type") == "Failed" and cond.get("status") == "True":
+            return _time(cond["lastTransitionTime"])
+    return None
+
+
+def most_at_once(jobs: Sequence[Mapping[str, Any]]) -> int:
+    """The most Jobs ever alive together, each alive over [created, finished).
+
+    Half-open intervals at the API's one-second resolution are exact here: the
+    operator creates a Job for a freed slot only after it saw the other one finish.
+    """
+    points: list[tuple[datetime, int]] = []
+    for job in jobs:
+        end = job_end(job)
+        assert end is not None, f"Job {job['metadata']['name']} has not finished"
+        points.append((_time(job["metadata"]["creationTimestamp"]), 1))
+        points.append((end, -1))
+    most = alive = 0
+    for _, step in sorted(points):  # at equal times -1 sorts first: an end frees the slot
+        alive += step
+        most = max(most, alive)
+    return most

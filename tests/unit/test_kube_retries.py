@@ -1,0 +1,249 @@
+"""The operator's own API writes (controller/kube.py) and refused Job creations.
+
+Transient answers (5xx, 429, dropped connections, timeouts) are retried with a capped
+backoff, a bounded number of times; answers that mean something (404, 409, 422, 403)
+are never retried, so a create cannot be sent twice because of them. The Kubernetes
+executor's own retries and its 409-as-success are covered in test_kubernetes_executor.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+from kubernetes_asyncio.client import ApiClient, Configuration
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from runwright.api.pipeline import PipelineSpec
+from runwright.controller.executors import KubeRunExecutor
+from runwright.controller.kube import RETRIES, Kube, is_transient, retrying
+from runwright.engine.plan import AttemptState, StartBlock
+from runwright.executors.kubernetes import ExecutorError, RunRef
+
+
+@pytest.fixture
+def slept(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """The backoff delays `retrying` asked for, without waiting for them."""
+    delays: list[float] = []
+
+    async def no_wait(delay: float) -> None:
+        delays.append(delay)
+
+    # kube.py calls asyncio.sleep through the module; nothing else sleeps in these tests.
+    monkeypatch.setattr("asyncio.sleep", no_wait)
+    yield delays
+
+
+def scripted(*outcomes: Any) -> tuple[Callable[[], Awaitable[Any]], list[int]]:
+    """A call answering with each outcome in turn (raised when an exception)."""
+    calls: list[int] = []
+    queue = list(outcomes)
+
+    async def call() -> Any:
+        calls.append(1)
+        outcome = queue.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    return call, calls
+
+
+TRANSIENT = [
+    ApiException(status=500, reason="Internal Server Error"),
+    ApiException(status=503, reason="Service Unavailable"),
+    ApiException(status=429, reason="Too Many Requests"),
+    aiohttp.ClientConnectionError("connection reset"),
+    aiohttp.ServerDisconnectedError(),
+    TimeoutError(),
+    ConnectionResetError(),
+]
+FINAL = [400, 403, 404, 409, 422]
+
+
+@pytest.mark.parametrize(
+    "error", TRANSIENT, ids=lambda e: type(e).__name__ + str(getattr(e, "status", ""))
+)
+async def test_transient_failures_are_retried_until_the_call_succeeds(
+    error: BaseException, slept: list[float]
+) -> None:
+    call, calls = scripted(error, error, "ok")
+    assert is_transient(error)
+    assert await retrying(call, "test") == "ok"
+    assert len(calls) == 3
+    assert slept == [0.1, 0.2]
+
+
+@pytest.mark.parametrize("status", FINAL)
+async def test_answers_that_mean_something_are_not_retried(status: int, slept: list[float]) -> None:
+    call, calls = scripted(ApiException(status=status, reason="no"), "never")
+    with pytest.raises(ApiException) as info:
+        await retrying(call, "test")
+    assert info.value.status == status
+    assert len(calls) == 1
+    assert slept == []
+
+
+async def test_retries_are_bounded_and_the_backoff_capped(slept: list[float]) -> None:
+    error = ApiException(status=500, reason="down")
+    call, calls = scripted(*[error] * RETRIES)
+    with pytest.raises(ApiException):
+        await retrying(call, "test")
+    assert len(calls) == RETRIES
+    assert len(slept) == RETRIES - 1
+    assert slept == sorted(slept) and max(slept) <= 2.0
+
+
+async def test_other_exceptions_are_bugs_and_raised_at_once(slept: list[float]) -> None:
+    call, calls = scripted(KeyError("spec"), "never")
+    with pytest.raises(KeyError):
+        await retrying(call, "test")
+    assert len(calls) == 1
+
+
+# ----- Kube: what each answer means --------------------------------------------------------
+
+
+class FakeCustom:
+    """CustomObjectsApi stand-in answering from a script, recording every call."""
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def _answer(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self.calls.append((name, args, kwargs))
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def get_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
+        return self._answer("get", args, kwargs)
+
+    async def delete_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
+        return self._answer("delete", args, kwargs)
+
+    async def patch_namespaced_custom_object_status(self, *args: Any, **kwargs: Any) -> Any:
+        return self._answer("patch_status", args, kwargs)
+
+    async def create_namespaced_event(self, *args: Any, **kwargs: Any) -> Any:
+        return self._answer("event", args, kwargs)
+
+
+@pytest.fixture
+async def kube() -> Any:
+    api = ApiClient(Configuration(host="http://127.0.0.1:1"))
+    k = Kube(api)
+    yield k
+    await api.close()
+
+
+async def test_get_of_a_missing_object_is_none(kube: Kube, slept: list[float]) -> None:
+    kube.custom = FakeCustom(ApiException(status=404, reason="Not Found"))  # type: ignore[assignment]
+    assert await kube.get("pipelineruns", "ns", "gone") is None
+
+
+async def test_delete_of_a_missing_object_is_done(kube: Kube, slept: list[float]) -> None:
+    fake = FakeCustom(ApiException(status=404, reason="Not Found"))
+    kube.custom = fake  # type: ignore[assignment]
+    await kube.delete("pipelineruns", "ns", "gone")
+    assert len(fake.calls) == 1
+
+
+async def test_a_conflicting_status_patch_is_raised_not_retried(
+    kube: Kube, slept: list[float]
+) -> None:
+    fake = FakeCustom(ApiException(status=409, reason="Conflict"), {})
+    kube.custom = fake  # type: ignore[assignment]
+    with pytest.raises(ApiException):
+        await kube.patch_status("pipelineruns", "ns", "r", {"phase": "Running"})
+    assert len(fake.calls) == 1
+
+
+async def test_a_status_patch_survives_a_restarting_api_server(
+    kube: Kube, slept: list[float]
+) -> None:
+    fake = FakeCustom(ApiException(status=503, reason="Unavailable"), {})
+    kube.custom = fake  # type: ignore[assignment]
+    await kube.patch_status("pipelineruns", "ns", "r", {"phase": "Running"})
+    assert [c[0] for c in fake.calls] == ["patch_status", "patch_status"]
+    assert fake.calls[0][1] == fake.calls[1][1]  # the same merge patch, resent
+    assert kube.writes["patch_status"] == 1
+
+
+async def test_a_lost_event_never_stalls_a_run(kube: Kube, slept: list[float]) -> None:
+    fake = FakeCustom(ApiException(status=403, reason="Forbidden"))
+    kube.core = fake  # type: ignore[assignment]
+    involved = {"kind": "PipelineRun", "metadata": {"name": "r", "namespace": "ns", "uid": "u"}}
+    await kube.event(involved, "Normal", "BlockStarted", "a started")
+    assert len(fake.calls) == 1
+
+
+# ----- a Job the API server refuses ------------------------------------------------------
+
+
+class RefusingJobs:
+    """KubernetesExecutor stand-in whose creates fail with the given ExecutorError."""
+
+    def __init__(self, error: ExecutorError) -> None:
+        self.error = error
+        self.starts = 0
+
+    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+        self.starts += 1
+        raise self.error
+
+    def seen(self, namespace: str, names: Any) -> None:
+        pass
+
+    def expected(self, namespace: str, run: str) -> set[tuple[str, int]]:
+        return set()
+
+
+RUN = RunRef(namespace="ns", name="r", uid="u", pipeline="p")
+SPEC = PipelineSpec.model_validate({"template": {"image": "x"}, "blocks": [{"name": "a"}]})
+START = StartBlock(
+    block="a",
+    attempt=1,
+    name="r-a-1",
+    image="x",
+    command=[],
+    args=[],
+    env=[],
+    contract={},
+    timeout_seconds=None,
+    ready_at=None,
+)
+NOW = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def executor(error: ExecutorError) -> KubeRunExecutor:
+    return KubeRunExecutor(
+        RefusingJobs(error),  # type: ignore[arg-type]
+        lambda ns, run: [],
+        lambda ns, job: [],
+        clock=lambda: NOW,
+    )
+
+
+@pytest.mark.parametrize("status", [403, 422])
+async def test_a_refused_job_is_the_attempts_failure_not_a_retry(status: int) -> None:
+    ex = executor(ExecutorError(status, "create Job ns/r-a-1: forbidden"))
+    await ex.start(RUN, SPEC, START)
+    obs = ex.observe(RUN)["a"]
+    assert (obs.attempt, obs.state, obs.reason) == (1, AttemptState.FAILED, "JobRejected")
+    assert "forbidden" in obs.message
+
+
+@pytest.mark.parametrize("status", [None, 500, 503])
+async def test_a_create_that_outlasted_its_retries_raises_for_the_reconcile_to_repeat(
+    status: int | None,
+) -> None:
+    ex = executor(ExecutorError(status, "create Job ns/r-a-1: gave up after 5 tries"))
+    with pytest.raises(ExecutorError):
+        await ex.start(RUN, SPEC, START)
+    assert ex.observe(RUN) == {}
