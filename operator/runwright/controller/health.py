@@ -1,4 +1,6 @@
-"""The liveness endpoint (:8080/healthz), backed by a real round trip to the API server.
+"""The operator's HTTP endpoints on :8080: /healthz (liveness) and /metrics (Prometheus).
+
+Liveness is backed by a real round trip to the API server.
 
 An operator whose API connection is dead cannot make progress, so liveness asks the
 API server for its version (cached briefly so probes stay cheap) rather than
@@ -12,6 +14,9 @@ import time
 
 from aiohttp import web
 from kubernetes_asyncio import client
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from runwright.metrics import METRICS
 
 CACHE_SECONDS = 5.0
 TIMEOUT_SECONDS = 5.0
@@ -45,10 +50,15 @@ class Health:
             return web.Response(text="ok\n")
         return web.Response(status=503, text=error + "\n")
 
+    async def metrics(self, _request: web.Request) -> web.Response:
+        body = METRICS.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     async def start(self) -> None:
         """Listen on host:port."""
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.host, self.port).start()

@@ -21,6 +21,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from runwright import labels
+from runwright.metrics import METRICS
 
 log = logging.getLogger("runwright.kube")
 
@@ -36,13 +37,24 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError)
 
 
-async def retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
-    """Run `call`, retrying transient failures with a capped exponential backoff."""
+async def retrying(
+    call: Callable[[], Awaitable[T]], what: str, verb: str = "", resource: str = ""
+) -> T:
+    """Run `call`, retrying transient failures with a capped exponential backoff.
+
+    Every request sent is counted in runwright_kube_requests_total by its answer.
+    """
     delay = 0.1
     for attempt in range(1, RETRIES + 1):
         try:
-            return await call()
+            result = await call()
+            if verb:
+                METRICS.observe_kube_request(verb, resource, 200)
+            return result
         except Exception as exc:
+            if verb:
+                code = exc.status if isinstance(exc, ApiException) else "error"
+                METRICS.observe_kube_request(verb, resource, code or "error")
             if not is_transient(exc) or attempt == RETRIES:
                 raise
             log.warning("%s failed (%s); retry %d/%d in %.1fs", what, exc, attempt, RETRIES, delay)
@@ -91,6 +103,8 @@ class Kube:
                 _content_type=MERGE_PATCH,  # type: ignore[call-arg]
             ),
             f"patch {plural}/{name} status",
+            "patch",
+            f"{plural}/status",
         )
 
     async def patch_labels(
@@ -109,6 +123,8 @@ class Kube:
                 _content_type=MERGE_PATCH,  # type: ignore[call-arg]
             ),
             f"label {plural}/{name}",
+            "patch",
+            plural,
         )
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -119,6 +135,8 @@ class Kube:
                     labels.GROUP, labels.VERSION, namespace, plural, name
                 ),
                 f"get {plural}/{name}",
+                "get",
+                plural,
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -135,6 +153,8 @@ class Kube:
                     labels.GROUP, labels.VERSION, namespace, plural, name
                 ),
                 f"delete {plural}/{name}",
+                "delete",
+                plural,
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -173,6 +193,8 @@ class Kube:
             await retrying(
                 lambda: self.core.create_namespaced_event(meta["namespace"], cast(Any, body)),
                 f"event {reason}",
+                "create",
+                "events",
             )
         except ApiException as exc:
             # Events are history, not state: losing one must never stall a run.

@@ -34,6 +34,7 @@ from runwright.controller.pipelines import pipeline_status, same_status, validat
 from runwright.engine.concurrency import Claim, RunKey, RunSlot, admitted, block_budget
 from runwright.engine.plan import Observation, PlanInput, StartBlock, plan
 from runwright.executors.kubernetes import RunRef
+from runwright.metrics import METRICS, RunLabels
 
 log = logging.getLogger("runwright.runs")
 
@@ -199,7 +200,8 @@ class RunController:
             worker.wake.clear()
             wake_at: datetime | None = None
             try:
-                wake_at = await self.reconcile(worker)
+                with METRICS.reconcile("PipelineRun"):
+                    wake_at = await self.reconcile(worker)
                 backoff = ERROR_BACKOFF[0]
             except asyncio.CancelledError:
                 raise
@@ -277,6 +279,11 @@ class RunController:
         )
         result = plan(inp)
         new = result.status
+        METRICS.observe_run_transition(
+            status,
+            new,
+            RunLabels(namespace, name, spec.pipeline_ref.name, run.trigger or ""),
+        )
         # Record admission and budget use before the first await: workers interleave at
         # awaits, and the next one must see this run's claim.
         old_claim = self.claims.get(worker.key)
@@ -434,6 +441,7 @@ class RunController:
             worker.task.cancel()
         state = self.states.pop(key, None)
         claim = self.claims.pop(key, None)
+        METRICS.forget_run(*key)
         meta = body["metadata"]
         spec = body.get("spec") or {}
         run = RunRef(

@@ -40,6 +40,7 @@ from runwright import labels
 from runwright.api.pipeline import EnvVar, PipelineSpec
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors import outputs
+from runwright.metrics import METRICS
 
 #: Where the block writes its outputs JSON: the container's termination message file,
 #: so the kubelet copies it into the pod status and no sidecar or volume is needed.
@@ -683,6 +684,7 @@ class KubernetesExecutor:
                     body = await response.read() if status >= 300 else None
                 finally:
                     response.release()
+            METRICS.observe_kube_request(what.split(" ", 1)[0].lower(), "jobs", status or "error")
             if status is not None and (status < 300 or status in done):
                 return
             if status is not None and not _transient(status):
