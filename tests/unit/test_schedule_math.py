@@ -23,11 +23,11 @@ def sched(cron: str, timezone: str = "UTC", **fields: object) -> ScheduleConfig:
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc,arg-type]
 
 
 def local(timezone: str, *args: int, fold: int = 0) -> datetime:
-    return datetime(*args, tzinfo=ZoneInfo(timezone), fold=fold).astimezone(UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=ZoneInfo(timezone), fold=fold).astimezone(UTC)  # type: ignore[misc,arg-type]
 
 
 def fires(s: ScheduleConfig, after: datetime, count: int) -> list[datetime]:
