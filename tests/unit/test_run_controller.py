@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -125,8 +126,13 @@ def add_run(controller: RunController, name: str, execution_date: datetime) -> W
     body = run_body(name, execution_date)
     worker = Worker(key=("ns", name), body=body)
     controller.workers[worker.key] = worker
+    controller.pool.flags[worker.key] = asyncio.Event()  # a wake flag, without a loop
     controller._remember(worker.key, body)
     return worker
+
+
+def woken(controller: RunController, worker: Worker) -> bool:
+    return controller.pool.flags[worker.key].is_set()
 
 
 def phase_of(worker: Worker) -> str | None:
@@ -249,10 +255,10 @@ async def test_a_freed_slot_wakes_only_the_oldest_waiting_run(
     for worker in (holder, *waiting):
         await controller.reconcile(worker)
     for worker in waiting:
-        worker.wake.clear()
+        controller.pool.flags[worker.key].clear()
     executor.finish("holder", "a")
     await controller.reconcile(holder)
-    assert [w.wake.is_set() for w in waiting] == [True, False, False]
+    assert [woken(controller, w) for w in waiting] == [True, False, False]
 
 
 async def test_a_finished_run_wakes_only_the_next_queued_run_of_its_pipeline(
@@ -267,7 +273,7 @@ async def test_a_finished_run_wakes_only_the_next_queued_run_of_its_pipeline(
         await controller.reconcile(worker)
     assert [phase_of(w) for w in queued] == ["Queued"] * 3
     for worker in queued:
-        worker.wake.clear()
+        controller.pool.flags[worker.key].clear()
     executor.finish("first", "a")
     await controller.reconcile(first)
-    assert [w.wake.is_set() for w in queued] == [True, False, False]
+    assert [woken(controller, w) for w in queued] == [True, False, False]

@@ -14,7 +14,6 @@ finalizer on every object, and runs must be deletable without the operator.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from runwright.api.trigger import RunPhase
 from runwright.controller.config import OperatorConfig
 from runwright.controller.kube import Kube
 from runwright.controller.pipelines import pipeline_status, same_status, validate_spec
+from runwright.controller.workers import WorkerPool
 from runwright.engine.concurrency import Claim, RunKey, RunSlot, admitted, block_budget
 from runwright.engine.plan import Observation, PlanInput, StartBlock, plan
 from runwright.executors.kubernetes import RunRef
@@ -40,8 +40,6 @@ log = logging.getLogger("runwright.runs")
 
 RUNS = "pipelineruns"
 PIPELINES = "pipelines"
-#: A reconcile that raised is tried again after this many seconds, doubling to the cap.
-ERROR_BACKOFF = (0.5, 30.0)
 
 
 class RunExecutor(Protocol):
@@ -80,8 +78,6 @@ class Worker:
 
     key: RunKey
     body: dict[str, Any]
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
     status: PipelineRunStatus | None = None
     written: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
@@ -114,7 +110,7 @@ class RunController:
         self.pipeline_bodies: dict[tuple[str, str], dict[str, Any]] = {}
         self.pipeline_written: dict[tuple[str, str], dict[str, Any]] = {}
         self.namespace_limits: dict[str, int] = {}
-        self.closing = False
+        self.pool: WorkerPool[RunKey] = WorkerPool("PipelineRun", self._reconcile_key, clock)
         self.background: set[asyncio.Task[None]] = set()
 
     # ----- events in ---------------------------------------------------------------------
@@ -132,16 +128,13 @@ class RunController:
             worker.labels = dict(meta.get("labels") or {})
             self._remember(key, worker.body)
             self.workers[key] = worker
-            worker.task = asyncio.create_task(self._loop(worker), name=f"run {key[0]}/{key[1]}")
         else:
             worker.body = dict(body)
-        worker.wake.set()
+        self.pool.ensure(key)
 
     def wake(self, namespace: str, run: str) -> None:
         """Something about the run changed (a Job, a pod, a budget): reconcile it soon."""
-        worker = self.workers.get((namespace, run))
-        if worker is not None:
-            worker.wake.set()
+        self.pool.wake((namespace, run))
 
     def pipeline_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A Pipeline changed: keep its body, and wake its runs waiting for it to exist."""
@@ -184,40 +177,13 @@ class RunController:
 
     async def close(self) -> None:
         """Stop every worker (the operator is shutting down; runs go on without it)."""
-        self.closing = True
-        tasks = [w.task for w in self.workers.values() if w.task is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.pool.close()
 
-    # ----- the loop ----------------------------------------------------------------------
+    # ----- the reconcile -----------------------------------------------------------------
 
-    async def _loop(self, worker: Worker) -> None:
-        backoff = ERROR_BACKOFF[0]
-        while not self.closing:
-            worker.wake.clear()
-            wake_at: datetime | None = None
-            try:
-                with METRICS.reconcile("PipelineRun"):
-                    wake_at = await self.reconcile(worker)
-                backoff = ERROR_BACKOFF[0]
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception(
-                    "reconcile of run %s/%s failed; retrying in %.1fs", *worker.key, backoff
-                )
-                wake_at = None
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, ERROR_BACKOFF[1])
-                continue
-            timeout = None
-            if wake_at is not None:
-                timeout = max((wake_at - self.clock()).total_seconds(), 0.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(worker.wake.wait(), timeout)
+    async def _reconcile_key(self, key: RunKey) -> datetime | None:
+        worker = self.workers.get(key)
+        return await self.reconcile(worker) if worker is not None else None
 
     async def reconcile(self, worker: Worker) -> datetime | None:
         """Plan once and apply the result; returns when to be called again at the latest."""
@@ -436,9 +402,8 @@ class RunController:
         )
 
     def _forget(self, key: RunKey, body: Mapping[str, Any]) -> None:
-        worker = self.workers.pop(key, None)
-        if worker is not None and worker.task is not None:
-            worker.task.cancel()
+        self.workers.pop(key, None)
+        self.pool.stop(key)
         state = self.states.pop(key, None)
         claim = self.claims.pop(key, None)
         METRICS.forget_run(*key)

@@ -1,0 +1,102 @@
+"""One reconcile loop per object: woken by events, sleeping until the engine's wake time.
+
+Runs and Triggers are reconciled the same way: an asyncio task per object that calls
+`reconcile(key)`, which returns "call me again at T at the latest"; any event about
+the object sets its wake flag. Errors are logged and retried with a capped backoff, so
+one bad object never stalls the others. Plain tasks rather than kopf daemons: kopf puts
+a finalizer on every object that has a daemon, and our objects must stay deletable
+without the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from runwright.metrics import METRICS
+
+log = logging.getLogger("runwright.workers")
+
+K = TypeVar("K", bound=Hashable)
+#: A reconcile that raised is tried again after this many seconds, doubling to the cap.
+ERROR_BACKOFF = (0.5, 30.0)
+
+
+class WorkerPool(Generic[K]):
+    """The loops of every object of one kind."""
+
+    def __init__(
+        self,
+        kind: str,
+        reconcile: Callable[[K], Awaitable[datetime | None]],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.kind = kind
+        self.reconcile = reconcile
+        self.clock = clock
+        self.flags: dict[K, asyncio.Event] = {}
+        self.tasks: dict[K, asyncio.Task[None]] = {}
+        self.closing = False
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.flags
+
+    def ensure(self, key: K) -> None:
+        """Start the object's loop if it has none, and wake it."""
+        if key not in self.flags:
+            self.flags[key] = asyncio.Event()
+            self.tasks[key] = asyncio.create_task(self._loop(key), name=f"{self.kind} {key}")
+        self.flags[key].set()
+
+    def wake(self, key: K) -> None:
+        """Reconcile the object soon (no-op for an object without a loop)."""
+        flag = self.flags.get(key)
+        if flag is not None:
+            flag.set()
+
+    def stop(self, key: K) -> None:
+        """The object is gone: end its loop."""
+        self.flags.pop(key, None)
+        task = self.tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    async def close(self) -> None:
+        """End every loop (operator shutdown)."""
+        self.closing = True
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _loop(self, key: K) -> None:
+        backoff = ERROR_BACKOFF[0]
+        while not self.closing:
+            flag = self.flags.get(key)
+            if flag is None:
+                return
+            flag.clear()
+            try:
+                with METRICS.reconcile(self.kind):
+                    wake_at = await self.reconcile(key)
+                backoff = ERROR_BACKOFF[0]
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "reconcile of %s %s failed; retrying in %.1fs", self.kind, key, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, ERROR_BACKOFF[1])
+                continue
+            timeout = None
+            if wake_at is not None:
+                timeout = max((wake_at - self.clock()).total_seconds(), 0.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flag.wait(), timeout)
