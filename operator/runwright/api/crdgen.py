@@ -86,7 +86,8 @@ KINDS = [
             _col("Suspend", ".spec.suspend", "boolean"),
             _col("Last Run", ".status.lastRun.name"),
             _col("Last Phase", ".status.lastRun.phase"),
-            _col("Next", ".status.nextScheduleTime", "date"),
+            # "date" columns render only past times (a future one shows <invalid>).
+            _col("Next", ".status.nextScheduleTime"),
             _AGE,
         ],
     ),

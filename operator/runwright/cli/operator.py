@@ -43,7 +43,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="kubernetes",
         help="kubernetes: a Job per attempt (default); local: processes of the operator",
     )
-    p.add_argument("--health-port", type=int, default=8080, help="port of /healthz (default 8080)")
+    p.add_argument(
+        "--health-port", type=int, default=8080, help="port of /healthz and /metrics (default 8080)"
+    )
+    p.add_argument(
+        "--api-port", type=int, default=8081, help="port of the API-trigger endpoint (default 8081)"
+    )
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.add_argument("--workdir", type=Path, help="local executor: where block logs go")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -62,6 +67,7 @@ def command(args: argparse.Namespace) -> int:
     config.CONFIG.max_concurrent_blocks = args.max_concurrent_blocks or None
     config.CONFIG.executor = args.executor
     config.CONFIG.health_port = args.health_port
+    config.CONFIG.api_port = args.api_port
     config.CONFIG.log_format = args.log_format
     config.CONFIG.workdir = args.workdir
 

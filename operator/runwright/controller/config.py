@@ -25,6 +25,9 @@ class OperatorConfig:
     executor: ExecutorKind = "kubernetes"
     health_host: str = "0.0.0.0"  # noqa: S104 - the liveness endpoint must be reachable by kubelet
     health_port: int = 8080
+    """/healthz and /metrics."""
+    api_port: int = 8081
+    """The API-trigger endpoint."""
     log_format: Literal["text", "json"] = "text"
     workdir: Path | None = None
     """For the local executor: where block logs and output files go."""
@@ -47,6 +50,7 @@ class OperatorConfig:
             max_concurrent_blocks=int(limit) if limit not in ("", "0", "none") else None,
             executor=executor,  # type: ignore[arg-type]
             health_port=int(env.get("RUNWRIGHT_HEALTH_PORT", "8080")),
+            api_port=int(env.get("RUNWRIGHT_API_PORT", "8081")),
             log_format=log_format,  # type: ignore[arg-type]
             workdir=Path(workdir) if workdir else None,
         )

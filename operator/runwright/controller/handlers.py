@@ -17,6 +17,7 @@ from runwright.controller.executors import (
 from runwright.controller.health import Health
 from runwright.controller.kube import Kube, new_api_client
 from runwright.controller.runs import RunController
+from runwright.controller.triggers import TriggerController
 from runwright.engine.plan import AttemptState
 from runwright.executors.kubernetes import (
     JobRecord,
@@ -25,6 +26,7 @@ from runwright.executors.kubernetes import (
     job_record,
     pod_record,
 )
+from runwright.http import ApiEndpoint
 
 GROUP, VERSION = keys.GROUP, keys.VERSION
 RUN_LABEL = {keys.RUN: kopf.PRESENT}
@@ -70,16 +72,30 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         memo.jobs = jobs
         controller = RunController(kube, KubeRunExecutor(jobs, jobs_of, pods_of), CONFIG)
     memo.runs = controller
+    memo.triggers = TriggerController(kube, controller)
     memo.kube = kube
     memo.seeded = False
     memo.health = Health(api, CONFIG.health_host, CONFIG.health_port)
     await memo.health.start()
+    memo.api = ApiEndpoint(kube, memo.triggers, CONFIG.health_host, CONFIG.api_port)
+    try:
+        await memo.api.start()
+    except OSError as exc:
+        # Runs and schedules do not need the endpoint: keep reconciling, say it loudly.
+        logging.getLogger("runwright").error(
+            "API-trigger endpoint not served: cannot listen on port %d (%s); "
+            "pass --api-port with a free port",
+            CONFIG.api_port,
+            exc,
+        )
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop the workers and local processes; the runs go on in the cluster."""
+    await memo.triggers.close()
     await memo.runs.close()
+    await memo.api.stop()
     if "local" in memo:
         await memo.local.close()
     await memo.health.stop()
@@ -115,14 +131,18 @@ def _bind(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=RUN_LABEL)
-async def job_event(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+async def job_event(
+    labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **kwargs: Any
+) -> None:
     """A Job changed: wake its run."""
     _bind(memo, kwargs)
     memo.runs.wake(namespace or "", labels[keys.RUN])
 
 
 @kopf.on.event("v1", "pods", labels=RUN_LABEL)
-async def pod_event(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+async def pod_event(
+    labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **kwargs: Any
+) -> None:
     """A block pod changed (its exit code and message): wake its run."""
     _bind(memo, kwargs)
     memo.runs.wake(namespace or "", labels[keys.RUN])
@@ -140,9 +160,17 @@ async def pipeline_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
     """A Pipeline changed: validate it into status, and wake runs waiting for it."""
     body = event["object"]
     memo.runs.pipeline_event(event.get("type"), body)
+    meta = body["metadata"]
+    memo.triggers.pipeline_changed(meta["namespace"], meta["name"])
     if event.get("type") != "DELETED":
-        meta = body["metadata"]
         await memo.runs.sync_pipeline(meta["namespace"], meta["name"])
+
+
+@kopf.on.event(GROUP, VERSION, "triggers")
+async def trigger_event(event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A Trigger was listed, created, changed or deleted: (re)start or wake its loop."""
+    _bind(memo, kwargs)
+    memo.triggers.trigger_event(event.get("type"), event["object"])
 
 
 @kopf.on.event("v1", "namespaces")

@@ -9,6 +9,7 @@ everywhere. 404 and 409 are answers, not failures: callers decide what they mean
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -126,6 +127,68 @@ class Kube:
             "patch",
             plural,
         )
+
+    async def create(
+        self, plural: str, namespace: str, body: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Create a custom object; None when it exists already (409: an earlier try did it)."""
+        self.writes["create"] += 1
+        try:
+            created: dict[str, Any] = await retrying(
+                lambda: self.custom.create_namespaced_custom_object(
+                    labels.GROUP, labels.VERSION, namespace, plural, dict(body)
+                ),
+                f"create {plural}",
+                "create",
+                plural,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            raise
+        return created
+
+    async def patch_spec(
+        self, plural: str, namespace: str, name: str, spec: Mapping[str, Any]
+    ) -> None:
+        """Merge-patch a custom object's spec (e.g. `cancel: true`); gone already is fine."""
+        self.writes["patch_spec"] += 1
+        try:
+            await retrying(
+                lambda: self.custom.patch_namespaced_custom_object(
+                    labels.GROUP,
+                    labels.VERSION,
+                    namespace,
+                    plural,
+                    name,
+                    {"spec": dict(spec)},
+                    _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+                ),
+                f"patch {plural}/{name}",
+                "patch",
+                plural,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
+        """One key of a Secret, decoded; None when the Secret or the key is missing."""
+        try:
+            secret = await retrying(
+                lambda: self.core.read_namespaced_secret(name, namespace),
+                f"get secret {name}",
+                "get",
+                "secrets",
+            )
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+        data = secret.data or {}
+        if key not in data:
+            return None
+        return base64.b64decode(data[key])
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         """One custom object, or None when it does not exist."""

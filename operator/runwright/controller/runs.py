@@ -70,6 +70,9 @@ class RunState:
     created: datetime
     phase: RunPhase | None
     completed_at: datetime | None
+    trigger: str | None = None
+    triggered_by: str | None = None
+    cancel: bool = False
 
 
 @dataclass
@@ -111,6 +114,8 @@ class RunController:
         self.pipeline_written: dict[tuple[str, str], dict[str, Any]] = {}
         self.namespace_limits: dict[str, int] = {}
         self.pool: WorkerPool[RunKey] = WorkerPool("PipelineRun", self._reconcile_key, clock)
+        #: Told of every new, changed (phase) and deleted run: the trigger controller listens.
+        self.on_change: Callable[[RunKey, RunState], None] = lambda _key, _state: None
         self.background: set[asyncio.Task[None]] = set()
 
     # ----- events in ---------------------------------------------------------------------
@@ -270,7 +275,12 @@ class RunController:
             created=created,
             phase=new.phase,
             completed_at=new.completed_at,
+            trigger=run.trigger,
+            triggered_by=str(spec.triggered_by),
+            cancel=spec.cancel,
         )
+        if new.phase != old_phase:
+            self.on_change(worker.key, self.states[worker.key])
 
         frozen = new.pipeline_spec
         for stop in result.stops:
@@ -399,13 +409,19 @@ class RunController:
             created=created,
             phase=RunPhase(phase) if phase else None,
             completed_at=parse_time(status.get("completedAt")),
+            trigger=(spec.get("triggerRef") or {}).get("name"),
+            triggered_by=spec.get("triggeredBy"),
+            cancel=bool(spec.get("cancel")),
         )
+        self.on_change(key, self.states[key])
 
     def _forget(self, key: RunKey, body: Mapping[str, Any]) -> None:
         self.workers.pop(key, None)
         self.pool.stop(key)
         state = self.states.pop(key, None)
         claim = self.claims.pop(key, None)
+        if state is not None:
+            self.on_change(key, state)
         METRICS.forget_run(*key)
         meta = body["metadata"]
         spec = body.get("spec") or {}

@@ -1,0 +1,250 @@
+"""The trigger controller: one loop per Trigger, planning with `engine.triggers.plan_trigger`.
+
+It gathers what the planner needs from memory the run controller already keeps (the
+trigger's runs, the finished runs of an Event trigger's upstream pipeline, which
+Pipelines exist), checks the API token Secret, calls the planner, and applies the
+plan in order: cancel, create, delete, one status patch, Events. It sleeps until the
+planner's wake time (the next fire): no polling.
+
+Runs it creates are named from what fired, so a repeat after a crash, or a second
+operator, gets a 409 that means "already done"; they are owned by the Trigger, so
+deleting a Trigger deletes its runs (like a CronJob and its Jobs). Until the watch
+delivers a run it created, the controller remembers it, so a plan in that window
+still sees it as active.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from runwright import labels
+from runwright.api.run import TriggeredBy
+from runwright.api.trigger import RunPhase, TriggerSpec, TriggerStatus, TriggerType
+from runwright.controller.kube import Kube
+from runwright.controller.runs import RUNS, RunController, RunState, parse_time
+from runwright.controller.workers import WorkerPool
+from runwright.engine.concurrency import RunKey
+from runwright.engine.triggers import TriggerInput, TriggerRun, UpstreamRun, plan_trigger
+from runwright.metrics import METRICS
+
+log = logging.getLogger("runwright.triggers")
+
+TRIGGERS = "triggers"
+#: A run created but not yet seen by the watch is remembered this long at most.
+PENDING_SECONDS = 300
+
+TriggerKey = tuple[str, str]
+
+
+def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The Trigger as the owner of the runs it creates (deleted with it, like CronJob/Job)."""
+    meta = body["metadata"]
+    return {
+        "apiVersion": labels.API_VERSION,
+        "kind": "Trigger",
+        "name": meta["name"],
+        "uid": meta.get("uid", ""),
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+
+
+class TriggerController:
+    """Owns every trigger loop of one operator."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        runs: RunController,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.kube = kube
+        self.runs = runs
+        self.clock = clock
+        self.bodies: dict[TriggerKey, dict[str, Any]] = {}
+        self.statuses: dict[TriggerKey, TriggerStatus] = {}
+        self.written: dict[TriggerKey, dict[str, Any]] = {}
+        self.pending: dict[TriggerKey, dict[str, tuple[datetime, TriggerRun]]] = {}
+        self.pool: WorkerPool[TriggerKey] = WorkerPool("Trigger", self.reconcile, clock)
+        runs.on_change = self.run_changed
+
+    # ----- events in ---------------------------------------------------------------------
+
+    def trigger_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A Trigger was listed, added, modified or deleted."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if event_type == "DELETED":
+            self.bodies.pop(key, None)
+            self.statuses.pop(key, None)
+            self.written.pop(key, None)
+            self.pending.pop(key, None)
+            self.pool.stop(key)
+            return
+        self.bodies[key] = dict(body)
+        self.pool.ensure(key)
+
+    def run_changed(self, key: RunKey, state: RunState) -> None:
+        """A run appeared, changed phase or went away: wake the triggers that care."""
+        namespace = key[0]
+        if state.trigger:
+            self.pool.wake((namespace, state.trigger))
+        if state.phase is None or not state.phase.finished:
+            return
+        for trigger_key, body in self.bodies.items():
+            spec = body.get("spec") or {}
+            event = spec.get("event") or {}
+            if (
+                trigger_key[0] == namespace
+                and spec.get("type") == TriggerType.EVENT
+                and (event.get("pipelineRef") or {}).get("name") == state.pipeline
+            ):
+                self.pool.wake(trigger_key)
+
+    def pipeline_changed(self, namespace: str, pipeline: str) -> None:
+        """A Pipeline appeared or went away: triggers of it may become (un)ready."""
+        for key, body in self.bodies.items():
+            ref = ((body.get("spec") or {}).get("pipelineRef") or {}).get("name")
+            if key[0] == namespace and ref == pipeline:
+                self.pool.wake(key)
+
+    async def close(self) -> None:
+        """End every loop."""
+        await self.pool.close()
+
+    # ----- the reconcile -----------------------------------------------------------------
+
+    def _runs_of(self, key: TriggerKey) -> list[TriggerRun]:
+        namespace, name = key
+        seen: dict[str, TriggerRun] = {}
+        for (ns, run), state in self.runs.states.items():
+            if ns == namespace and state.trigger == name:
+                seen[run] = TriggerRun(
+                    name=run,
+                    phase=state.phase,
+                    created_at=state.created,
+                    execution_date=state.execution_date,
+                    completed_at=state.completed_at,
+                    triggered_by=TriggeredBy(state.triggered_by) if state.triggered_by else None,
+                    cancel_requested=state.cancel,
+                )
+        pending = self.pending.get(key, {})
+        cutoff = self.clock() - timedelta(seconds=PENDING_SECONDS)
+        for run, (since, record) in list(pending.items()):
+            if run in seen or since < cutoff:
+                del pending[run]
+            else:
+                seen[run] = record
+        return list(seen.values())
+
+    def _upstream(self, namespace: str, pipeline: str, trigger: str) -> list[UpstreamRun]:
+        # Runs the trigger made itself never fire it: with event.pipelineRef equal to its
+        # own pipeline, they would chain forever.
+        return [
+            UpstreamRun(name=run, phase=state.phase, completed_at=state.completed_at)
+            for (ns, run), state in self.runs.states.items()
+            if ns == namespace
+            and state.trigger != trigger
+            and state.pipeline == pipeline
+            and state.phase is not None
+            and state.phase.finished
+            and state.completed_at is not None
+        ]
+
+    async def reconcile(self, key: TriggerKey) -> datetime | None:
+        """Plan the trigger once and apply the plan; returns the next wake time."""
+        body = self.bodies.get(key)
+        if body is None:
+            return None
+        namespace, name = key
+        meta = body["metadata"]
+        try:
+            spec = TriggerSpec.model_validate(body.get("spec") or {})
+        except ValidationError as exc:
+            log.error("trigger %s/%s has an invalid spec: %s", namespace, name, exc)
+            return None
+        status = self.statuses.get(key)
+        if status is None:
+            status = TriggerStatus.model_validate(body.get("status") or {})
+            self.written[key] = status.model_dump(by_alias=True, mode="json")
+        now = self.clock()
+        secret_ok: bool | None = None
+        if spec.type == TriggerType.API and spec.api is not None:
+            ref = spec.api.token_secret_ref
+            secret_ok = await self.kube.secret_value(namespace, ref.name, ref.key) is not None
+        upstream: list[UpstreamRun] = []
+        if spec.type == TriggerType.EVENT and spec.event is not None:
+            upstream = self._upstream(namespace, spec.event.pipeline_ref.name, name)
+        plan = plan_trigger(
+            TriggerInput(
+                name=name,
+                spec=spec,
+                status=status,
+                now=now,
+                created_at=parse_time(meta.get("creationTimestamp")) or now,
+                runs=self._runs_of(key),
+                upstream_runs=upstream,
+                pipeline_exists=(namespace, spec.pipeline_ref.name) in self.runs.pipeline_bodies,
+                secret_ok=secret_ok,
+                namespace=namespace,
+                generation=meta.get("generation"),
+            )
+        )
+        for cancel in plan.cancel:
+            await self.kube.patch_spec(RUNS, namespace, cancel.name, {"cancel": True})
+        for create in plan.create:
+            manifest = dict(create.manifest)
+            manifest["metadata"] = {
+                **manifest["metadata"],
+                "namespace": namespace,
+                "ownerReferences": [owner_reference(body)],
+            }
+            await self.kube.create(RUNS, namespace, manifest)
+            self.pending.setdefault(key, {})[create.name] = (
+                now,
+                TriggerRun(
+                    name=create.name,
+                    phase=RunPhase.PENDING,
+                    created_at=now,
+                    execution_date=create.execution_date,
+                    triggered_by=TriggeredBy(manifest["spec"].get("triggeredBy", "Manual")),
+                ),
+            )
+            scheduled = create.execution_date if spec.type == TriggerType.SCHEDULE else None
+            METRICS.observe_trigger_fire(
+                namespace, name, spec.pipeline_ref.name, str(spec.type), scheduled, now
+            )
+        for delete in plan.delete:
+            await self.kube.delete(RUNS, namespace, delete.name)
+        dump = plan.status.model_dump(by_alias=True, mode="json")
+        if dump != self.written.get(key):
+            await self.kube.patch_status(TRIGGERS, namespace, name, dump)
+            self.written[key] = dump
+        self.statuses[key] = plan.status
+        involved = {"apiVersion": labels.API_VERSION, "kind": "Trigger", "metadata": meta}
+        for event in plan.events:
+            if event.reason == "FireSkipped":
+                METRICS.observe_trigger_skipped(
+                    namespace, name, spec.pipeline_ref.name, _skip_reason(event.message)
+                )
+            await self.kube.event(involved, event.type, event.reason, event.message)
+        return plan.wake_at
+
+
+def _skip_reason(message: str) -> str:
+    """A bounded reason label for a skipped fire, from the planner's Event message."""
+    lowered = message.lower()
+    if "deadline" in lowered:
+        return "DeadlinePassed"
+    if "forbid" in lowered or "active" in lowered:
+        return "Forbidden"
+    if "suspend" in lowered:
+        return "Suspended"
+    if "replace" in lowered:
+        return "Replaced"
+    return "Other"
