@@ -201,6 +201,8 @@ class Operator:
             str(DEMO_DIR / "work"),
             "--health-port",
             str(self.port),
+            "--api-port",
+            str(free_port()),
         ]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(

@@ -68,14 +68,17 @@ class Operator:
     log_path: Path = field(default=LOG_DIR / "operator.log")
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
+    api_port: int = 0
     starts: int = 0
 
     def start(self) -> None:
         """Start the process and wait until /healthz answers 200."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.port = free_port()
+        self.api_port = free_port()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [str(RUNWRIGHT), "operator", "--health-port", str(self.port)]
+        command += ["--api-port", str(self.api_port)]
         for ns in self.namespaces:
             command += ["-n", ns]
         command += list(self.args)

@@ -76,6 +76,7 @@ def local_operator(cluster: Cluster, ns: str, tmp_path: Path) -> Iterator[Path]:
     command = [
         str(RUNWRIGHT), "operator", "-n", ns, "--executor", "local",
         "--workdir", str(tmp_path / "blocks"), "--health-port", str(port),
+        "--api-port", str(_free_port()),
     ]  # fmt: skip
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
