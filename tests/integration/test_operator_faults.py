@@ -110,7 +110,7 @@ def test_a_job_deleted_by_someone_else_fails_with_job_deleted_and_is_retried(
         pipeline(
             "gone",
             [block("a", retry={"limit": 1, "backoffSeconds": 1})],
-            template(duration="3s"),
+            template(duration="4s"),
         )
     )
     runs.start("gone-1", "gone")
