@@ -299,8 +299,7 @@ def row(name: str, obj: dict[str, Any] | None) -> list[str]:
     duration = status.get("durationSeconds")
     variables = " ".join(f"{k}={v}" for k, v in (spec.get("variables") or {}).items())
     return [
-        name,
-        (spec.get("pipelineRef") or {}).get("name", ""),
+        name,  # <pipeline>-xxxxx: generateName says the pipeline
         variables,
         status.get("phase") or "",
         status.get("progress") or "",
@@ -309,20 +308,25 @@ def row(name: str, obj: dict[str, Any] | None) -> list[str]:
     ]
 
 
-COLUMNS = ("NAME", "PIPELINE", "VARIABLES", "PHASE", "PROGRESS", "DURATION", "BLOCKS")
+COLUMNS = ("NAME", "VARIABLES", "PHASE", "PROGRESS", "DURATION", "BLOCKS")
 
 
 def table(runs: dict[str, Expected], seen: dict[str, dict[str, Any]]) -> Any:
+    from rich import box
     from rich.table import Table
 
-    t = Table(title=f"PipelineRuns in {NAMESPACE}", title_justify="left")
-    for col in COLUMNS:
-        t.add_column(col, no_wrap=col != "BLOCKS")
+    t = Table(title=f"PipelineRuns in {NAMESPACE}", title_justify="left", box=box.SIMPLE_HEAD)
+    rows = [row(name, seen.get(name)) for name in runs]
+    for i, col in enumerate(COLUMNS):
+        if col == "BLOCKS":  # the one column that wraps on a narrow terminal
+            t.add_column(col, ratio=1, min_width=12)
+        else:
+            width = max([len(col), *(len(r[i]) for r in rows)])
+            t.add_column(col, no_wrap=True, min_width=width)
     styles = {"Succeeded": "green", "Failed": "red", "Cancelled": "yellow", "Running": "cyan"}
-    for name in runs:
-        cells = row(name, seen.get(name))
-        style = styles.get(cells[3], "")
-        cells[3] = f"[{style}]{cells[3]}[/]" if style else cells[3]
+    for cells in rows:
+        style = styles.get(cells[2], "")
+        cells[2] = f"[{style}]{cells[2]}[/]" if style else cells[2]
         t.add_row(*cells)
     return t
 
