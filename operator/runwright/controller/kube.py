@@ -86,46 +86,68 @@ class Kube:
         """Close the underlying HTTP session."""
         await self.api.close()
 
+    async def _merge_patch(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        counter: str,
+        *,
+        status: bool = False,
+        missing_ok: bool = False,
+    ) -> None:
+        """One JSON merge-patch of a custom object (or of its status subresource)."""
+        method = (
+            self.custom.patch_namespaced_custom_object_status
+            if status
+            else self.custom.patch_namespaced_custom_object
+        )
+        resource = f"{plural}/status" if status else plural
+        self.writes[counter] += 1
+        try:
+            await retrying(
+                lambda: method(
+                    labels.GROUP,
+                    labels.VERSION,
+                    namespace,
+                    plural,
+                    name,
+                    body,
+                    # The stubs omit _content_type; the client honours it, and without it
+                    # a dict body would be sent as a JSON Patch.
+                    _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+                ),
+                f"patch {resource} {namespace}/{name}",
+                "patch",
+                resource,
+            )
+        except ApiException as exc:
+            if not (missing_ok and exc.status == 404):
+                raise
+
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> None:
         """Merge-patch a custom object's status subresource (None values delete fields)."""
-        self.writes["patch_status"] += 1
-        await retrying(
-            lambda: self.custom.patch_namespaced_custom_object_status(
-                labels.GROUP,
-                labels.VERSION,
-                namespace,
-                plural,
-                name,
-                {"status": dict(status)},
-                # The stubs omit _content_type; the client honours it, and without it a
-                # dict body would be sent as a JSON Patch.
-                _content_type=MERGE_PATCH,  # type: ignore[call-arg]
-            ),
-            f"patch {plural}/{name} status",
-            "patch",
-            f"{plural}/status",
+        await self._merge_patch(
+            plural, namespace, name, {"status": dict(status)}, "patch_status", status=True
         )
 
     async def patch_labels(
         self, plural: str, namespace: str, name: str, new_labels: Mapping[str, str]
     ) -> None:
         """Merge-patch metadata.labels of a custom object."""
-        self.writes["patch_labels"] += 1
-        await retrying(
-            lambda: self.custom.patch_namespaced_custom_object(
-                labels.GROUP,
-                labels.VERSION,
-                namespace,
-                plural,
-                name,
-                {"metadata": {"labels": dict(new_labels)}},
-                _content_type=MERGE_PATCH,  # type: ignore[call-arg]
-            ),
-            f"label {plural}/{name}",
-            "patch",
-            plural,
+        await self._merge_patch(
+            plural, namespace, name, {"metadata": {"labels": dict(new_labels)}}, "patch_labels"
+        )
+
+    async def patch_spec(
+        self, plural: str, namespace: str, name: str, spec: Mapping[str, Any]
+    ) -> None:
+        """Merge-patch a custom object's spec (e.g. `cancel: true`); gone already is fine."""
+        await self._merge_patch(
+            plural, namespace, name, {"spec": dict(spec)}, "patch_spec", missing_ok=True
         )
 
     async def create(
@@ -147,30 +169,6 @@ class Kube:
                 return None
             raise
         return created
-
-    async def patch_spec(
-        self, plural: str, namespace: str, name: str, spec: Mapping[str, Any]
-    ) -> None:
-        """Merge-patch a custom object's spec (e.g. `cancel: true`); gone already is fine."""
-        self.writes["patch_spec"] += 1
-        try:
-            await retrying(
-                lambda: self.custom.patch_namespaced_custom_object(
-                    labels.GROUP,
-                    labels.VERSION,
-                    namespace,
-                    plural,
-                    name,
-                    {"spec": dict(spec)},
-                    _content_type=MERGE_PATCH,  # type: ignore[call-arg]
-                ),
-                f"patch {plural}/{name}",
-                "patch",
-                plural,
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
 
     async def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
         """One key of a Secret, decoded; None when the Secret or the key is missing."""
