@@ -566,15 +566,11 @@ class _Planner:
             ups = graph.upstream[name]
             failed = [u for u in ups if blocks_downstream(graph.blocks[u], blocks[u])]
             if failed:
-                self.set_block(
+                self.never_runs(
                     name,
-                    phase=BlockPhase.UPSTREAM_FAILED,
-                    completed_at=self.now,
-                    reason="UpstreamFailed",
-                    message=f"upstream {', '.join(failed)} did not succeed",
-                )
-                self.event(
-                    "BlockUpstreamFailed",
+                    BlockPhase.UPSTREAM_FAILED,
+                    "UpstreamFailed",
+                    f"upstream {', '.join(failed)} did not succeed",
                     f"{name} will not run: upstream {', '.join(failed)} failed",
                 )
                 continue
@@ -582,15 +578,12 @@ class _Planner:
                 continue
             skipped = [u for u in ups if blocks[u].phase == BlockPhase.CONDITION_FAILED]
             if skipped:
-                self.set_block(
+                self.never_runs(
                     name,
-                    phase=BlockPhase.CONDITION_FAILED,
-                    completed_at=self.now,
-                    reason="UpstreamConditionFailed",
-                    message=f"upstream {', '.join(skipped)} did not run (condition false)",
-                )
-                self.event(
-                    "BlockConditionFailed", f"{name} skipped: upstream {', '.join(skipped)} skipped"
+                    BlockPhase.CONDITION_FAILED,
+                    "UpstreamConditionFailed",
+                    f"upstream {', '.join(skipped)} did not run (condition false)",
+                    f"{name} skipped: upstream {', '.join(skipped)} skipped",
                 )
                 continue
             if not self.when_holds(graph, name):
@@ -598,6 +591,16 @@ class _Planner:
             if st.ready_at is None:
                 # Written together with the start (or the Queued mark): one copy, not two.
                 self.newly_ready.add(name)
+
+    def never_runs(
+        self, name: str, phase: BlockPhase, reason: str, message: str, event: str
+    ) -> None:
+        """Settle a block that will not run (UpstreamFailed/ConditionFailed), with its Event."""
+        self.set_block(name, phase=phase, completed_at=self.now, reason=reason, message=message)
+        kind = (
+            "BlockUpstreamFailed" if phase == BlockPhase.UPSTREAM_FAILED else "BlockConditionFailed"
+        )
+        self.event(kind, event)
 
     def when_holds(self, graph: dag.Graph, name: str) -> bool:
         """Evaluate the block's `when`; a false one makes it ConditionFailed."""
