@@ -8,6 +8,7 @@ executor's own retries and its 409-as-success are covered in test_kubernetes_exe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,14 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright.api.pipeline import PipelineSpec
 from runwright.controller.executors import KubeRunExecutor
-from runwright.controller.kube import RETRIES, Kube, is_transient, retrying
+from runwright.controller.kube import (
+    RETRIES,
+    Kube,
+    forbidden,
+    is_transient,
+    permission_missing,
+    retrying,
+)
 from runwright.engine.plan import AttemptState, StartBlock
 from runwright.executors.kubernetes import ExecutorError, RunRef
 
@@ -247,3 +255,57 @@ async def test_a_create_that_outlasted_its_retries_raises_for_the_reconcile_to_r
     with pytest.raises(ExecutorError):
         await ex.start(RUN, SPEC, START)
     assert ex.observe(RUN) == {}
+
+
+# ----- RBAC denials: which permission is missing ---------------------------------------
+
+DENIED = (
+    'pipelineruns.runwright.dev "r" is forbidden: User "system:serviceaccount:rw:runwright" '
+    'cannot patch resource "pipelineruns/status" in API group "runwright.dev" '
+    'in the namespace "data"'
+)
+
+
+def forbidden_exception(message: str) -> ApiException:
+    error = ApiException(status=403, reason="Forbidden")
+    error.body = json.dumps({"kind": "Status", "message": message, "code": 403}).encode()
+    return error
+
+
+def test_a_403_names_the_verb_resource_group_namespace_and_account() -> None:
+    said = forbidden(forbidden_exception(DENIED))
+    assert said is not None
+    assert said.startswith(
+        "permission missing: patch pipelineruns/status in API group runwright.dev "
+        "in namespace data for system:serviceaccount:rw:runwright"
+    )
+    assert "charts/runwright" in said
+
+
+def test_a_core_group_cluster_scoped_denial_says_so() -> None:
+    message = (
+        'namespaces is forbidden: User "u" cannot list resource "namespaces" '
+        'in API group "" at the cluster scope'
+    )
+    said = permission_missing(message)
+    assert said is not None and said.startswith(
+        "permission missing: list namespaces in API group core cluster-wide for u"
+    )
+
+
+def test_other_errors_are_not_permission_errors() -> None:
+    assert forbidden(ApiException(status=404, reason="Not Found")) is None
+    assert forbidden(ValueError("x")) is None
+    # A 403 the pattern does not know still says it was forbidden, in the server's words.
+    assert forbidden(forbidden_exception("webhook said no")) == "forbidden: webhook said no"
+
+
+async def test_a_job_refused_by_rbac_fails_the_attempt_naming_the_permission() -> None:
+    denied = DENIED.replace("patch", "create").replace("pipelineruns/status", "jobs")
+    denied = denied.replace('"runwright.dev"', '"batch"')
+    ex = executor(ExecutorError(403, f"create Job data/r-a-1: {denied}"))
+    await ex.start(RUN, SPEC, START)
+    message = ex.observe(RUN)["a"].message
+    assert message.startswith(
+        "the API server refused Job r-a-1: permission missing: create jobs in API group batch"
+    ), message

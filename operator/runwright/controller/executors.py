@@ -9,12 +9,14 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from runwright.api.pipeline import PipelineSpec
+from runwright.controller.kube import permission_missing
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors.kubernetes import (
     ExecutorError,
@@ -26,6 +28,8 @@ from runwright.executors.kubernetes import (
     recheck_at,
 )
 from runwright.executors.local import LocalExecutor
+
+log = logging.getLogger("runwright.executors")
 
 #: kopf index lookups: (namespace, run) -> Job records; (namespace, job) -> pod records.
 JobLookup = Callable[[str, str], Iterable[JobRecord]]
@@ -86,6 +90,12 @@ class KubeRunExecutor:
         except ExecutorError as exc:
             if exc.status is None or exc.status >= 500 or exc.status == 429:
                 raise  # transient errors outlasted the retries: try the reconcile again
+            why = str(exc)
+            missing = permission_missing(exc.message) if exc.status == 403 else None
+            if missing is not None:
+                # The run's status says it; the operator's log too, for whoever runs it.
+                why = missing
+                log.error("Job %s/%s not created: %s", run.namespace, action.name, missing)
             now = self.clock()
             self.rejected[(run.namespace, run.name, action.block)] = Observation(
                 attempt=action.attempt,
@@ -93,7 +103,7 @@ class KubeRunExecutor:
                 started_at=now,
                 finished_at=now,
                 reason="JobRejected",
-                message=f"the API server refused Job {action.name}: {exc}",
+                message=f"the API server refused Job {action.name}: {why}",
             )
 
     async def stop(self, run: RunRef, name: str) -> None:

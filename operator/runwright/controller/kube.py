@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -36,6 +38,52 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ApiException):
         return exc.status == 429 or (exc.status or 0) >= 500
     return isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError)
+
+
+#: The API server's RBAC denial: `... is forbidden: User "U" cannot VERB resource "R" in
+#: API group "G" [in the namespace "N"]`.
+_FORBIDDEN = re.compile(
+    r'User "(?P<user>[^"]+)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)"'
+    r' in API group "(?P<group>[^"]*)"(?: in the namespace "(?P<namespace>[^"]+)")?'
+)
+
+
+def api_message(exc: ApiException) -> str:
+    """The API server's own words (its Status `message`), else the HTTP reason."""
+    body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else exc.body
+    try:
+        message = json.loads(body or "").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return message if isinstance(message, str) and message else f"{exc.status} {exc.reason}"
+
+
+def permission_missing(message: str) -> str | None:
+    """What an RBAC denial (403) lacks, in one line an admin can act on; None if not one.
+
+    "permission missing: patch pipelineruns/status in API group runwright.dev in
+    namespace data for system:serviceaccount:rw:runwright (grant it to the operator's
+    ServiceAccount: the rules are in charts/runwright/templates/_helpers.tpl)".
+    """
+    found = _FORBIDDEN.search(message)
+    if found is None:
+        return None
+    group = found["group"] or "core"
+    where = f"in namespace {found['namespace']}" if found["namespace"] else "cluster-wide"
+    return (
+        f"permission missing: {found['verb']} {found['resource']} in API group {group} "
+        f"{where} for {found['user']} (grant it to the operator's ServiceAccount: the rules "
+        "are in charts/runwright/templates/_helpers.tpl)"
+    )
+
+
+def forbidden(exc: BaseException) -> str | None:
+    """For a 403 from the API server (an ApiException, or an executor error carrying its
+    status and message): what permission is missing; None for anything else."""
+    if getattr(exc, "status", None) != 403:
+        return None
+    message = api_message(exc) if isinstance(exc, ApiException) else str(exc)
+    return permission_missing(message) or f"forbidden: {message}"
 
 
 async def retrying(
@@ -259,4 +307,5 @@ class Kube:
             )
         except ApiException as exc:
             # Events are history, not state: losing one must never stall a run.
-            log.warning("event %s on %s not posted: %s", reason, meta["name"], exc.reason)
+            why = forbidden(exc) or exc.reason
+            log.warning("event %s on %s not posted: %s", reason, meta["name"], why)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+from runwright.controller.kube import forbidden
 from runwright.metrics import METRICS
 
 log = logging.getLogger("runwright.workers")
@@ -88,10 +89,21 @@ class WorkerPool(Generic[K]):
                 backoff = ERROR_BACKOFF[0]
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception(
-                    "reconcile of %s %s failed; retrying in %.1fs", self.kind, key, backoff
-                )
+            except Exception as exc:
+                missing = forbidden(exc)
+                if missing is not None:
+                    # An RBAC gap, not a bug: one line naming the permission, no traceback.
+                    log.error(
+                        "reconcile of %s %s failed: %s; retrying in %.1fs",
+                        self.kind,
+                        key,
+                        missing,
+                        backoff,
+                    )
+                else:
+                    log.exception(
+                        "reconcile of %s %s failed; retrying in %.1fs", self.kind, key, backoff
+                    )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, ERROR_BACKOFF[1])
                 continue
