@@ -4,7 +4,9 @@ It gathers what the planner needs from memory the run controller already keeps (
 trigger's runs, the finished runs of an Event trigger's upstream pipeline, which
 Pipelines exist), checks the API token Secret, calls the planner, and applies the
 plan in order: cancel, create, delete, one status patch, Events. It sleeps until the
-planner's wake time (the next fire): no polling.
+planner's wake time (the next fire): no polling, with one exception: the operator may
+only `get` Secrets (no watch), so an API trigger whose token Secret is missing checks
+again every SECRET_RECHECK_SECONDS until it appears.
 
 Runs it creates are named from what fired, so a repeat after a crash, or a second
 operator, gets a 409 that means "already done"; they are owned by the Trigger, so
@@ -37,6 +39,9 @@ log = logging.getLogger("runwright.triggers")
 TRIGGERS = "triggers"
 #: A run created but not yet seen by the watch is remembered this long at most.
 PENDING_SECONDS = 300
+#: An API trigger whose token Secret is missing looks for it again this often (Secrets
+#: are read, never watched: the operator's RBAC grants `get` only).
+SECRET_RECHECK_SECONDS = 10
 
 TriggerKey = tuple[str, str]
 
@@ -233,6 +238,9 @@ class TriggerController:
                     namespace, name, spec.pipeline_ref.name, _skip_reason(event.message)
                 )
             await self.kube.event(involved, event.type, event.reason, event.message)
+        if secret_ok is False:
+            recheck = now + timedelta(seconds=SECRET_RECHECK_SECONDS)
+            return recheck if plan.wake_at is None else min(plan.wake_at, recheck)
         return plan.wake_at
 
 
