@@ -305,8 +305,11 @@ class RunController:
             worker.labels.update(desired)
 
         involved = {"kind": "PipelineRun", "metadata": {**meta, "namespace": namespace}}
-        for event in result.events:
-            await self.kube.event(involved, event.type, event.reason, event.message)
+        # Events are history, written after the state they describe: all at once, so a
+        # reconcile that posts several does not wait for each in turn.
+        await asyncio.gather(
+            *(self.kube.event(involved, e.type, e.reason, e.message) for e in result.events)
+        )
 
         if new.phase != old_phase:
             await self.sync_pipeline(namespace, spec.pipeline_ref.name)
