@@ -10,7 +10,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
-        demo demo-local bench bench-engine bench-operator clean \
+        demo demo-local bench bench-engine bench-operator bench-triggers clean \
         dashboards check-dashboards operator-lock
 
 help: ## list the targets
@@ -75,7 +75,10 @@ bench-engine: $(STAMP) ## time one plan() call for DAGs of 10 to 5,000 blocks
 bench-operator: $(STAMP) ## the operator on the local control plane: 200 diamond runs, 1,000 one-block runs
 	$(PY) tests/bench/bench_operator.py $(BENCH_OPERATOR_ARGS)
 
-bench: bench-engine bench-operator ## every benchmark; figures, not assertions
+bench-triggers: $(STAMP) ## 100 Schedule triggers firing every minute for 5 minutes: fire→run lag, missed/doubled fires
+	$(PY) tests/bench/bench_triggers.py $(BENCH_TRIGGERS_ARGS)
+
+bench: bench-engine bench-operator bench-triggers ## every benchmark; figures, not assertions
 
 clean: ## remove caches and the venv (not the tool cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

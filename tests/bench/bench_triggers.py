@@ -1,0 +1,319 @@
+"""Schedule triggers on the local control plane: lag from the scheduled time to the run.
+
+A benchmark, not a test: it prints a table and writes bench/results/triggers.json.
+Goal reported against (never asserted): p99 lag under 1 s, and no missed or doubled fire.
+
+    python tests/bench/bench_triggers.py [--minutes 5] [--triggers 100]
+
+Setup (the helpers are bench_operator.py's): the local control plane (reused when
+running, else started here and stopped at the end), crds/ applied, a fresh namespace,
+one Pipeline of one block whose pods succeed at once, and the operator IN-PROCESS
+(kopf.operator with our handlers in a thread, scoped to the namespace). Then
+--triggers Schedule triggers `* * * * *` on that Pipeline, all with the same window:
+startTime the first whole minute at least 30 s away (so every trigger is planned and
+asleep before it), endTime --minutes - 1 minutes later. So each trigger fires exactly
+--minutes times, at known instants, and every expected run name `<trigger>-<unix
+seconds>` is known in advance.
+
+How it measures (time.time() in this one process; the fire times are exact whole
+minutes of the same clock):
+
+- fire → create sent / create returned: the bench wraps `Kube.create` to stamp each
+  PipelineRun create the operator sends and when the API server answered (201, or 409
+  for a run that exists: a doubled fire the name caught).
+- fire → run seen: when the run's ADDED event arrives in the bench's own watch (what
+  any client of the API would see; includes the watch delivery).
+- missed: expected names never created; doubled: creates of a name that already
+  existed (409) and runs in the namespace that no fire explains.
+
+The runs execute too (one Job each, pods that succeed at once): the trigger loops
+compete with the run controller at every minute, as they would in a cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import platform
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench_operator import (
+    KUBECONFIG,
+    ROOT,
+    SINGLE,
+    InProcessOperator,
+    cluster_up,
+    dist_ms,
+    fmt,
+    free_port,
+    hack,
+    kubectl,
+    pipeline_manifest,
+    watch_forever,
+)
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.config import kube_config as kube_config_module
+
+from runwright import labels
+from runwright.controller import config as operator_config
+from runwright.controller.kube import Kube
+
+RESULTS = ROOT / "bench" / "results" / "triggers.json"
+PIPELINE = "bench-tick"
+RUNS = "pipelineruns"
+
+
+@dataclass
+class Stamps:
+    """What happened to each run name, stamped with time.time()."""
+
+    create_sent: dict[str, float] = field(default_factory=dict)
+    created: dict[str, float] = field(default_factory=dict)
+    conflicts: Counter[str] = field(default_factory=Counter)
+    seen: dict[str, float] = field(default_factory=dict)
+
+
+STAMPS = Stamps()
+
+
+def instrument() -> None:
+    """Stamp every PipelineRun create the operator sends, and its answer."""
+    original = Kube.create
+
+    async def create(self: Kube, plural: str, namespace: str, body: Any) -> dict[str, Any] | None:
+        name = str((body.get("metadata") or {}).get("name", ""))
+        if plural == RUNS:
+            STAMPS.create_sent.setdefault(name, time.time())
+        result = await original(self, plural, namespace, body)
+        if plural == RUNS:
+            if result is None:
+                STAMPS.conflicts[name] += 1
+            else:
+                STAMPS.created.setdefault(name, time.time())
+        return result
+
+    Kube.create = create  # type: ignore[method-assign]
+
+
+def trigger_manifest(name: str, first: datetime, last: datetime) -> dict[str, Any]:
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    return {
+        "apiVersion": labels.API_VERSION,
+        "kind": "Trigger",
+        "metadata": {"name": name},
+        "spec": {
+            "pipelineRef": {"name": PIPELINE},
+            "type": "Schedule",
+            "schedule": {
+                "cron": "* * * * *",
+                "startTime": first.strftime(stamp),
+                "endTime": last.strftime(stamp),
+            },
+        },
+    }
+
+
+class Seen:
+    """The bench's watch of runs: stamps each run's first event, and says when all came."""
+
+    def __init__(self) -> None:
+        self.expected: set[str] = set()
+        self.missing = 0
+        self.all = asyncio.Event()
+
+    def expect(self, names: set[str]) -> None:
+        self.expected = names
+        self.missing = len(names - set(STAMPS.seen))
+
+    def on_run(self, _type: str, run: dict[str, Any]) -> None:
+        name = run["metadata"]["name"]
+        if name not in STAMPS.seen:
+            STAMPS.seen[name] = time.time()
+            if name in self.expected:
+                self.missing -= 1
+                if self.missing == 0:
+                    self.all.set()
+
+
+def figures(expected: dict[str, float], minutes: int, triggers: int) -> dict[str, Any]:
+    sent = [STAMPS.create_sent[n] - at for n, at in expected.items() if n in STAMPS.create_sent]
+    created = [STAMPS.created[n] - at for n, at in expected.items() if n in STAMPS.created]
+    seen = [STAMPS.seen[n] - at for n, at in expected.items() if n in STAMPS.seen]
+    by_minute: dict[str, Any] = {}
+    for at in sorted(set(expected.values())):
+        lags = [
+            STAMPS.created[n] - a for n, a in expected.items() if a == at and n in STAMPS.created
+        ]
+        key = datetime.fromtimestamp(at, UTC).strftime("%H:%M")
+        by_minute[key] = {"created": len(lags), "max_ms": max(lags) * 1000 if lags else None}
+    missed = sorted(set(expected) - set(STAMPS.created))
+    extra = sorted(set(STAMPS.seen) - set(expected))
+    return {
+        "triggers": triggers,
+        "minutes": minutes,
+        "fires_expected": len(expected),
+        "runs_created": len(set(STAMPS.created) & set(expected)),
+        "missed": missed,
+        "doubled_409": dict(STAMPS.conflicts),
+        "unexpected_runs": extra,
+        "fire_to_create_sent": dist_ms(sent),
+        "fire_to_run_created": dist_ms(created),
+        "fire_to_run_seen_in_watch": dist_ms(seen),
+        "by_minute": by_minute,
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    f = report["figures"]
+    rows = [
+        ("fires expected / runs created", f"{f['fires_expected']}/{f['runs_created']}"),
+        ("missed fires", str(len(f["missed"]))),
+        ("doubled fires (409 on create, runs no fire explains)",
+         f"{sum(f['doubled_409'].values())}, {len(f['unexpected_runs'])}"),
+        ("fire→create sent p50 ms", fmt(f["fire_to_create_sent"]["p50_ms"], 1)),
+        ("fire→run created p50 ms", fmt(f["fire_to_run_created"]["p50_ms"], 1)),
+        ("fire→run created p99 ms (goal <1000)", fmt(f["fire_to_run_created"]["p99_ms"], 1)),
+        ("fire→run created max ms", fmt(f["fire_to_run_created"]["max_ms"], 1)),
+        ("fire→run seen in a watch p50 ms", fmt(f["fire_to_run_seen_in_watch"]["p50_ms"], 1)),
+        ("fire→run seen in a watch p99 ms", fmt(f["fire_to_run_seen_in_watch"]["p99_ms"], 1)),
+    ]  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    print()
+    for label, value in rows:
+        print(f"{label:<{width}}  {value:>12}")
+    for minute, m in f["by_minute"].items():
+        print(f"  fire {minute}: {m['created']} runs, slowest {fmt(m['max_ms'], 1)} ms")
+    print(f"\nreport: {RESULTS.relative_to(ROOT)}")
+
+
+async def bench(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
+    await config.load_kube_config(config_file=str(KUBECONFIG))
+    api = client.ApiClient()
+    custom = client.CustomObjectsApi(api)
+    instrument()
+    operator_config.CONFIG.api_port = free_port()  # never the default 8081 of another operator
+    operator = InProcessOperator(namespace, args.max_concurrent_blocks, None)
+    seen = Seen()
+    watcher = asyncio.create_task(
+        watch_forever(
+            custom.list_namespaced_custom_object,
+            seen.on_run,
+            group=labels.GROUP,
+            version=labels.VERSION,
+            namespace=namespace,
+            plural=RUNS,
+        )
+    )
+    # The first whole minute at least 30 s away (at most 90 s).
+    first = (datetime.now(UTC) + timedelta(seconds=90)).replace(second=0, microsecond=0)
+    last = first + timedelta(minutes=args.minutes - 1)
+    names = [f"tick-{i:03d}" for i in range(args.triggers)]
+    fires = [first + timedelta(minutes=m) for m in range(args.minutes)]
+    expected = {f"{n}-{int(at.timestamp())}": at.timestamp() for n in names for at in fires}
+    try:
+        await custom.create_namespaced_custom_object(
+            labels.GROUP,
+            labels.VERSION,
+            namespace,
+            "pipelines",
+            pipeline_manifest(PIPELINE, SINGLE),
+        )
+        await asyncio.to_thread(operator.start)
+        for name in names:
+            await custom.create_namespaced_custom_object(
+                labels.GROUP,
+                labels.VERSION,
+                namespace,
+                "triggers",
+                trigger_manifest(name, first, last),
+            )
+        print(
+            f"[bench] {args.triggers} triggers, fires {first:%H:%M} to {last:%H:%M} UTC "
+            f"({len(expected)} runs expected)",
+            flush=True,
+        )
+        seen.expect(set(expected))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(seen.all.wait(), last.timestamp() + args.grace - time.time())
+        await asyncio.sleep(2.0)  # settle: a late doubled create would land now
+    finally:
+        await asyncio.to_thread(operator.stop)
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
+        await api.close()
+    return {
+        "benchmark": "triggers",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "settings": {
+            "triggers": args.triggers,
+            "minutes": args.minutes,
+            "cron": "* * * * *",
+            "max_concurrent_blocks": args.max_concurrent_blocks,
+            "operator": "in-process (kopf.operator in a thread), logging at WARNING",
+        },
+        "goals": {"fire_to_run_created_p99_ms": 1000, "missed": 0, "doubled": 0},
+        "figures": figures(expected, args.minutes, args.triggers),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=int, default=5, metavar="N",
+                        help="fires per trigger, one a minute (default 5)")  # fmt: skip
+    parser.add_argument("--triggers", type=int, default=100, metavar="N")
+    parser.add_argument("--max-concurrent-blocks", type=int, default=500, metavar="N",
+                        help="the operator's global block budget (default 500; 0: none)")  # fmt: skip
+    parser.add_argument("--grace", type=float, default=60.0,
+                        help="seconds after the last fire to wait for its runs (default 60)")  # fmt: skip
+    parser.add_argument("--keep-namespace", action="store_true")
+    args = parser.parse_args(argv)
+    if args.minutes < 1 or args.triggers < 1:
+        parser.error("--minutes and --triggers must be at least 1")
+
+    # For kopf and the operator's own client (which read the default location at import).
+    os.environ["KUBECONFIG"] = str(KUBECONFIG)
+    kube_config_module.KUBE_CONFIG_DEFAULT_LOCATION = str(KUBECONFIG)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = cluster_up()
+    namespace = f"rw-bench-trg-{uuid.uuid4().hex[:6]}"
+    try:
+        crds = sorted((ROOT / "crds").glob("*.yaml"))
+        kubectl("apply", "--server-side", "--force-conflicts", *(f"-f={f}" for f in crds))
+        kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        kubectl("create", "namespace", namespace)
+        deadline = time.monotonic() + 60
+        while not kubectl("get", "sa", "-n", namespace, "--ignore-not-found", "-o", "name"):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no default service account in {namespace}")
+            time.sleep(0.1)  # poll interval
+        report = asyncio.run(bench(args, namespace))
+    finally:
+        if not args.keep_namespace:
+            with contextlib.suppress(Exception):
+                kubectl("delete", "namespace", namespace, "--wait=false")
+        if started:
+            hack("cluster.py", "down")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
