@@ -141,6 +141,9 @@ class FakeCustom:
     async def create_namespaced_event(self, *args: Any, **kwargs: Any) -> Any:
         return self._answer("event", args, kwargs)
 
+    async def read_namespaced_secret(self, *args: Any, **kwargs: Any) -> Any:
+        return self._answer("secret", args, kwargs)
+
 
 @pytest.fixture
 async def kube() -> Any:
@@ -309,3 +312,12 @@ async def test_a_job_refused_by_rbac_fails_the_attempt_naming_the_permission() -
     assert message.startswith(
         "the API server refused Job r-a-1: permission missing: create jobs in API group batch"
     ), message
+
+
+async def test_a_secret_the_operator_may_not_read_is_absent_and_logged(
+    kube: Kube, slept: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    denied = DENIED.replace("patch", "get").replace("pipelineruns/status", "secrets")
+    kube.core = FakeCustom(forbidden_exception(denied.replace('"runwright.dev"', '""')))  # type: ignore[assignment]
+    assert await kube.secret_value("data", "api-token", "token") is None
+    assert "permission missing: get secrets in API group core in namespace data" in caplog.text

@@ -219,7 +219,8 @@ class Kube:
         return created
 
     async def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
-        """One key of a Secret, decoded; None when the Secret or the key is missing."""
+        """One key of a Secret, decoded; None when the Secret or the key is missing, or
+        when the operator may not read it (then the log names the missing permission)."""
         try:
             secret = await retrying(
                 lambda: self.core.read_namespaced_secret(name, namespace),
@@ -228,6 +229,8 @@ class Kube:
                 "secrets",
             )
         except ApiException as exc:
+            if exc.status == 403:
+                log.warning("secret %s/%s not read: %s", namespace, name, forbidden(exc))
             if exc.status in (403, 404):
                 return None
             raise
