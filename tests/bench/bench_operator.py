@@ -626,12 +626,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-namespace", action="store_true")
     args = parser.parse_args(argv)
 
+    report = on_bench_cluster(
+        "rw-bench", args.keep_namespace, lambda namespace: asyncio.run(bench(args, namespace))
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    return 0
+
+
+def on_bench_cluster(
+    prefix: str, keep_namespace: bool, run: Callable[[str], dict[str, Any]]
+) -> dict[str, Any]:
+    """Bring up the control plane, apply the CRDs, run `run(namespace)` in a fresh namespace.
+
+    Cleans up after itself: the namespace (unless kept) and the control plane if it
+    started it. Shared by every operator-level benchmark.
+    """
     # For kopf and the operator's own client (which read the default location at import).
     os.environ["KUBECONFIG"] = str(KUBECONFIG)
     kube_config_module.KUBE_CONFIG_DEFAULT_LOCATION = str(KUBECONFIG)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = cluster_up()
-    namespace = f"rw-bench-{uuid.uuid4().hex[:6]}"
+    namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
     try:
         crds = sorted((ROOT / "crds").glob("*.yaml"))
         kubectl("apply", "--server-side", "--force-conflicts", *(f"-f={f}" for f in crds))
@@ -643,17 +660,13 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline:
                 raise SystemExit(f"no default service account in {namespace}")
             time.sleep(0.1)  # poll interval
-        report = asyncio.run(bench(args, namespace))
+        return run(namespace)
     finally:
-        if not args.keep_namespace:
+        if not keep_namespace:
             with contextlib.suppress(Exception):
                 kubectl("delete", "namespace", namespace, "--wait=false")
         if started:
             hack("cluster.py", "down")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print_table(report)
-    return 0
 
 
 if __name__ == "__main__":

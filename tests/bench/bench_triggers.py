@@ -36,12 +36,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import platform
 import sys
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,17 +50,14 @@ from bench_operator import (
     ROOT,
     SINGLE,
     InProcessOperator,
-    cluster_up,
     dist_ms,
     fmt,
     free_port,
-    hack,
-    kubectl,
+    on_bench_cluster,
     pipeline_manifest,
     watch_forever,
 )
 from kubernetes_asyncio import client, config
-from kubernetes_asyncio.config import kube_config as kube_config_module
 
 from runwright import labels
 from runwright.controller import config as operator_config
@@ -286,29 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.minutes < 1 or args.triggers < 1:
         parser.error("--minutes and --triggers must be at least 1")
 
-    # For kopf and the operator's own client (which read the default location at import).
-    os.environ["KUBECONFIG"] = str(KUBECONFIG)
-    kube_config_module.KUBE_CONFIG_DEFAULT_LOCATION = str(KUBECONFIG)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    started = cluster_up()
-    namespace = f"rw-bench-trg-{uuid.uuid4().hex[:6]}"
-    try:
-        crds = sorted((ROOT / "crds").glob("*.yaml"))
-        kubectl("apply", "--server-side", "--force-conflicts", *(f"-f={f}" for f in crds))
-        kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-        kubectl("create", "namespace", namespace)
-        deadline = time.monotonic() + 60
-        while not kubectl("get", "sa", "-n", namespace, "--ignore-not-found", "-o", "name"):
-            if time.monotonic() > deadline:
-                raise SystemExit(f"no default service account in {namespace}")
-            time.sleep(0.1)  # poll interval
-        report = asyncio.run(bench(args, namespace))
-    finally:
-        if not args.keep_namespace:
-            with contextlib.suppress(Exception):
-                kubectl("delete", "namespace", namespace, "--wait=false")
-        if started:
-            hack("cluster.py", "down")
+    report = on_bench_cluster(
+        "rw-bench-trg", args.keep_namespace, lambda namespace: asyncio.run(bench(args, namespace))
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
