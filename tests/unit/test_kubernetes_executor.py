@@ -375,6 +375,11 @@ def test_job_record_reads_labels_state_and_times() -> None:
     assert done.finished_at == T0 + timedelta(seconds=9)
 
 
+def test_success_criteria_met_counts_as_succeeded_before_complete() -> None:
+    early = job_record(job_body(condition=("SuccessCriteriaMet", "CompletionsReached", "")))
+    assert early is not None and early.state == AttemptState.SUCCEEDED
+
+
 @pytest.mark.parametrize(
     "mutate",
     [

@@ -272,7 +272,11 @@ def job_record(body: Mapping[str, Any]) -> JobRecord | None:
     Since Kubernetes 1.31 a Job first gets `FailureTarget` and only turns `Failed`
     once its pods are gone; a FailureTarget for DeadlineExceeded is already final
     (the Job controller is killing the pod), so it counts as Failed at once and a
-    timeout is reported without waiting for the pod's grace period. Anything else
+    timeout is reported without waiting for the pod's grace period. Likewise
+    `SuccessCriteriaMet` (set about half a second before `Complete`) already means
+    Succeeded: the Job controller sets it only after the pod succeeded, and the
+    outputs still wait for the pod's terminated status (the race rule of
+    `observations`), so each step of a DAG starts that much sooner. Anything else
     is Running.
     """
     meta = _mapping(body.get("metadata"))
@@ -304,7 +308,8 @@ def job_record(body: Mapping[str, Any]) -> JobRecord | None:
     status = _mapping(body.get("status"))
     started = _time(status.get("startTime"))
     state, reason, message, finished = AttemptState.RUNNING, "", "", None
-    if (done := _true_condition(status, "Complete")) is not None:
+    done = _true_condition(status, "Complete") or _true_condition(status, "SuccessCriteriaMet")
+    if done is not None:
         state = AttemptState.SUCCEEDED
         finished = _time(status.get("completionTime")) or _time(done.get("lastTransitionTime"))
     else:
