@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from runwright.api.run import TriggeredBy
 from runwright.api.trigger import ConcurrencyPolicy, TriggerSpec, TriggerType
-from runwright.controller.kube import Kube
+from runwright.controller.kube import Kube, api_message, forbidden
 from runwright.controller.runs import RUNS
 from runwright.controller.triggers import TriggerController, owner_reference
 from runwright.engine.triggers import run_manifest
@@ -95,13 +96,20 @@ class ApiEndpoint:
         ]
         if active and spec.concurrency_policy == ConcurrencyPolicy.FORBID:
             return _error(409, f"run {active[0]} is active and concurrencyPolicy is Forbid")
-        if active and spec.concurrency_policy == ConcurrencyPolicy.REPLACE:
-            for run in active:
-                await self.kube.patch_spec(RUNS, namespace, run, {"cancel": True})
         now = datetime.now(UTC)
         manifest = run_manifest(name, spec, None, now, TriggeredBy.API, variables, namespace)
         manifest["metadata"]["ownerReferences"] = [owner_reference(body)]
-        created = await self.kube.create(RUNS, namespace, manifest)
+        try:
+            if active and spec.concurrency_policy == ConcurrencyPolicy.REPLACE:
+                for run in active:
+                    await self.kube.patch_spec(RUNS, namespace, run, {"cancel": True})
+            created = await self.kube.create(RUNS, namespace, manifest)
+        except ApiException as exc:
+            # The caller did nothing wrong: say what the operator could not do (a missing
+            # RBAC permission names itself), never a bare 500.
+            problem = forbidden(exc) or api_message(exc)
+            log.error("API trigger %s/%s: the run was not created: %s", namespace, name, problem)
+            return _error(500 if exc.status == 403 else 502, f"the run was not created: {problem}")
         if created is None:  # generateName collided; extremely rare: the caller may retry
             return _error(409, "a run with the generated name exists; try again")
         run_name = created["metadata"]["name"]

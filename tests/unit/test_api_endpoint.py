@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
 from runwright.api.trigger import RunPhase
@@ -25,11 +27,14 @@ class FakeKube:
         self.created: list[dict[str, Any]] = []
         self.cancelled: list[str] = []
         self.secret: bytes | None = b"s3cret\n"
+        self.refuse: ApiException | None = None
 
     async def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
         return self.secret if (name, key) == ("hook-token", "token") else None
 
     async def create(self, plural: str, ns: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        if self.refuse is not None:
+            raise self.refuse
         self.created.append(dict(body))
         return {"metadata": {"name": f"hook-{len(self.created):05d}"}}
 
@@ -194,3 +199,20 @@ async def test_replace_cancels_the_active_run_then_creates(setup: Any) -> None:
     assert response.status == 201
     assert kube.cancelled == ["hook-00000"]
     assert len(kube.created) == 1
+
+
+async def test_a_run_the_operator_may_not_create_is_a_clear_error_not_a_bare_500(
+    setup: Any,
+) -> None:
+    client, kube, _ = setup
+    denial = (
+        'pipelineruns.runwright.dev is forbidden: User "system:serviceaccount:rw:runwright" '
+        'cannot create resource "pipelineruns" in API group "runwright.dev" in the namespace "ns"'
+    )
+    kube.refuse = ApiException(status=403, reason="Forbidden")
+    kube.refuse.body = json.dumps({"message": denial})
+    response = await client.post(URL, json={}, headers=AUTH)
+    assert response.status == 500
+    error = (await response.json())["error"]
+    assert "permission missing: create pipelineruns" in error
+    assert kube.created == []
