@@ -198,6 +198,20 @@ class _Planner:
         self.plan = Plan(status=self.status)
         self._shared: tuple[str, str] | None = None
         self.newly_ready: set[str] = set()
+        self._upstream_json: dict[tuple[str, ...], str] = {}
+
+    def upstream_json(self, upstream: tuple[str, ...]) -> str:
+        """RUNWRIGHT_UPSTREAM_OUTPUTS for a set of upstream blocks, encoded once per call.
+
+        Finished blocks' outputs do not change within a call, and in a fan-out thousands
+        of blocks share one upstream: encoding it once keeps the call linear and cheap.
+        """
+        cached = self._upstream_json.get(upstream)
+        if cached is None:
+            blocks = self.status.blocks
+            outputs = {u: blocks[u].outputs for u in upstream}
+            cached = self._upstream_json[upstream] = json.dumps(outputs, sort_keys=True)
+        return cached
 
     def shared_strings(self) -> tuple[str, str]:
         """(executionDate, variables JSON): the same for every block, so computed once."""
@@ -771,8 +785,6 @@ class _Planner:
             if var.value is not None and templating.is_template(var.value):
                 var = var.model_copy(update={"value": templating.render(var.value, ctx)})
             env[var.name] = var
-        blocks = self.status.blocks
-        upstream_outputs = {u: blocks[u].outputs for u in graph.upstream[name]}
         execution_date, variables_json = self.shared_strings()
         contract = {
             labels.ENV_RUN: self.inp.run_name,
@@ -781,7 +793,7 @@ class _Planner:
             labels.ENV_ATTEMPT: str(attempt),
             labels.ENV_EXECUTION_DATE: execution_date,
             labels.ENV_VARIABLES: variables_json,
-            labels.ENV_UPSTREAM_OUTPUTS: json.dumps(upstream_outputs, sort_keys=True),
+            labels.ENV_UPSTREAM_OUTPUTS: self.upstream_json(graph.upstream[name]),
         }
         return StartBlock(
             block=name,
