@@ -22,13 +22,13 @@ sub-millisecond precision; the API's own timestamps have whole seconds):
   reads the operator's write counters (`Kube.writes`, `KubernetesExecutor.writes`).
 - The bench watches Jobs and PipelineRuns of the namespace itself (kubernetes_asyncio,
   main thread) and stamps when each event arrives.
-- ready → Job created: a block is ready when its last upstream Job's `Complete`
-  condition (not the earlier `SuccessCriteriaMet`, which the operator does not act on;
-  the gap between the two is reported as the Job controller's) arrives in the bench's watch (the operator gets the same event from the same
+- ready → Job created: a block is ready when its last upstream Job's first terminal
+  success condition (`SuccessCriteriaMet`, else `Complete`: the operator acts on either;
+  the Job controller's gap between the two is reported too) arrives in the bench's watch (the operator gets the same event from the same
   API server at about the same instant); a root block is ready when the bench's create of
   the run returned. "Created" is the operator's create call returning. It includes the
   operator's watch delivery, queueing, reconcile (plan), and the create round trip.
-- Job complete → run status updated: from that `Complete` event to the first
+- Job complete → run status updated: from that success event to the first
   PipelineRun event in which the block shows Succeeded (two watch deliveries included).
 - Load is closed-loop: at most --in-flight runs unfinished at once; a new run is created
   when one finishes. Throughput is runs finished per minute, first create to last finish.
@@ -96,6 +96,9 @@ class Stamps:
     job_create_sent: dict[str, float] = field(default_factory=dict)
     job_created: dict[str, float] = field(default_factory=dict)
     job_complete: dict[str, float] = field(default_factory=dict)
+    """First success condition seen (SuccessCriteriaMet or Complete): what the operator acts on."""
+    job_complete_condition: dict[str, float] = field(default_factory=dict)
+    """The `Complete` condition itself (for the Job controller's own gap)."""
     job_criteria_met: dict[str, float] = field(default_factory=dict)
     block_succeeded: dict[tuple[str, str], float] = field(default_factory=dict)
     run_finished: dict[str, float] = field(default_factory=dict)
@@ -284,10 +287,14 @@ class Watcher:
     def on_job(self, _type: str, job: dict[str, Any]) -> None:
         name = job["metadata"]["name"]
         # The Job controller sets SuccessCriteriaMet first and Complete once its pods are
-        # finished; the operator acts on Complete, so that is "the Job completed".
+        # finished; the operator acts on whichever comes first, so that is "the Job
+        # completed".
         if name not in STAMPS.job_criteria_met and _condition(job, "SuccessCriteriaMet"):
             STAMPS.job_criteria_met[name] = time.time()
-        if name not in STAMPS.job_complete and _condition(job, "Complete"):
+        if name not in STAMPS.job_complete_condition and _condition(job, "Complete"):
+            STAMPS.job_complete_condition[name] = time.time()
+        done = _condition(job, "SuccessCriteriaMet") or _condition(job, "Complete")
+        if name not in STAMPS.job_complete and done:
             STAMPS.job_complete[name] = time.time()
 
     def on_run(self, _type: str, run: dict[str, Any]) -> None:
@@ -476,8 +483,9 @@ def figures(workload: Workload) -> dict[str, Any]:
                 ready_root.append(created - STAMPS.run_created[run])
             complete = STAMPS.job_complete.get(job)
             criteria = STAMPS.job_criteria_met.get(job)
-            if complete is not None and criteria is not None:
-                criteria_to_complete.append(complete - criteria)
+            condition = STAMPS.job_complete_condition.get(job)
+            if condition is not None and criteria is not None:
+                criteria_to_complete.append(condition - criteria)
             shown = STAMPS.block_succeeded.get((run, block))
             if complete is not None and shown is not None:
                 complete_to_status.append(shown - complete)
