@@ -596,13 +596,7 @@ async def bench(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
         await watcher.stop()
         await api.close()
     return {
-        "benchmark": "operator",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        **report_header("operator"),
         "settings": {
             "diamond_runs": args.diamond_runs,
             "single_runs": args.single_runs,
@@ -641,6 +635,19 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
     return 0
+
+
+def report_header(benchmark: str) -> dict[str, Any]:
+    """What every benchmark report starts with: its name, when, and on which machine."""
+    return {
+        "benchmark": benchmark,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+    }
 
 
 def on_bench_cluster(

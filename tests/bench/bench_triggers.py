@@ -36,8 +36,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -55,6 +53,7 @@ from bench_operator import (
     free_port,
     on_bench_cluster,
     pipeline_manifest,
+    report_header,
     watch_forever,
 )
 from kubernetes_asyncio import client, config
@@ -248,13 +247,7 @@ async def bench(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
             await watcher
         await api.close()
     return {
-        "benchmark": "triggers",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        **report_header("triggers"),
         "settings": {
             "triggers": args.triggers,
             "minutes": args.minutes,

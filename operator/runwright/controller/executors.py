@@ -50,6 +50,7 @@ class KubeRunExecutor:
         self.job_lookup = job_lookup
         self.pod_lookup = pod_lookup
         self.clock = clock
+        self._last: dict[tuple[str, str], tuple[list[JobRecord], dict[str, PodRecord]]] = {}
         # Attempts the API server refused (4xx): reported as failed, never retried here.
         self.rejected: dict[tuple[str, str, str], Observation] = {}
 
@@ -65,6 +66,8 @@ class KubeRunExecutor:
 
     def observe(self, run: RunRef) -> dict[str, Observation]:
         jobs, pods = self._records(run)
+        # recheck_at() is asked right after, in the same reconcile: reuse these records.
+        self._last[(run.namespace, run.name)] = (jobs, pods)
         self.jobs.seen(run.namespace, [j.name for j in jobs])
         seen = observations(
             jobs,
@@ -81,7 +84,8 @@ class KubeRunExecutor:
         return seen
 
     def recheck_at(self, run: RunRef) -> datetime | None:
-        jobs, pods = self._records(run)
+        records = self._last.pop((run.namespace, run.name), None)
+        jobs, pods = records if records is not None else self._records(run)
         return recheck_at(jobs, pods)
 
     async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
@@ -111,6 +115,7 @@ class KubeRunExecutor:
 
     async def forget(self, run: RunRef) -> None:
         self.jobs.forget(run.namespace, run.name)
+        self._last.pop((run.namespace, run.name), None)
         for key in [k for k in self.rejected if k[:2] == (run.namespace, run.name)]:
             del self.rejected[key]
 

@@ -86,9 +86,9 @@ class PlanInput:
     """Blocks this run may start now under the global and namespace limits; None = no limit."""
     generation: int | None = None
     rerun_source: PipelineRunStatus | None = None
+    """For `spec.rerunOf`: the earlier run's status (None when it does not exist)."""
     pipeline_error: str | None = None
     """The live Pipeline exists but is not a valid spec (the message names the field)."""
-    """For `spec.rerunOf`: the earlier run's status (None when it does not exist)."""
 
 
 @dataclass(frozen=True)
