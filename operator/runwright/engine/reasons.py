@@ -236,7 +236,7 @@ class ProblemReason(StrEnum):
     """A trigger has a config block of another type."""
     MISSING_PIPELINE = "MissingPipeline"
     """A trigger's pipelineRef names no Pipeline in its namespace."""
-    MISSING_SECRET = "MissingSecret"
+    MISSING_SECRET = "MissingSecret"  # noqa: S105 (a reason, not a password)
     """An API trigger's token Secret, or its key, does not exist."""
 
 
