@@ -51,7 +51,7 @@ class BlockReason(StrEnum):
     EVICTED = "Evicted"
     """From Kubernetes: the node evicted the attempt's pod."""
     POD_FAILED = "PodFailed"
-    """From Kubernetes: the pod failed without a terminated container to say why."""
+    """The attempt's pod failed without a terminated container to say why (evicted, deleted)."""
     UPSTREAM_FAILED = "UpstreamFailed"
     """UpstreamFailed: an upstream block failed (without allowFailure) or never ran."""
     UPSTREAM_CONDITION_FAILED = "UpstreamConditionFailed"
