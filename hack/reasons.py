@@ -59,7 +59,7 @@ def render() -> str:
     for enum in reasons.VOCABULARY:
         lines += ["", f"## {enum.__name__}", ""]
         lines += [" ".join((enum.__doc__ or "").split()), ""]
-        lines += ["| Reason | Meaning |", "| --- | --- |"]
+        lines += ["| Value | Meaning |", "| --- | --- |"]
         docs = member_docs(enum)
         for member in enum:
             lines.append(f"| `{member.value}` | {docs.get(member.name, '')} |")

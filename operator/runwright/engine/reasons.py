@@ -193,6 +193,8 @@ class ConditionReason(StrEnum):
     """PipelineValid False: the Pipeline did not appear within the grace period."""
     INVALID_PIPELINE = "InvalidPipeline"
     """PipelineValid False: the Pipeline exists but its spec is not valid."""
+    INVALID_SPEC = "InvalidSpec"
+    """Pipeline Ready False: the spec does not match the schema (the message names the field)."""
     RERUN_SOURCE_NOT_FOUND = "RerunSourceNotFound"
     """PipelineValid False: spec.rerunOf names a run that does not exist or never started."""
     INCOMPLETE = "Incomplete"
