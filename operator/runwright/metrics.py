@@ -41,6 +41,7 @@ from prometheus_client import (
 
 from runwright.api.run import BlockPhase, BlockStatus, PipelineRunStatus
 from runwright.api.trigger import RunPhase
+from runwright.engine.reasons import SkipReason
 
 # `_created` series double every counter and histogram for a timestamp nobody graphs.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -181,8 +182,7 @@ class Metrics:
         )
         self.trigger_skipped_total = Counter(
             "runwright_trigger_skipped_total",
-            "Trigger fires that created no run, by reason (Suspended, ConcurrencyPolicy, "
-            "MissedDeadline, ...).",
+            "Trigger fires that created no run, by reason (" + ", ".join(SkipReason) + ").",
             ["namespace", "trigger", "pipeline", "reason"],
             registry=r,
         )
@@ -344,10 +344,12 @@ class Metrics:
             self.trigger_lag_seconds.labels(namespace, trigger, pipeline).observe(lag)
 
     def observe_trigger_skipped(
-        self, namespace: str, trigger: str, pipeline: str, reason: str
+        self, namespace: str, trigger: str, pipeline: str, reason: str, count: int = 1
     ) -> None:
-        """A fire created no run (suspended, Forbid with a run active, past its deadline)."""
-        self.trigger_skipped_total.labels(namespace, trigger, pipeline, reason_label(reason)).inc()
+        """`count` fires created no run, for a `SkipReason` (Forbid, past the deadline...)."""
+        self.trigger_skipped_total.labels(namespace, trigger, pipeline, reason_label(reason)).inc(
+            count
+        )
 
     # ----- the operator --------------------------------------------------------------------
 

@@ -51,3 +51,13 @@ def test_descendants_are_transitive() -> None:
     graph = dag.build(blocks(("a", []), ("b", ["a"]), ("c", ["b"]), ("d", [])))
     assert graph.descendants("a") == {"b", "c"}
     assert graph.descendants("d") == set()
+
+
+def test_the_graph_of_a_frozen_spec_is_built_once_and_equals_a_fresh_build() -> None:
+    bs = blocks(("export", ["clean"]), ("extract", []), ("clean", ["extract"]))
+    first = dag.cached_build(bs)
+    assert dag.cached_build(bs) is first
+    assert first == dag.build(bs)
+    same_content = list(bs)
+    assert dag.cached_build(same_content) is not first
+    assert dag.cached_build(same_content) == first

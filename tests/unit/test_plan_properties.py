@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from runwright.api import BlockPhase, PipelineSpec, RunPhase
 from runwright.engine import backoff
-from runwright.engine.plan import block_ok, final_phase, satisfies_downstream
-from tests.unit.sim import Outcome, Sim
+from runwright.engine.plan import block_ok, final_phase
+from tests.unit.sim import Outcome, Sim, satisfies_downstream
 
 
 @st.composite

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from runwright.api import BlockPhase, PipelineRunStatus, RunPhase
 from runwright.engine.plan import AttemptState, Observation, PlanInput, plan
+from runwright.engine.reasons import BlockReason
 from tests.unit.sim import FAIL, OK, T0, Outcome, Sim, run_spec, spec
 
 DIAMOND = """
@@ -587,3 +588,72 @@ def test_a_rerun_of_a_missing_run_fails_naming_the_field() -> None:
     assert result.status.phase == RunPhase.FAILED
     assert result.status.reason == "InvalidRerun"
     assert 'spec.rerunOf.name: PipelineRun "gone" does not exist' in result.status.message
+
+
+FAN = """
+concurrency: {blockRunLimit: 3}
+blocks:
+- {name: a, command: [x]}
+- {name: b, command: [x]}
+- {name: c, command: [x]}
+- {name: d, command: [x]}
+"""
+
+
+def test_the_plan_says_which_blocks_wait_on_the_global_or_namespace_budget() -> None:
+    result = Sim(spec(FAN), budget=lambda _now: 1).step()
+    assert [s.block for s in result.starts] == ["a"]
+    assert result.running == 1
+    assert result.queued_on_budget == ["b", "c", "d"]
+
+
+def test_blocks_queued_on_the_run_limit_do_not_claim_the_budget() -> None:
+    result = Sim(spec(FAN), budget=lambda _now: 10).step()
+    assert result.running == 3
+    assert result.status.blocks["d"].reason == BlockReason.BLOCK_RUN_LIMIT
+    assert result.queued_on_budget == []
+
+
+def test_a_start_carries_the_whole_pod_intent() -> None:
+    pipeline = spec(
+        """
+template:
+  image: base:1
+  serviceAccountName: etl
+  nodeSelector: {pool: batch}
+  labels: {team: data, tier: low}
+  annotations: {note: template}
+  resources: {limits: {cpu: "1"}}
+blocks:
+- {name: a, command: [x], labels: {tier: high}, annotations: {note: block}}
+- {name: b, command: [x], resources: {limits: {cpu: "2"}}}
+"""
+    )
+    starts = {s.block: s for s in Sim(pipeline).step().starts}
+    a, b = starts["a"], starts["b"]
+    assert a.labels == {"team": "data", "tier": "high"}
+    assert a.annotations == {"note": "block"}
+    assert a.resources == {"limits": {"cpu": "1"}}
+    assert b.labels == {"team": "data", "tier": "low"}
+    assert b.resources == {"limits": {"cpu": "2"}}
+    assert a.pod_template.service_account_name == "etl"
+    assert a.pod_template.node_selector == {"pool": "batch"}
+
+
+def test_a_template_that_fails_to_render_fails_the_block_without_spending_retries() -> None:
+    pipeline = spec(
+        """
+retry: {limit: 3}
+blocks:
+- {name: load, command: [x]}
+- {name: use, command: [x], upstream: [load], args: ["{{ blocks.load.outputs.rows }}"]}
+"""
+    )
+    status = Sim(pipeline).run()  # load succeeds without writing the output `rows`
+    use = status.blocks["use"]
+    assert (use.phase, use.reason, use.retries) == (
+        BlockPhase.FAILED,
+        BlockReason.INVALID_TEMPLATE,
+        0,
+    )
+    assert status.phase == RunPhase.FAILED

@@ -12,10 +12,13 @@ from hypothesis import strategies as st
 from runwright import labels
 from runwright.api.common import ConditionStatus
 from runwright.api.run import TriggeredBy
-from runwright.api.trigger import RunPhase, TriggerSpec, TriggerStatus
+from runwright.api.trigger import ConcurrencyPolicy, RunPhase, TriggerSpec, TriggerStatus
 from runwright.engine import triggers
+from runwright.engine.reasons import SkipReason
+from runwright.engine.trigger_policy import Decision, beyond_history, decide
 from runwright.engine.triggers import (
     MAX_CATCH_UP,
+    SkippedFire,
     TriggerInput,
     TriggerPlan,
     TriggerRun,
@@ -291,6 +294,46 @@ def test_replace_in_a_catch_up_batch_creates_only_the_newest_fire() -> None:
     p = plan(trigger, utc(2026, 1, 5, 3), status)
     assert names(p) == [f"nightly-{unix(utc(2026, 1, 5, 2))}"]
     assert p.status.runs_created == 1 and p.status.fires_skipped == 2
+
+
+def test_skipped_fires_come_with_their_reason_as_a_fact_not_a_message() -> None:
+    forbid = plan(spec(**nightly(), concurrencyPolicy="Forbid"), FIRE, runs=[ACTIVE])
+    assert forbid.skipped == [SkippedFire(FIRE, SkipReason.FORBIDDEN)]
+
+    status = TriggerStatus(last_schedule_time=utc(2026, 1, 2, 2))
+    trigger = spec(**nightly(catchUp=True, startingDeadlineSeconds=2 * 86400))
+    late = plan(trigger, utc(2026, 1, 6, 12), status)
+    assert late.skipped_by_reason() == {SkipReason.DEADLINE_PASSED: 2}
+    assert [s.at for s in late.skipped] == [utc(2026, 1, 3, 2), utc(2026, 1, 4, 2)]
+
+    replace = spec(**nightly(catchUp=True), concurrencyPolicy="Replace")
+    batch = plan(replace, utc(2026, 1, 5, 3), status)
+    assert batch.skipped_by_reason() == {SkipReason.REPLACED: 2}
+    assert batch.status.fires_skipped == len(batch.skipped)
+
+
+def test_the_policy_decision_is_one_pure_function() -> None:
+    assert decide(ConcurrencyPolicy.FORBID, []) == Decision(create=True)
+    assert decide(ConcurrencyPolicy.ALLOW, ["a"]) == Decision(create=True)
+    forbid = decide(ConcurrencyPolicy.FORBID, ["a", "b"])
+    assert (forbid.create, forbid.skip, forbid.cancel) == (False, SkipReason.FORBIDDEN, ())
+    assert forbid.message == "run a is still active (concurrencyPolicy Forbid)"
+    replace = decide(ConcurrencyPolicy.REPLACE, ["a", "b"])
+    assert (replace.create, replace.skip, replace.cancel) == (True, None, ("a", "b"))
+
+
+def test_history_keeps_the_newest_runs_per_limit() -> None:
+    runs = [
+        run(f"ok-{d}", RunPhase.SUCCEEDED, utc(2026, 1, d), completed_at=utc(2026, 1, d, 1))
+        for d in (1, 2, 3)
+    ] + [run("bad", RunPhase.CANCELLED, utc(2026, 1, 1)), run("on", RunPhase.RUNNING, CREATED)]
+    delete = beyond_history(runs, successful_limit=1, failed_limit=0)
+    assert [(d.name, d.reason) for d in delete] == [
+        ("ok-2", "beyond successfulRunsHistoryLimit (1)"),
+        ("ok-1", "beyond successfulRunsHistoryLimit (1)"),
+        ("bad", "beyond failedRunsHistoryLimit (0)"),
+    ]
+    assert beyond_history(runs, None, None) == []
 
 
 # ----- suspend, validity ----------------------------------------------------------------------

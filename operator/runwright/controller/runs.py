@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from runwright import labels
 from runwright.api.common import RunRecord
 from runwright.api.pipeline import PipelineSpec
-from runwright.api.run import BlockPhase, PipelineRunSpec, PipelineRunStatus
+from runwright.api.run import PipelineRunSpec, PipelineRunStatus
 from runwright.api.trigger import RunPhase
 from runwright.controller.config import OperatorConfig
 from runwright.controller.kube import Kube
@@ -261,12 +261,8 @@ class RunController:
         self.claims[worker.key] = Claim(
             namespace,
             new.execution_date or execution_date,
-            running=sum(1 for b in new.blocks.values() if b.phase == BlockPhase.RUNNING),
-            wanted=sum(
-                1
-                for b in new.blocks.values()
-                if b.phase == BlockPhase.QUEUED and b.reason == "ConcurrencyLimit"
-            ),
+            running=result.running,
+            wanted=len(result.queued_on_budget),
         )
         old_phase = status.phase
         self.states[worker.key] = RunState(

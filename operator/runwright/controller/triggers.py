@@ -232,27 +232,11 @@ class TriggerController:
             self.written[key] = dump
         self.statuses[key] = plan.status
         involved = {"apiVersion": labels.API_VERSION, "kind": "Trigger", "metadata": meta}
+        for reason, count in plan.skipped_by_reason().items():
+            METRICS.observe_trigger_skipped(namespace, name, spec.pipeline_ref.name, reason, count)
         for event in plan.events:
-            if event.reason == "FireSkipped":
-                METRICS.observe_trigger_skipped(
-                    namespace, name, spec.pipeline_ref.name, _skip_reason(event.message)
-                )
             await self.kube.event(involved, event.type, event.reason, event.message)
         if secret_ok is False:
             recheck = now + timedelta(seconds=SECRET_RECHECK_SECONDS)
             return recheck if plan.wake_at is None else min(plan.wake_at, recheck)
         return plan.wake_at
-
-
-def _skip_reason(message: str) -> str:
-    """A bounded reason label for a skipped fire, from the planner's Event message."""
-    lowered = message.lower()
-    if "deadline" in lowered:
-        return "DeadlinePassed"
-    if "forbid" in lowered or "active" in lowered:
-        return "Forbidden"
-    if "suspend" in lowered:
-        return "Suspended"
-    if "replace" in lowered:
-        return "Replaced"
-    return "Other"

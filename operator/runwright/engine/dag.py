@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import difflib
 import heapq
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from runwright.api.pipeline import Block
+from runwright.engine.reasons import ProblemReason
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def validate(blocks: Sequence[Block]) -> list[Problem]:
                     f"spec.blocks[{i}].name",
                     f'"{block.name}" is already the name of spec.blocks[{seen[block.name]}]; '
                     "block names must be unique",
-                    "DuplicateBlock",
+                    ProblemReason.DUPLICATE_BLOCK,
                 )
             )
         else:
@@ -77,7 +79,7 @@ def validate(blocks: Sequence[Block]) -> list[Problem]:
                     Problem(
                         f"spec.blocks[{i}].upstream[{j}]",
                         f'block "{block.name}" names itself; a block cannot be its own upstream',
-                        "CycleDetected",
+                        ProblemReason.CYCLE_DETECTED,
                     )
                 )
             elif up not in seen:
@@ -85,7 +87,7 @@ def validate(blocks: Sequence[Block]) -> list[Problem]:
                     Problem(
                         f"spec.blocks[{i}].upstream[{j}]",
                         f'names "{up}", no such block{did_you_mean(up, seen)}',
-                        "UnknownUpstream",
+                        ProblemReason.UNKNOWN_UPSTREAM,
                     )
                 )
     if not problems:
@@ -96,7 +98,7 @@ def validate(blocks: Sequence[Block]) -> list[Problem]:
                 Problem(
                     f"spec.blocks[{first}].upstream",
                     "cycle " + " -> ".join(cycle) + "; remove one of these upstream edges",
-                    "CycleDetected",
+                    ProblemReason.CYCLE_DETECTED,
                 )
             )
     return problems
@@ -184,3 +186,29 @@ def _kahn(
     if len(order) != len(blocks):
         raise ValueError("blocks do not form a DAG; call dag.validate first")
     return order
+
+
+#: Graphs of recent block lists, by identity (see `cached_build`).
+_GRAPHS: OrderedDict[int, tuple[Sequence[Block], Graph]] = OrderedDict()
+_GRAPHS_KEPT = 256
+
+
+def cached_build(blocks: Sequence[Block]) -> Graph:
+    """`build`, remembered for the same block list object (a run's frozen spec).
+
+    The frozen spec never changes, and the planner is called for a run again and again
+    with the same status object (the local runner, the simulator; the controller when
+    it keeps the parsed status): building the graph once per spec, not per call, keeps
+    a plan call cheap. Keyed by identity, holding the list so its id is not reused; a
+    different list always misses, so the result is the same as `build`'s.
+    """
+    key = id(blocks)
+    hit = _GRAPHS.get(key)
+    if hit is not None and hit[0] is blocks:
+        _GRAPHS.move_to_end(key)
+        return hit[1]
+    graph = build(blocks)
+    _GRAPHS[key] = (blocks, graph)
+    if len(_GRAPHS) > _GRAPHS_KEPT:
+        _GRAPHS.popitem(last=False)
+    return graph

@@ -57,6 +57,7 @@ from croniter.croniter import CroniterBadDateError, CroniterError
 
 from runwright.api.trigger import ScheduleConfig, TriggerSpec
 from runwright.engine.dag import Problem, did_you_mean
+from runwright.engine.reasons import ProblemReason
 
 #: The @-macros a schedule may use instead of five fields, and what each means.
 MACRO_FIELDS = {
@@ -133,14 +134,18 @@ def validate_schedule(schedule: ScheduleConfig, field: str = "spec.schedule") ->
     problems: list[Problem] = []
     cron = check_cron(schedule.cron)
     if cron is not None:
-        problems.append(Problem(f"{field}.cron", cron, "InvalidSchedule"))
+        problems.append(Problem(f"{field}.cron", cron, ProblemReason.INVALID_SCHEDULE))
     zone = check_timezone(schedule.timezone)
     if zone is not None:
-        problems.append(Problem(f"{field}.timezone", zone, "UnknownTimezone"))
+        problems.append(Problem(f"{field}.timezone", zone, ProblemReason.UNKNOWN_TIMEZONE))
     start, end = schedule.start_time, schedule.end_time
     if start is not None and end is not None and end <= start:
         problems.append(
-            Problem(f"{field}.endTime", "must be after startTime; swap them", "InvalidSchedule")
+            Problem(
+                f"{field}.endTime",
+                "must be after startTime; swap them",
+                ProblemReason.INVALID_SCHEDULE,
+            )
         )
     return problems
 

@@ -19,6 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from runwright.api.pipeline import Block, PipelineSpec
 from runwright.engine.dag import Problem, did_you_mean
+from runwright.engine.reasons import ProblemReason
 
 #: The fields of `run` a template may read.
 RUN_FIELDS = ("name", "pipeline", "executionDate", "attempt")
@@ -160,5 +161,7 @@ def validate(spec: PipelineSpec) -> list[Problem]:
     for i, block in enumerate(spec.blocks):
         for where, text in template_fields(block):
             for message in check(text, variables=variables, upstream=block.upstream):
-                problems.append(Problem(f"spec.blocks[{i}].{where}", message, "InvalidTemplate"))
+                problems.append(
+                    Problem(f"spec.blocks[{i}].{where}", message, ProblemReason.INVALID_TEMPLATE)
+                )
     return problems

@@ -1,0 +1,181 @@
+"""Block start: which ready blocks start now within the limits, and each start's whole intent.
+
+A ready block (upstream settled, `when` true, or a retry whose backoff is over) starts
+when the run's blockRunLimit and the global/namespace budget allow; otherwise it is
+Queued, with the reason naming the limit. Queued work is served oldest-ready first,
+then in topological order. The start action (`StartBlock`) carries everything an
+executor needs: the rendered args and env, the container contract and the pod's pieces.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runwright import labels
+from runwright.api.pipeline import EnvVar
+from runwright.api.run import BlockPhase
+from runwright.engine import dag, templating
+from runwright.engine.naming import attempt_name
+from runwright.engine.reasons import BlockReason, EventReason
+from runwright.engine.run_model import StartBlock, Work
+
+
+def start_ready(work: Work, graph: dag.Graph) -> bool:
+    """Start what is ready within the limits; mark the rest Queued. True if a start failed."""
+    blocks, now = work.status.blocks, work.now
+    ready: list[str] = []
+    for name in graph.order:
+        st = blocks[name]
+        if st.phase == BlockPhase.RETRYING:
+            if st.next_attempt_at is not None and st.next_attempt_at <= now:
+                ready.append(name)
+        elif st.phase in (BlockPhase.PENDING, BlockPhase.QUEUED) and (
+            st.ready_at is not None or name in work.newly_ready
+        ):
+            ready.append(name)
+    if not ready:
+        return False
+    # Oldest-ready first, then topological order: queued work is served in order.
+    ready.sort(key=lambda n: (blocks[n].ready_at or now, graph.index[n]))
+    running = sum(1 for b in blocks.values() if b.phase == BlockPhase.RUNNING)
+    limit = work.frozen.concurrency.block_run_limit
+    free_run = limit - running if limit is not None else len(ready)
+    budget = work.inp.budget if work.inp.budget is not None else len(ready)
+    budget -= len(work.plan.starts)
+    start_failed = False
+    for name in ready:
+        st = blocks[name]
+        if free_run <= 0 or budget <= 0:
+            by_run = free_run <= 0
+            reason = BlockReason.BLOCK_RUN_LIMIT if by_run else BlockReason.CONCURRENCY_LIMIT
+            message = (
+                f"waiting: blockRunLimit {limit} reached in this run"
+                if by_run
+                else "waiting: the global or namespace block limit is reached"
+            )
+            if st.phase != BlockPhase.QUEUED or st.reason != reason or st.ready_at is None:
+                # A retry whose backoff is over waits like any ready block: Queued, in
+                # line by the time it became ready again.
+                work.set_block(
+                    name,
+                    phase=BlockPhase.QUEUED,
+                    ready_at=st.next_attempt_at or st.ready_at or now,
+                    next_attempt_at=None,
+                    reason=reason,
+                    message=message,
+                )
+            continue
+        try:
+            action = start_action(work, graph, name, st.attempt + 1)
+        except templating.TemplateError as exc:
+            work.set_block(
+                name,
+                phase=BlockPhase.FAILED,
+                attempt=st.attempt + 1,
+                completed_at=now,
+                reason=BlockReason.INVALID_TEMPLATE,
+                message=str(exc),
+            )
+            work.event(EventReason.BLOCK_FAILED, f"{name}: {exc}", warning=True)
+            start_failed = True
+            continue
+        work.plan.starts.append(action)
+        work.set_block(
+            name,
+            phase=BlockPhase.RUNNING,
+            attempt=action.attempt,
+            job=action.name,
+            ready_at=st.ready_at or now,
+            started_at=now,
+            completed_at=None,
+            next_attempt_at=None,
+            exit_code=None,
+            reason="",
+            message="",
+        )
+        work.event(
+            EventReason.BLOCK_STARTED, f"{name} attempt {action.attempt} started as {action.name}"
+        )
+        free_run -= 1
+        budget -= 1
+    return start_failed
+
+
+def template_context(work: Work, graph: dag.Graph, name: str, attempt: int) -> dict[str, Any]:
+    """What `{{ }}` in the block's args, env and when may name (API.md)."""
+    blocks = work.status.blocks
+    return templating.context(
+        variables=work.status.variables,
+        run_name=work.inp.run_name,
+        pipeline=work.inp.spec.pipeline_ref.name,
+        execution_date=work.execution_date,
+        attempt=attempt,
+        upstream_outputs={u: blocks[u].outputs for u in graph.upstream[name]},
+    )
+
+
+def start_action(work: Work, graph: dag.Graph, name: str, attempt: int) -> StartBlock:
+    """The StartBlock of one attempt; raises TemplateError when a template fails to render."""
+    block = graph.blocks[name]
+    template = work.frozen.template
+    templated = any(templating.is_template(text) for _, text in templating.template_fields(block))
+    templated = templated or any(
+        v.value is not None and templating.is_template(v.value) for v in template.env
+    )
+    ctx = template_context(work, graph, name, attempt) if templated else {}
+    args = [templating.render(a, ctx) for a in block.args]
+    env: dict[str, EnvVar] = {}
+    for var in [*template.env, *block.env]:
+        if var.value is not None and templating.is_template(var.value):
+            var = var.model_copy(update={"value": templating.render(var.value, ctx)})
+        env[var.name] = var
+    contract = {
+        labels.ENV_RUN: work.inp.run_name,
+        labels.ENV_PIPELINE: work.inp.spec.pipeline_ref.name,
+        labels.ENV_BLOCK: name,
+        labels.ENV_ATTEMPT: str(attempt),
+        labels.ENV_EXECUTION_DATE: work.execution_date,
+        labels.ENV_VARIABLES: _variables_json(work),
+        labels.ENV_UPSTREAM_OUTPUTS: _upstream_json(work, graph.upstream[name]),
+    }
+    return StartBlock(
+        block=name,
+        attempt=attempt,
+        name=attempt_name(work.inp.run_name, name, attempt),
+        image=block.image or template.image,
+        command=list(block.command),
+        args=args,
+        env=list(env.values()),
+        contract=contract,
+        timeout_seconds=block.timeout_seconds,
+        ready_at=work.status.blocks[name].ready_at,
+        pod_template=template,
+        labels={**template.labels, **block.labels},
+        annotations={**template.annotations, **block.annotations},
+        resources=block.resources if block.resources is not None else template.resources,
+    )
+
+
+def _variables_json(work: Work) -> str:
+    """RUNWRIGHT_VARIABLES: the same for every block, so encoded once per call."""
+    key = "variables"
+    if key not in work.cache:
+        work.cache[key] = json.dumps(work.status.variables, sort_keys=True)
+    value: str = work.cache[key]
+    return value
+
+
+def _upstream_json(work: Work, upstream: tuple[str, ...]) -> str:
+    """RUNWRIGHT_UPSTREAM_OUTPUTS for a set of upstream blocks, encoded once per call.
+
+    Finished blocks' outputs do not change within a call, and in a fan-out thousands
+    of blocks share one upstream: encoding it once keeps the call linear and cheap.
+    """
+    cached = work.cache.get(upstream)
+    if cached is None:
+        blocks = work.status.blocks
+        outputs = {u: blocks[u].outputs for u in upstream}
+        cached = work.cache[upstream] = json.dumps(outputs, sort_keys=True)
+    value: str = cached
+    return value

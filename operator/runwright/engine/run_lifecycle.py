@@ -1,0 +1,368 @@
+"""The run lifecycle: start, admission, cancel, in-place retry, SLA, timeout, completion, retention.
+
+A call of `plan` walks these cases in order (the blocks' own fate is `block_states`):
+1. No phase yet: `initialize` freezes the Pipeline spec and the variables (a rerun copies
+   its source's), or fails the run (InvalidPipeline, InvalidRerun), or waits a grace
+   period for a Pipeline that does not exist yet.
+2. Finished: stop stray attempts; handle a new in-place retry request (`retry`), else
+   delete the run once its retention has passed.
+3. spec.cancel: `end` Cancelled.
+4. Pending/Queued: `admit` under pipelineRunLimit (Queued, or Cancelled with onLimit Skip).
+5. Running: observe, propagate, fail fast, start what is ready; then complete, time out,
+   or ask to be woken at the next deadline (retry backoff, attempt or run timeout, SLA).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from runwright.api.common import TimeoutStatus, format_time
+from runwright.api.pipeline import OnLimit, PipelineSpec
+from runwright.api.run import BlockPhase, BlockStatus, PipelineRunSpec, RetryMode
+from runwright.api.trigger import RunPhase
+from runwright.engine import block_states, dag, templating
+from runwright.engine.block_start import start_ready
+from runwright.engine.reasons import (
+    BlockReason,
+    ConditionReason,
+    ConditionType,
+    EventReason,
+    RunReason,
+    StopReason,
+)
+from runwright.engine.run_model import AttemptState, Plan, Work
+
+#: How long a run waits for its Pipeline to appear before it fails (apply order races).
+PIPELINE_GRACE_SECONDS = 30
+
+_RUN_ENDED_EVENT = {
+    RunPhase.CANCELLED: EventReason.RUN_CANCELLED,
+    RunPhase.FAILED: EventReason.RUN_FAILED,
+    RunPhase.SUCCEEDED: EventReason.RUN_SUCCEEDED,
+}
+
+
+def effective_timeout(spec: PipelineRunSpec, frozen: PipelineSpec) -> int | None:
+    """Run timeout: the run's own (copied from its trigger) over the pipeline's."""
+    return spec.timeout_seconds if spec.timeout_seconds is not None else frozen.timeout_seconds
+
+
+def effective_sla(spec: PipelineRunSpec, frozen: PipelineSpec) -> int | None:
+    """SLA seconds: the run's own (copied from its trigger) over the pipeline's."""
+    return spec.sla_seconds if spec.sla_seconds is not None else frozen.sla_seconds
+
+
+def run(work: Work) -> Plan:
+    """Cases 1-5 of the module docstring."""
+    st = work.status
+    st.observed_generation = work.inp.generation
+    if st.phase is None and not initialize(work):
+        return work.finish()
+    assert st.phase is not None
+    if st.phase.finished:
+        stop_strays(work)
+        finished_run(work)
+    elif work.inp.spec.cancel:
+        end(work, RunPhase.CANCELLED, RunReason.CANCELLED, "cancelled by spec.cancel")
+    elif st.phase not in (RunPhase.PENDING, RunPhase.QUEUED) or admit(work):
+        running(work)
+    return work.finish()
+
+
+def initialize(work: Work) -> bool:
+    """Case 1: freeze the pipeline spec and variables; False when the run cannot start."""
+    inp, st = work.inp, work.status
+    st.execution_date = inp.spec.execution_date or inp.created_at
+    pipeline = inp.pipeline
+    base_variables = {**(pipeline.variables if pipeline else {}), **inp.trigger_variables}
+    if inp.spec.rerun_of is not None:
+        # A rerun repeats the earlier run's inputs exactly: its frozen spec, its resolved
+        # variables and its executionDate; the rerun's own variables still win.
+        source = inp.rerun_source
+        if source is None or source.pipeline_spec is None:
+            message = (
+                f'spec.rerunOf.name: PipelineRun "{inp.spec.rerun_of.name}" does not exist '
+                "or never started; rerun a run that ran"
+            )
+            _invalid(work, ConditionReason.RERUN_SOURCE_NOT_FOUND, message, RunReason.INVALID_RERUN)
+            return False
+        pipeline = source.pipeline_spec
+        base_variables = dict(source.variables)
+        st.execution_date = inp.spec.execution_date or source.execution_date or st.execution_date
+    if pipeline is None and inp.pipeline_error is not None:
+        message = f"Pipeline {inp.spec.pipeline_ref.name}: {inp.pipeline_error}"
+        _invalid(work, ConditionReason.INVALID_PIPELINE, message)
+        return False
+    if pipeline is None:
+        name = inp.spec.pipeline_ref.name
+        deadline = inp.created_at + timedelta(seconds=PIPELINE_GRACE_SECONDS)
+        message = f'spec.pipelineRef.name: Pipeline "{name}" does not exist in this namespace'
+        if work.now < deadline:
+            st.phase = None
+            st.reason, st.message = RunReason.PIPELINE_NOT_FOUND, message + "; waiting for it"
+            work.plan.wake(deadline)
+            return False
+        st.phase = RunPhase.FAILED
+        _invalid(work, ConditionReason.PIPELINE_NOT_FOUND, message)
+        return False
+    problems = dag.validate(pipeline.blocks) or templating.validate(pipeline)
+    if problems:
+        st.pipeline_spec = pipeline
+        _invalid(work, problems[0].reason, "; ".join(str(p) for p in problems))
+        return False
+    st.pipeline_spec = pipeline
+    st.variables = {**base_variables, **inp.spec.variables}
+    st.blocks = {b.name: BlockStatus() for b in pipeline.blocks}
+    st.phase = RunPhase.PENDING
+    st.reason = st.message = ""
+    st.retry_id = inp.spec.retry.id if inp.spec.retry is not None else None
+    work.condition(ConditionType.PIPELINE_VALID, True, ConditionReason.VALID, "")
+    return True
+
+
+def _invalid(
+    work: Work, why: str, message: str, reason: RunReason = RunReason.INVALID_PIPELINE
+) -> None:
+    """The run cannot start: PipelineValid False (`why`), and the run Failed."""
+    work.condition(ConditionType.PIPELINE_VALID, False, why, message)
+    complete(work, RunPhase.FAILED, reason, message, EventReason.RUN_FAILED)
+
+
+def admit(work: Work) -> bool:
+    """Case 4: Pending/Queued -> Running when the pipelineRunLimit allows; else wait or skip."""
+    st, frozen = work.status, work.frozen
+    if not work.inp.admitted:
+        limit = frozen.concurrency.pipeline_run_limit
+        message = f"the pipeline already has {limit} active runs (pipelineRunLimit {limit})"
+        if frozen.concurrency.on_limit == OnLimit.SKIP:
+            end(
+                work, RunPhase.CANCELLED, RunReason.CONCURRENCY_LIMIT, message + "; onLimit is Skip"
+            )
+            return False
+        if st.phase != RunPhase.QUEUED:
+            work.event(EventReason.RUN_QUEUED, "waiting: " + message)
+        st.phase, st.reason, st.message = (
+            RunPhase.QUEUED,
+            RunReason.CONCURRENCY_LIMIT,
+            "waiting: " + message,
+        )
+        sla_check(work)
+        return False
+    st.phase, st.reason, st.message = RunPhase.RUNNING, "", ""
+    st.started_at = work.now
+    work.event(EventReason.RUN_STARTED, f"run started ({len(frozen.blocks)} blocks)")
+    return True
+
+
+def stop_strays(work: Work) -> None:
+    """Level-triggered cleanup: a finished run has no live attempts (a lost stop is redone)."""
+    for name, obs in work.inp.observed.items():
+        if obs.state == AttemptState.RUNNING:
+            work.stop_attempt(name, obs.attempt, StopReason.RUN_FINISHED)
+
+
+def finished_run(work: Work) -> None:
+    """Case 2: a finished run: handle an in-place retry request, or its retention."""
+    st, spec = work.status, work.inp.spec
+    request = spec.retry
+    if request is not None and request.id != st.retry_id:
+        retry(work, request.id, request.mode, request.from_block)
+        return
+    if st.completed_at is None or st.pipeline_spec is None or st.phase is None:
+        return
+    retention = st.pipeline_spec.retention
+    ttl = {
+        RunPhase.SUCCEEDED: retention.succeeded_seconds,
+        RunPhase.FAILED: retention.failed_seconds,
+        RunPhase.CANCELLED: retention.cancelled_seconds,
+    }.get(st.phase)
+    if ttl is not None:
+        expires = st.completed_at + timedelta(seconds=ttl)
+        if work.now >= expires:
+            work.plan.delete = True
+        else:
+            work.plan.wake(expires)
+
+
+def _retry_rejected(work: Work, reason: ConditionReason, message: str, event: str) -> None:
+    work.event(EventReason.RETRY_REJECTED, event, warning=True)
+    work.condition(ConditionType.RETRY_ACCEPTED, False, reason, message)
+
+
+def retry(work: Work, request_id: str, mode: RetryMode, from_block: str | None) -> None:
+    """An in-place retry: reset blocks to Pending (attempts go on) and run again."""
+    st = work.status
+    st.retry_id = request_id
+    if st.pipeline_spec is None or not st.blocks:
+        message = "the run never started"
+        _retry_rejected(work, ConditionReason.NOT_STARTED, message, message + "; create a new run")
+        return
+    if work.inp.spec.cancel:
+        message = "spec.cancel is true; set it to false to retry"
+        _retry_rejected(work, ConditionReason.CANCELLED, message, message)
+        return
+    graph = dag.cached_build(work.frozen.blocks)
+    if mode == RetryMode.FROM_BLOCK:
+        if from_block is None or from_block not in graph.blocks:
+            message = (
+                f'spec.retry.fromBlock names "{from_block}", no such block'
+                f"{dag.did_you_mean(from_block or '', graph.blocks)}"
+            )
+            _retry_rejected(work, ConditionReason.UNKNOWN_BLOCK, message, message)
+            return
+        reset: set[str] = {from_block, *graph.descendants(from_block)}
+    else:
+        keep = (BlockPhase.SUCCEEDED, BlockPhase.CONDITION_FAILED)
+        reset = {n for n, b in st.blocks.items() if b.phase not in keep}
+    for name in reset:
+        # Attempt numbers go on (Job names stay unique); the retry budget starts afresh.
+        work.set_block(
+            name,
+            phase=BlockPhase.PENDING,
+            retries=0,
+            ready_at=None,
+            started_at=None,
+            completed_at=None,
+            next_attempt_at=None,
+            exit_code=None,
+            reason="",
+            message="",
+            outputs={},
+            metrics={},
+        )
+    st.phase, st.reason, st.message = RunPhase.PENDING, "", ""
+    st.completed_at = st.duration_seconds = None
+    st.timed_out = False
+    accepted = ConditionReason(str(mode))
+    work.condition(
+        ConditionType.RETRY_ACCEPTED, True, accepted, f"{len(reset)} blocks reset to Pending"
+    )
+    work.event(
+        EventReason.RUN_RETRIED, f"retry {request_id} ({mode}): {len(reset)} blocks run again"
+    )
+    if not work.inp.spec.cancel and admit(work):
+        running(work)
+
+
+def running(work: Work) -> None:
+    """Case 5: observations in, propagation, starts, timeouts, completion."""
+    graph = dag.cached_build(work.frozen.blocks)
+    block_states.observe(work, graph)
+    sla_check(work)
+    for _ in range(len(graph.order) + 1):
+        block_states.propagate(work, graph)
+        failure = block_states.fail_fast(work, graph)
+        if failure is not None:
+            end(
+                work,
+                RunPhase.FAILED,
+                RunReason.BLOCK_FAILED,
+                failure,
+                block_reason=BlockReason.FAIL_FAST,
+            )
+            return
+        if not start_ready(work, graph):
+            break
+    if all(b.phase.finished for b in work.status.blocks.values()):
+        phase = block_states.final_phase(work.frozen, work.status.blocks)
+        if phase == RunPhase.SUCCEEDED:
+            complete(work, phase, "", "all blocks finished", EventReason.RUN_SUCCEEDED)
+        else:
+            culprit = block_states.first_failure(work, graph)
+            complete(work, phase, RunReason.BLOCK_FAILED, culprit, EventReason.RUN_FAILED)
+        return
+    if timeout_check(work):
+        return
+    schedule_wakes(work, graph)
+
+
+def sla_check(work: Work) -> None:
+    """slaMissed turns true once, when the run is unfinished past executionDate + slaSeconds."""
+    st = work.status
+    if st.pipeline_spec is None or st.sla_missed or st.execution_date is None:
+        return
+    sla = effective_sla(work.inp.spec, st.pipeline_spec)
+    if sla is None:
+        return
+    deadline = st.execution_date + timedelta(seconds=sla)
+    if work.now >= deadline:
+        st.sla_missed = True
+        work.event(
+            EventReason.SLA_MISSED,
+            f"unfinished {sla}s after its executionDate {format_time(st.execution_date)}",
+            warning=True,
+        )
+    else:
+        work.plan.wake(deadline)
+
+
+def run_deadline(work: Work) -> datetime | None:
+    """When the run times out (None: no timeout, or not started)."""
+    timeout = effective_timeout(work.inp.spec, work.frozen)
+    if timeout is None or work.status.started_at is None:
+        return None
+    return work.status.started_at + timedelta(seconds=timeout)
+
+
+def timeout_check(work: Work) -> bool:
+    """End the run (Failed, or Cancelled by timeoutStatus) once its deadline passed."""
+    deadline = run_deadline(work)
+    if deadline is None or work.now < deadline:
+        return False
+    status = work.inp.spec.timeout_status or work.frozen.timeout_status
+    phase = RunPhase.CANCELLED if status == TimeoutStatus.CANCELLED else RunPhase.FAILED
+    message = f"the run exceeded its timeout of {effective_timeout(work.inp.spec, work.frozen)}s"
+    work.status.timed_out = True
+    work.event(EventReason.TIMED_OUT, message, warning=True)
+    end(work, phase, RunReason.TIMEOUT, message, block_reason=BlockReason.TIMEOUT)
+    return True
+
+
+def schedule_wakes(work: Work, graph: dag.Graph) -> None:
+    """Wake at the run deadline, the next retry, or the next attempt timeout."""
+    plan = work.plan
+    plan.wake(run_deadline(work))
+    for name, st in work.status.blocks.items():
+        if st.phase == BlockPhase.RETRYING:
+            plan.wake(st.next_attempt_at)
+        elif st.phase == BlockPhase.RUNNING:
+            timeout = graph.blocks[name].timeout_seconds
+            if timeout is not None and st.started_at is not None:
+                plan.wake(st.started_at + timedelta(seconds=timeout))
+
+
+def end(
+    work: Work,
+    phase: RunPhase,
+    reason: RunReason,
+    message: str,
+    block_reason: BlockReason = BlockReason.CANCELLED,
+) -> None:
+    """Finish the run early: stop what runs and cancel every unfinished block."""
+    for name, st in list(work.status.blocks.items()):
+        if st.phase.finished:
+            continue
+        if st.phase == BlockPhase.RUNNING:
+            work.stop(name, StopReason(block_reason))
+        work.set_block(
+            name,
+            phase=BlockPhase.CANCELLED,
+            completed_at=work.now,
+            next_attempt_at=None,
+            reason=block_reason,
+            message=message if block_reason != BlockReason.CANCELLED else "the run was cancelled",
+        )
+    complete(work, phase, reason, message, _RUN_ENDED_EVENT[phase])
+
+
+def complete(work: Work, phase: RunPhase, reason: str, message: str, event: EventReason) -> None:
+    """The run is finished: phase, reason, duration, its Event; then retention applies."""
+    st = work.status
+    if st.phase is not None and not st.phase.finished and st.pipeline_spec is not None:
+        sla_check(work)  # a run that finishes late has missed its SLA too
+    st.phase, st.reason, st.message = phase, reason, message
+    st.completed_at = work.now
+    if st.started_at is not None:
+        st.duration_seconds = int((work.now - st.started_at).total_seconds())
+    work.event(event, message or f"run {phase}", warning=phase != RunPhase.SUCCEEDED)
+    finished_run(work)
