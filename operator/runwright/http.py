@@ -89,10 +89,8 @@ class ApiEndpoint:
             return _error(400, problem)
         active = [
             run
-            for (ns, run), state in self.triggers.runs.states.items()
-            if ns == namespace
-            and state.trigger == name
-            and (state.phase is None or not state.phase.finished)
+            for run, state in self.triggers.runs.model.runs_of_trigger(namespace, name)
+            if state.active
         ]
         if active and spec.concurrency_policy == ConcurrencyPolicy.FORBID:
             return _error(409, f"run {active[0]} is active and concurrencyPolicy is Forbid")

@@ -1,4 +1,4 @@
-"""The two places blocks run, behind the controller's one interface (runs.RunExecutor).
+"""The two places blocks run in the operator, behind the one contract (executors/contract.py).
 
 - Jobs: what exists comes from kopf's indexes (Jobs by run, pods by Job), plus the
   Jobs created a moment ago that the index has not shown yet.
@@ -15,15 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runwright.api.pipeline import PipelineSpec
 from runwright.controller.kube import permission_missing
 from runwright.engine.plan import AttemptState, Observation, StartBlock
+from runwright.executors.contract import RunRef
 from runwright.executors.kubernetes import (
     ExecutorError,
     JobRecord,
     KubernetesExecutor,
     PodRecord,
-    RunRef,
     observations,
     recheck_at,
 )
@@ -88,9 +87,12 @@ class KubeRunExecutor:
         jobs, pods = records if records is not None else self._records(run)
         return recheck_at(jobs, pods)
 
-    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+    async def start(self, run: RunRef, action: StartBlock) -> None:
+        # The Job's pod is built from the run's frozen spec, which the RunRef carries.
+        if run.pipeline_spec is None:
+            raise ValueError(f"run {run.namespace}/{run.name}: no frozen pipeline spec to start")
         try:
-            await self.jobs.start(run, spec, action)
+            await self.jobs.start(run, run.pipeline_spec, action)
         except ExecutorError as exc:
             if exc.status is None or exc.status >= 500 or exc.status == 429:
                 raise  # transient errors outlasted the retries: try the reconcile again
@@ -144,7 +146,7 @@ class LocalRunExecutor:
     def recheck_at(self, run: RunRef) -> datetime | None:
         return None
 
-    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+    async def start(self, run: RunRef, action: StartBlock) -> None:
         await self._executor(run).start(action)
 
     async def stop(self, run: RunRef, name: str) -> None:

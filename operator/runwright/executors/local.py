@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runwright import labels
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.engine.verdict import Ending, judge
 from runwright.executors import outputs
@@ -246,9 +245,7 @@ class LocalExecutor:
         else:
             ending = Ending.STOPPED if attempt.stopping else Ending.KILLED
             detail = f"killed by {signal.Signals(-returncode).name}"
-        verdict = judge(
-            ending, exit_code=returncode, output=output_text, tail=tail, detail=detail
-        )
+        verdict = judge(ending, exit_code=returncode, output=output_text, tail=tail, detail=detail)
         attempt.state = verdict.state
         attempt.reason = verdict.reason
         attempt.message = verdict.message
