@@ -1,7 +1,7 @@
 """The run controller: one worker per PipelineRun, woken by events, sleeping until the engine says.
 
 Level-triggered and single-writer (ARCHITECTURE.md): a worker runs the one reconcile
-(controller/reconcile.py: gather -> plan -> apply, the same as `runwright run`), and
+(runwright/reconcile.py: gather -> plan -> apply, the same as `runwright run`), and
 this controller keeps what spans runs: the read model (run summaries, Pipelines,
 budgets), the admission and budget answers, and who to wake when something frees up.
 Job and pod events never touch a run; they only wake its worker. The worker is the
@@ -27,10 +27,9 @@ from runwright.api.run import BlockPhase
 from runwright.api.trigger import RunPhase
 from runwright.controller.config import OperatorConfig
 from runwright.controller.kube import Kube
+from runwright.controller.kubestore import KubeStore
 from runwright.controller.pipelines import pipeline_status, same_status
 from runwright.controller.readmodel import ReadModel, RunState
-from runwright.controller.reconcile import Reconciler, Step, Worker, parse_time
-from runwright.controller.store import KubeStore
 from runwright.controller.workers import WorkerPool
 from runwright.engine.concurrency import (
     Claim,
@@ -44,6 +43,7 @@ from runwright.engine.concurrency import (
 )
 from runwright.executors.contract import Executor, RunRef
 from runwright.metrics import METRICS, RunLabels
+from runwright.reconcile import Reconciler, Step, Worker, parse_time
 
 log = logging.getLogger("runwright.runs")
 

@@ -1,7 +1,7 @@
 """The one contract between a run's reconcile and the place its blocks run.
 
 Jobs in a cluster and processes on this machine are two `Executor`s; the reconcile
-(controller/reconcile.py) cannot tell them apart. Both start an attempt under its
+(runwright/reconcile.py) cannot tell them apart. Both start an attempt under its
 deterministic name (starting it again is a no-op), report the latest attempt of each
 block as an engine `Observation` judged by the one verdict (engine/verdict.py), and
 give every attempt the same environment by the one precedence rule below.

@@ -2,7 +2,7 @@
 
 The operator (controller/runs.py) and `runwright run` (executors/localrun.py) both
 call `Reconciler.step` then `Reconciler.apply`; only the store (API server or memory,
-controller/store.py), the executor (Jobs or processes, executors/contract.py) and the
+runwright/store.py), the executor (Jobs or processes, executors/contract.py) and the
 limits (budgets and pipelineRunLimit, or none) differ. Local and cluster semantics
 therefore agree by construction.
 
@@ -27,10 +27,10 @@ from pydantic import ValidationError
 from runwright import labels
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import PipelineRunSpec, PipelineRunStatus
-from runwright.controller.store import RunStore, merge_patch
 from runwright.engine.concurrency import RunKey
 from runwright.engine.plan import Plan, PlanInput, plan
 from runwright.executors.contract import Executor, RunRef
+from runwright.store import RunStore, merge_patch
 
 log = logging.getLogger("runwright.runs")
 
