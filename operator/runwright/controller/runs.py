@@ -28,7 +28,7 @@ from runwright.api.trigger import RunPhase
 from runwright.controller.config import OperatorConfig
 from runwright.controller.kube import Kube
 from runwright.controller.kubestore import KubeStore
-from runwright.controller.pipelines import pipeline_status, same_status
+from runwright.controller.pipelinestatus import PipelineStatusWriter
 from runwright.controller.readmodel import ReadModel, RunState
 from runwright.controller.workers import WorkerPool
 from runwright.engine.concurrency import (
@@ -48,7 +48,6 @@ from runwright.reconcile import Reconciler, Step, Worker, parse_time
 log = logging.getLogger("runwright.runs")
 
 RUNS = "pipelineruns"
-PIPELINES = "pipelines"
 
 # Re-exported: callers and tests import these from here.
 __all__ = ["RunController", "RunExecutor", "RunState", "Worker", "parse_time"]
@@ -77,7 +76,7 @@ class RunController:
         self.states = self.model.runs
         self.claims = self.model.claims
         self.namespace_limits = self.model.namespace_limits
-        self.pipeline_written: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pipeline_status = PipelineStatusWriter(kube, self.model, clock)
         self.reconciler = Reconciler(
             KubeStore(kube, self.model.pipeline_spec), executor, self, clock
         )
@@ -117,7 +116,7 @@ class RunController:
         key = (meta["namespace"], meta["name"])
         if event_type == "DELETED":
             self.model.drop_pipeline(*key)
-            self.pipeline_written.pop(key, None)
+            self.pipeline_status.forget(*key)
             return
         self.model.put_pipeline(body)
         for run_key, state in self.states.items():
@@ -326,34 +325,8 @@ class RunController:
 
     def pipeline_summary(self, namespace: str, pipeline: str) -> tuple[int, RunRecord | None]:
         """(active runs, the most recent run) of a pipeline, from memory."""
-        mine = list(self.model.runs_of_pipeline(namespace, pipeline))
-        active = sum(1 for _, s in mine if s.active)
-        if not mine:
-            return active, None
-        name, latest = max(mine, key=lambda item: (item[1].created, item[0]))
-        record = RunRecord(
-            name=name,
-            phase=str(latest.phase) if latest.phase else None,
-            completed_at=latest.completed_at,
-        )
-        return active, record
+        return self.pipeline_status.summary(namespace, pipeline)
 
     async def sync_pipeline(self, namespace: str, name: str) -> None:
-        """Write the Pipeline's status when it changed (validity, active runs, last run)."""
-        body = self.model.pipelines.get((namespace, name))
-        checked = self.model.validated(namespace, name)
-        if body is None or checked is None:
-            return
-        active, last = self.pipeline_summary(namespace, name)
-        new = pipeline_status(
-            body,
-            active_runs=active,
-            last_run=last,
-            now=self.clock(),
-            validated=(checked.spec, checked.reason, checked.message),
-        )
-        stored = self.pipeline_written.get((namespace, name)) or body.get("status")
-        if same_status(stored, new):
-            return
-        await self.kube.patch_status(PIPELINES, namespace, name, new)
-        self.pipeline_written[(namespace, name)] = new
+        """Write the Pipeline's status if it changed (coalesced: see PipelineStatusWriter)."""
+        await self.pipeline_status.changed(namespace, name)
