@@ -23,7 +23,11 @@ from runwright.executors.kubernetes import (
     JobRecord,
     KubernetesExecutor,
     PodRecord,
+    job_news,
+    job_record,
     observations,
+    pod_news,
+    pod_record,
     recheck_at,
 )
 from runwright.executors.local import LocalExecutor
@@ -171,3 +175,42 @@ def store_values(index: Mapping[Any, Any] | None, key: Any) -> list[Any]:
     if index is None or key not in index:
         return []
     return list(index[key])
+
+
+class News:
+    """The last Job and pod records seen, so a run is woken only by events that matter.
+
+    Most Job and pod events of an attempt (scheduled, pulled, started, status
+    rewrites) change nothing the run's reconcile would see; each would still cost a
+    full reconcile. See `job_news` and `pod_news` for which ones do.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: dict[tuple[str, str], JobRecord] = {}
+        self.pods: dict[tuple[str, str], PodRecord] = {}
+
+    def job(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        """True when this Job event should wake its run."""
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            self.jobs.pop(key, None)
+            return True  # the attempt is gone: the engine decides what that means
+        record = job_record(body)
+        news = job_news(self.jobs.get(key), record)
+        if record is not None:
+            self.jobs[key] = record
+        return news
+
+    def pod(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        """True when this pod event should wake its run."""
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            self.pods.pop(key, None)
+            return False  # a finished Job's lost pod is judged at recheck_at
+        record = pod_record(body)
+        news = pod_news(self.pods.get(key), record)
+        if record is not None:
+            self.pods[key] = record
+        return news

@@ -487,6 +487,35 @@ def recheck_at(jobs: Iterable[JobRecord], pods: Mapping[str, PodRecord]) -> date
     return min(times, default=None)
 
 
+def job_news(old: JobRecord | None, new: JobRecord | None) -> bool:
+    """Does this Job event change what `observations` reports? Only then wake the run.
+
+    A Job's status is rewritten several times per attempt (active counts, ready pods,
+    SuccessCriteriaMet then Complete); the run needs to hear about a start time, a
+    verdict, or a new owner, not each rewrite. A fresh Job with no start time says
+    nothing its creator does not expect already.
+    """
+    if new is None:
+        return False
+    if old is None:
+        return new.state != AttemptState.RUNNING or new.started_at is not None
+    return _observable(old) != _observable(new)
+
+
+def _observable(job: JobRecord) -> tuple[object, ...]:
+    return (job.attempt, job.state, job.reason, job.message, job.started_at, job.owner_uid)
+
+
+def pod_news(old: PodRecord | None, new: PodRecord | None) -> bool:
+    """Does this pod event change what `observations` reports? Only a termination does.
+
+    A pod that has not terminated never changes an attempt's observation (a finished
+    Job waits for its pod's termination, see `observations`), so its scheduling and
+    start events need no reconcile.
+    """
+    return new is not None and new.terminated and new != old
+
+
 # ----- the executor ----------------------------------------------------------------------
 
 
@@ -678,8 +707,10 @@ __all__ = [
     "PodRecord",
     "RunRef",
     "build_job",
+    "job_news",
     "job_record",
     "observations",
+    "pod_news",
     "pod_record",
     "recheck_at",
 ]

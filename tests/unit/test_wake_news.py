@@ -1,0 +1,66 @@
+"""Which Job and pod events wake a run: only those that change what it observes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from runwright.controller.executors import News
+from runwright.engine.plan import AttemptState
+from runwright.executors.kubernetes import JobRecord, PodRecord, job_news, pod_news
+
+T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+
+
+def job(state: AttemptState = AttemptState.RUNNING, **changes: object) -> JobRecord:
+    fields: dict[str, object] = {
+        "namespace": "ns",
+        "run": "r",
+        "block": "a",
+        "attempt": 1,
+        "name": "r-a-1",
+        "state": state,
+        "started_at": T0,
+    }
+    fields.update(changes)
+    return JobRecord(**fields)  # type: ignore[arg-type]
+
+
+def pod(terminated: bool, **changes: object) -> PodRecord:
+    fields: dict[str, object] = {
+        "namespace": "ns",
+        "job": "r-a-1",
+        "exit_code": 0 if terminated else None,
+        "reason": "",
+        "message": "",
+        "terminated": terminated,
+    }
+    fields.update(changes)
+    return PodRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_a_fresh_job_without_a_start_time_is_no_news() -> None:
+    assert not job_news(None, job(started_at=None))
+
+
+def test_a_job_that_started_or_finished_is_news() -> None:
+    assert job_news(job(started_at=None), job())
+    assert job_news(job(), job(AttemptState.SUCCEEDED, finished_at=T0))
+
+
+def test_a_finished_job_rewritten_with_another_finish_time_is_no_news() -> None:
+    done = job(AttemptState.SUCCEEDED, finished_at=T0)
+    assert not job_news(done, job(AttemptState.SUCCEEDED, finished_at=datetime.now(UTC)))
+
+
+def test_a_pod_is_news_only_when_it_terminates() -> None:
+    assert not pod_news(None, pod(False))
+    assert not pod_news(pod(False), pod(False, started_at=T0))
+    assert pod_news(pod(False), pod(True))
+    assert not pod_news(pod(True), pod(True))
+
+
+def test_a_deleted_job_wakes_its_run_and_a_deleted_pod_does_not() -> None:
+    news = News()
+    body = {"metadata": {"namespace": "ns", "name": "r-a-1"}}
+    assert news.job("DELETED", body)
+    assert not news.pod("DELETED", body)
