@@ -71,7 +71,7 @@ class ApiEndpoint:
         """Check the trigger, the token, the body; then create one PipelineRun."""
         namespace = request.match_info["namespace"]
         name = request.match_info["name"]
-        body = self.triggers.bodies.get((namespace, name))
+        body = self.triggers.runs.model.trigger(namespace, name)
         spec = _api_spec(body)
         if body is None or spec is None or spec.api is None:
             return _error(404, f"no API trigger {namespace}/{name}")

@@ -54,8 +54,11 @@ class FakeRuns:
 
 @dataclass
 class FakeTriggers:
-    bodies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     runs: FakeRuns = field(default_factory=FakeRuns)
+
+    @property
+    def bodies(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return self.runs.model.triggers
 
 
 def trigger(**spec: Any) -> dict[str, Any]:

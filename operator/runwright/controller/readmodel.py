@@ -50,13 +50,14 @@ class Validated:
 
 
 class ReadModel:
-    """Runs' summaries, Pipelines (validated per generation), namespace limits, budgets."""
+    """Runs' summaries, Pipelines (validated per generation), Triggers, namespace limits, budgets."""
 
     def __init__(self) -> None:
         self.runs: dict[RunKey, RunState] = {}
         self.claims: dict[RunKey, Claim] = {}
         self.pipelines: dict[PipelineKey, dict[str, Any]] = {}
         self.namespace_limits: dict[str, int] = {}
+        self.triggers: dict[tuple[str, str], dict[str, Any]] = {}
         self._validated: dict[PipelineKey, Validated] = {}
 
     # ----- Pipelines ------------------------------------------------------------------
@@ -99,6 +100,12 @@ class ReadModel:
         if checked.spec is None:
             return None, checked.message
         return checked.spec, None
+
+    # ----- Triggers -----------------------------------------------------------------
+
+    def trigger(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Trigger's latest body, or None when there is no such Trigger."""
+        return self.triggers.get((namespace, name))
 
     # ----- runs -----------------------------------------------------------------------
 

@@ -71,7 +71,8 @@ class TriggerController:
         self.kube = kube
         self.runs = runs
         self.clock = clock
-        self.bodies: dict[TriggerKey, dict[str, Any]] = {}
+        #: The read model's Trigger bodies (the API endpoint reads them there too).
+        self.bodies: dict[TriggerKey, dict[str, Any]] = runs.model.triggers
         self.statuses: dict[TriggerKey, TriggerStatus] = {}
         self.written: dict[TriggerKey, dict[str, Any]] = {}
         self.pending: dict[TriggerKey, dict[str, tuple[datetime, TriggerRun]]] = {}
