@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -120,6 +120,15 @@ class Reconciler:
 
     async def step(self, worker: Worker) -> Step | None:
         """Gather and plan; None when the run's spec is invalid (nothing can be done)."""
+        gathered = await self.gather(worker)
+        if gathered is None:
+            return None
+        inp, step = gathered
+        step.result = plan(inp)
+        return step
+
+    async def gather(self, worker: Worker) -> tuple[PlanInput, Step] | None:
+        """Everything the engine needs to plan this run, read from memory and the executor."""
         body = worker.body
         meta = body["metadata"]
         namespace, name = worker.key
@@ -138,6 +147,8 @@ class Reconciler:
         pipeline_error: str | None = None
         rerun_source: PipelineRunStatus | None = None
         if status.phase is None:
+            # Only a run that has not started reads the live Pipeline; after that, its
+            # frozen copy in status.pipelineSpec rules.
             pipeline, pipeline_error = self.store.pipeline(namespace, spec.pipeline_ref.name)
             if spec.rerun_of is not None:
                 source = await self.store.get_run(namespace, spec.rerun_of.name)
@@ -155,68 +166,86 @@ class Reconciler:
             trigger=spec.trigger_ref.name if spec.trigger_ref else None,
             pipeline_spec=status.pipeline_spec,
         )
-        result = plan(
-            PlanInput(
-                run_name=name,
-                spec=spec,
-                status=status,
-                now=self.clock(),
-                created_at=created,
-                pipeline=pipeline,
-                observed=self.executor.observe(run),
-                admitted=self.limits.admitted(
-                    worker.key, spec.pipeline_ref.name, execution_date, limits_from
-                ),
-                budget=self.limits.budget(worker.key, execution_date),
-                generation=meta.get("generation"),
-                rerun_source=rerun_source,
-                pipeline_error=pipeline_error,
-            )
+        inp = PlanInput(
+            run_name=name,
+            spec=spec,
+            status=status,
+            now=self.clock(),
+            created_at=created,
+            pipeline=pipeline,
+            observed=self.executor.observe(run),
+            admitted=self.limits.admitted(
+                worker.key, spec.pipeline_ref.name, execution_date, limits_from
+            ),
+            budget=self.limits.budget(worker.key, execution_date),
+            generation=meta.get("generation"),
+            rerun_source=rerun_source,
+            pipeline_error=pipeline_error,
         )
-        return Step(run, spec, status, result, created, execution_date)
+        return inp, Step(run, spec, status, Plan(status=status), created, execution_date)
 
     async def apply(self, worker: Worker, step: Step) -> datetime | None:
         """Carry out the plan; returns when to reconcile again at the latest."""
-        namespace, name = worker.key
-        new = step.result.status
-        run = RunRef(
-            step.run.namespace,
-            step.run.name,
-            step.run.uid,
-            step.run.pipeline,
-            step.run.trigger,
-            pipeline_spec=new.pipeline_spec,
-        )
-        for stop in step.result.stops:
-            await self.executor.stop(run, stop.name)
-        for start in step.result.starts:
-            await self.executor.start(run, start)
-
-        dump = new.model_dump(by_alias=True, mode="json")
-        patch = merge_patch(worker.written or {}, dump)
-        if patch:
-            worker.remember_write(await self.store.patch_status(namespace, name, patch))
-            worker.written = dump
-        worker.status = new
-
-        desired = {labels.PIPELINE: step.spec.pipeline_ref.name}
-        if step.spec.trigger_ref is not None:
-            desired[labels.TRIGGER] = step.spec.trigger_ref.name
-        if new.phase is not None:
-            desired[labels.PHASE] = str(new.phase)
-        if any(worker.labels.get(k) != v for k, v in desired.items()):
-            worker.remember_write(await self.store.patch_labels(namespace, name, desired))
-            worker.labels.update(desired)
-
+        run = replace(step.run, pipeline_spec=step.result.status.pipeline_spec)
+        await self._act(run, step.result)
+        await self._write_status(worker, step.result.status)
+        await self._write_labels(worker, step)
         if step.result.events:
-            meta = {**worker.body["metadata"], "namespace": namespace}
+            meta = {**worker.body["metadata"], "namespace": run.namespace}
             await self.store.post_events({**worker.body, "metadata": meta}, step.result.events)
-
         if step.result.delete:
-            await self.store.delete_run(namespace, name)
+            await self.store.delete_run(run.namespace, run.name)
             return None
         recheck = self.executor.recheck_at(run)
         wake_at = step.result.wake_at
         if recheck is not None and (wake_at is None or recheck < wake_at):
             return recheck
         return wake_at
+
+    async def _act(self, run: RunRef, result: Plan) -> None:
+        """Stops first (they free budget), then starts."""
+        for stop in result.stops:
+            await self.executor.stop(run, stop.name)
+        for start in result.starts:
+            await self.executor.start(run, start)
+
+    async def _write_status(self, worker: Worker, new: PipelineRunStatus) -> None:
+        """One merge patch of what changed since our last write; none when nothing did."""
+        dump = _status_dump(new, worker.status, worker.written)
+        patch = merge_patch(worker.written or {}, dump)
+        if patch:
+            namespace, name = worker.key
+            worker.remember_write(await self.store.patch_status(namespace, name, patch))
+            worker.written = dump
+        worker.status = new
+
+    async def _write_labels(self, worker: Worker, step: Step) -> None:
+        """The pipeline, trigger and phase labels, written only when one changes."""
+        new = step.result.status
+        desired = {labels.PIPELINE: step.spec.pipeline_ref.name}
+        if step.spec.trigger_ref is not None:
+            desired[labels.TRIGGER] = step.spec.trigger_ref.name
+        if new.phase is not None:
+            desired[labels.PHASE] = str(new.phase)
+        if any(worker.labels.get(k) != v for k, v in desired.items()):
+            namespace, name = worker.key
+            worker.remember_write(await self.store.patch_labels(namespace, name, desired))
+            worker.labels.update(desired)
+
+
+def _status_dump(
+    new: PipelineRunStatus, old: PipelineRunStatus | None, written: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The status as JSON; the frozen pipelineSpec is dumped only when it is a new object.
+
+    It is the largest part of the status and never changes once set, so re-dumping and
+    comparing it on every reconcile would be most of a reconcile's work.
+    """
+    dump = new.model_dump(by_alias=True, mode="json", exclude={"pipeline_spec"})
+    if old is not None and written is not None and new.pipeline_spec is old.pipeline_spec:
+        dump["pipelineSpec"] = written.get("pipelineSpec")
+    elif new.pipeline_spec is not None:
+        dump["pipelineSpec"] = new.pipeline_spec.model_dump(by_alias=True, mode="json")
+    else:
+        dump["pipelineSpec"] = None
+    return dump

@@ -33,7 +33,7 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
             patch[key] = value
             continue
         before = old[key]
-        if before == value:
+        if before is value or before == value:
             continue
         if isinstance(before, Mapping) and isinstance(value, Mapping):
             inner = merge_patch(before, value)

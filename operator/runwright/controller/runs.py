@@ -50,10 +50,7 @@ log = logging.getLogger("runwright.runs")
 RUNS = "pipelineruns"
 
 # Re-exported: callers and tests import these from here.
-__all__ = ["RunController", "RunExecutor", "RunState", "Worker", "parse_time"]
-
-#: The executor contract, under the name this module has always used for it.
-RunExecutor = Executor
+__all__ = ["RunController", "RunState", "Worker", "parse_time"]
 
 
 class RunController:
