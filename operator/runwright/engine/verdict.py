@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from runwright import labels
+from runwright.engine import outputs
 from runwright.engine.plan import AttemptState
-from runwright.executors import outputs
 
 #: Attempt reasons decided here (the Observation's reason).
 REASON_INVALID_OUTPUT = "InvalidOutput"

@@ -38,12 +38,12 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
 from runwright.api.pipeline import EnvVar, PipelineSpec
+from runwright.engine import outputs
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.engine.verdict import REASON_ERROR as REASON_ERROR
 from runwright.engine.verdict import REASON_INVALID_OUTPUT as REASON_INVALID_OUTPUT
 from runwright.engine.verdict import REASON_TIMEOUT as REASON_TIMEOUT
 from runwright.engine.verdict import Ending, judge
-from runwright.executors import outputs
 from runwright.executors.contract import RunRef as RunRef
 from runwright.executors.contract import attempt_environment
 from runwright.metrics import METRICS

@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runwright.engine.plan import AttemptState, Observation, StartBlock
-from runwright.engine.verdict import Ending, judge
-from runwright.executors import outputs
-from runwright.executors.contract import attempt_environment
+from runwright.engine import outputs
 
 # Re-exported: the output contract used to live here and callers import it from here.
-from runwright.executors.outputs import MAX_OUTPUT_BYTES as MAX_OUTPUT_BYTES
-from runwright.executors.outputs import TAIL_LINES as TAIL_LINES
-from runwright.executors.outputs import OutputError as OutputError
-from runwright.executors.outputs import parse_output as parse_output
+from runwright.engine.outputs import MAX_OUTPUT_BYTES as MAX_OUTPUT_BYTES
+from runwright.engine.outputs import TAIL_LINES as TAIL_LINES
+from runwright.engine.outputs import OutputError as OutputError
+from runwright.engine.outputs import parse_output as parse_output
+from runwright.engine.plan import AttemptState, Observation, StartBlock
+from runwright.engine.verdict import Ending, judge
+from runwright.executors.contract import attempt_environment
 
 #: Exit codes a shell would report for a command it cannot find / cannot execute.
 EXIT_NOT_FOUND = 127
