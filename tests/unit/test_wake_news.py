@@ -38,13 +38,14 @@ def pod(terminated: bool, **changes: object) -> PodRecord:
     return PodRecord(**fields)  # type: ignore[arg-type]
 
 
-def test_a_fresh_job_without_a_start_time_is_no_news() -> None:
+def test_a_fresh_or_starting_job_is_no_news() -> None:
     assert not job_news(None, job(started_at=None))
+    assert not job_news(job(started_at=None), job())
 
 
-def test_a_job_that_started_or_finished_is_news() -> None:
-    assert job_news(job(started_at=None), job())
+def test_a_job_that_finished_is_news_even_when_first_seen_finished() -> None:
     assert job_news(job(), job(AttemptState.SUCCEEDED, finished_at=T0))
+    assert job_news(None, job(AttemptState.FAILED, reason="DeadlineExceeded"))
 
 
 def test_a_finished_job_rewritten_with_another_finish_time_is_no_news() -> None:

@@ -488,22 +488,23 @@ def recheck_at(jobs: Iterable[JobRecord], pods: Mapping[str, PodRecord]) -> date
 
 
 def job_news(old: JobRecord | None, new: JobRecord | None) -> bool:
-    """Does this Job event change what `observations` reports? Only then wake the run.
+    """Does this Job event change what the run's reconcile would do? Only then wake it.
 
-    A Job's status is rewritten several times per attempt (active counts, ready pods,
-    SuccessCriteriaMet then Complete); the run needs to hear about a start time, a
-    verdict, or a new owner, not each rewrite. A fresh Job with no start time says
-    nothing its creator does not expect already.
+    A Job's status is rewritten several times per attempt (start time, active and
+    ready counts, SuccessCriteriaMet then Complete); the run needs to hear of its
+    verdict or of a new owner, not of each rewrite. Its start is no news either: the
+    engine set the block's startedAt when it created the Job, and a Job that is
+    still running observes the same whatever its status says.
     """
     if new is None:
         return False
     if old is None:
-        return new.state != AttemptState.RUNNING or new.started_at is not None
+        return new.state != AttemptState.RUNNING
     return _observable(old) != _observable(new)
 
 
 def _observable(job: JobRecord) -> tuple[object, ...]:
-    return (job.attempt, job.state, job.reason, job.message, job.started_at, job.owner_uid)
+    return (job.attempt, job.state, job.reason, job.message, job.owner_uid)
 
 
 def pod_news(old: PodRecord | None, new: PodRecord | None) -> bool:
