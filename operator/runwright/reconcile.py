@@ -80,6 +80,18 @@ class Worker:
     labels: dict[str, str] = field(default_factory=dict)
     own_versions: list[str] = field(default_factory=list)
     """resourceVersions our own writes made: their watch events need no reconcile."""
+    parsed: tuple[int, PipelineRunSpec] | None = None
+    """The spec parsed for one metadata.generation (spec edits bump it, status writes do not)."""
+
+    def spec(self) -> PipelineRunSpec:
+        """The run's spec, parsed once per generation; raises ValidationError when invalid."""
+        generation = self.body["metadata"].get("generation")
+        if self.parsed is not None and generation is not None and self.parsed[0] == generation:
+            return self.parsed[1]
+        spec = PipelineRunSpec.model_validate(self.body.get("spec") or {})
+        if isinstance(generation, int):
+            self.parsed = (generation, spec)
+        return spec
 
     def remember_write(self, version: str | None) -> None:
         if version is not None:
@@ -133,7 +145,7 @@ class Reconciler:
         meta = body["metadata"]
         namespace, name = worker.key
         try:
-            spec = PipelineRunSpec.model_validate(body.get("spec") or {})
+            spec = worker.spec()
         except ValidationError as exc:
             log.error("run %s/%s has an invalid spec: %s", namespace, name, exc)
             return None

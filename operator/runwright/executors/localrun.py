@@ -100,6 +100,7 @@ async def run_pipeline(
                 if cancel.is_set() and not run.spec.cancel:
                     run.spec = run.spec.model_copy(update={"cancel": True})
                     body["spec"]["cancel"] = True
+                    worker.parsed = None  # an edit of the spec, as a new generation would be
                 step = await reconciler.step(worker)
                 if step is None:
                     raise RuntimeError(f"run {run.metadata.name}: its spec does not validate")
