@@ -65,3 +65,55 @@ def test_a_deleted_job_wakes_its_run_and_a_deleted_pod_does_not() -> None:
     body = {"metadata": {"namespace": "ns", "name": "r-a-1"}}
     assert news.job("DELETED", body)
     assert not news.pod("DELETED", body)
+
+
+def _job_body(status: dict[str, object]) -> dict[str, object]:
+    return {
+        "metadata": {
+            "name": "r-a-1",
+            "namespace": "ns",
+            "labels": {
+                "runwright.dev/run": "r",
+                "runwright.dev/block": "a",
+                "runwright.dev/attempt": "1",
+            },
+        },
+        "status": status,
+    }
+
+
+def _pod_body(state: dict[str, object], phase: str) -> dict[str, object]:
+    return {
+        "metadata": {"name": "r-a-1-x", "namespace": "ns", "labels": {"job-name": "r-a-1"}},
+        "status": {"phase": phase, "containerStatuses": [{"name": "block", "state": state}]},
+    }
+
+
+def test_one_successful_attempt_wakes_its_run_twice() -> None:
+    """The watch events of one attempt on a real cluster, in the order they come."""
+    done = {
+        "type": "SuccessCriteriaMet",
+        "status": "True",
+        "lastTransitionTime": "2026-11-21T02:00:09Z",
+    }
+    complete = {"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-21T02:00:10Z"}
+    terminated = {"terminated": {"exitCode": 0, "reason": "Completed", "message": "{}"}}
+    news = News()
+    events = [
+        news.job("ADDED", _job_body({})),
+        news.job("MODIFIED", _job_body({"startTime": "2026-11-21T02:00:00Z", "active": 1})),
+        news.pod("ADDED", _pod_body({"waiting": {"reason": "ContainerCreating"}}, "Pending")),
+        news.pod(
+            "MODIFIED", _pod_body({"running": {"startedAt": "2026-11-21T02:00:01Z"}}, "Running")
+        ),
+        news.job("MODIFIED", _job_body({"startTime": "2026-11-21T02:00:00Z", "ready": 1})),
+        news.pod("MODIFIED", _pod_body(terminated, "Succeeded")),
+        news.job(
+            "MODIFIED", _job_body({"startTime": "2026-11-21T02:00:00Z", "conditions": [done]})
+        ),
+        news.job(
+            "MODIFIED",
+            _job_body({"startTime": "2026-11-21T02:00:00Z", "conditions": [done, complete]}),
+        ),
+    ]
+    assert sum(events) == 2  # the pod's termination, the Job's verdict
