@@ -4,6 +4,8 @@
   Jobs created a moment ago that the index has not shown yet.
 - Local processes (`--executor local`, for the demo and dev clusters): one
   LocalExecutor per run; a process exit wakes the run's worker.
+
+And `News`: which Job and pod watch events are worth waking a run for.
 """
 
 from __future__ import annotations
