@@ -94,6 +94,7 @@ class Worker:
         return spec
 
     def remember_write(self, version: str | None) -> None:
+        """Keep the resourceVersion a write of ours made, to know its echo when it comes."""
         if version is not None:
             self.own_versions = [*self.own_versions[-(OWN_VERSIONS - 1) :], version]
 

@@ -101,7 +101,6 @@ class MemoryStore:
         self._pipeline = pipeline
         self._on_events = on_events
         self.deleted = False
-        self.writes = 0
 
     def pipeline(self, namespace: str, name: str) -> tuple[PipelineSpec | None, str | None]:
         return self._pipeline, None
@@ -110,14 +109,12 @@ class MemoryStore:
         return self.body if name == self.body["metadata"]["name"] else None
 
     async def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> str | None:
-        self.writes += 1
         apply_merge_patch(self.body.setdefault("status", {}), patch)
         return None
 
     async def patch_labels(
         self, namespace: str, name: str, labels: Mapping[str, str]
     ) -> str | None:
-        self.writes += 1
         self.body["metadata"].setdefault("labels", {}).update(labels)
         return None
 
