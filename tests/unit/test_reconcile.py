@@ -71,10 +71,17 @@ class RecordingStore(MemoryStore):
     def __init__(self, body: dict[str, Any]) -> None:
         super().__init__(body, SPEC)
         self.patches: list[dict[str, Any]] = []
+        self.label_writes = 0
 
     async def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> str | None:
         self.patches.append(dict(patch))
         return await super().patch_status(namespace, name, patch)
+
+    async def patch_labels(
+        self, namespace: str, name: str, labels: Mapping[str, str]
+    ) -> str | None:
+        self.label_writes += 1
+        return await super().patch_labels(namespace, name, labels)
 
 
 class Blocks:
