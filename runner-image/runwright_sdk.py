@@ -8,7 +8,7 @@ at most 4 KiB):
     write_outputs({"rows": "1200"}, {"itemsProcessed": 1200})
 
 Standard library only, so it drops into any Python image. The rules match
-runwright.executors.outputs, which parses what this writes.
+runwright.engine.outputs, which parses what this writes.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ class ApiEndpoint:
         """Check the trigger, the token, the body; then create one PipelineRun."""
         namespace = request.match_info["namespace"]
         name = request.match_info["name"]
-        body = self.triggers.bodies.get((namespace, name))
+        body = self.triggers.runs.model.trigger(namespace, name)
         spec = _api_spec(body)
         if body is None or spec is None or spec.api is None:
             return _error(404, f"no API trigger {namespace}/{name}")
@@ -89,10 +89,8 @@ class ApiEndpoint:
             return _error(400, problem)
         active = [
             run
-            for (ns, run), state in self.triggers.runs.states.items()
-            if ns == namespace
-            and state.trigger == name
-            and (state.phase is None or not state.phase.finished)
+            for run, state in self.triggers.runs.model.runs_of_trigger(namespace, name)
+            if state.active
         ]
         if active and spec.concurrency_policy == ConcurrencyPolicy.FORBID:
             return _error(409, f"run {active[0]} is active and concurrencyPolicy is Forbid")

@@ -15,6 +15,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
 from runwright.api.trigger import RunPhase
+from runwright.controller.readmodel import ReadModel
 from runwright.controller.runs import RunState
 from runwright.http import MAX_BODY, ApiEndpoint
 
@@ -44,13 +45,20 @@ class FakeKube:
 
 @dataclass
 class FakeRuns:
-    states: dict[tuple[str, str], RunState] = field(default_factory=dict)
+    model: ReadModel = field(default_factory=ReadModel)
+
+    @property
+    def states(self) -> dict[tuple[str, str], RunState]:
+        return self.model.runs
 
 
 @dataclass
 class FakeTriggers:
-    bodies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     runs: FakeRuns = field(default_factory=FakeRuns)
+
+    @property
+    def bodies(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return self.runs.model.triggers
 
 
 def trigger(**spec: Any) -> dict[str, Any]:

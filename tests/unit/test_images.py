@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from runwright.executors.outputs import MAX_OUTPUT_BYTES, parse_output
+from runwright.engine.outputs import MAX_OUTPUT_BYTES, parse_output
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "operator" / "Dockerfile"

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from runwright import labels
-from runwright.api.pipeline import PipelineSpec
 from runwright.controller.config import OperatorConfig
 from runwright.controller.runs import RunController, Worker
 from runwright.engine.plan import AttemptState, Observation, StartBlock
-from runwright.executors.kubernetes import RunRef
+from runwright.executors.contract import RunRef
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
@@ -64,7 +63,7 @@ class FakeExecutor:
     def recheck_at(self, run: RunRef) -> datetime | None:
         return None
 
-    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+    async def start(self, run: RunRef, action: StartBlock) -> None:
         self.started.append(action.name)
         self.state.setdefault((run.namespace, run.name), {})[action.block] = Observation(
             action.attempt, AttemptState.RUNNING, started_at=T0

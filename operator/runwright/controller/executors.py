@@ -1,9 +1,11 @@
-"""The two places blocks run, behind the controller's one interface (runs.RunExecutor).
+"""The two places blocks run in the operator, behind the one contract (executors/contract.py).
 
 - Jobs: what exists comes from kopf's indexes (Jobs by run, pods by Job), plus the
   Jobs created a moment ago that the index has not shown yet.
 - Local processes (`--executor local`, for the demo and dev clusters): one
   LocalExecutor per run; a process exit wakes the run's worker.
+
+And `News`: which Job and pod watch events are worth waking a run for.
 """
 
 from __future__ import annotations
@@ -15,16 +17,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runwright.api.pipeline import PipelineSpec
 from runwright.controller.kube import permission_missing
 from runwright.engine.plan import AttemptState, Observation, StartBlock
+from runwright.executors.contract import RunRef
 from runwright.executors.kubernetes import (
     ExecutorError,
     JobRecord,
     KubernetesExecutor,
     PodRecord,
-    RunRef,
+    job_news,
+    job_record,
     observations,
+    pod_news,
+    pod_record,
     recheck_at,
 )
 from runwright.executors.local import LocalExecutor
@@ -88,9 +93,12 @@ class KubeRunExecutor:
         jobs, pods = records if records is not None else self._records(run)
         return recheck_at(jobs, pods)
 
-    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+    async def start(self, run: RunRef, action: StartBlock) -> None:
+        # The Job's pod is built from the run's frozen spec, which the RunRef carries.
+        if run.pipeline_spec is None:
+            raise ValueError(f"run {run.namespace}/{run.name}: no frozen pipeline spec to start")
         try:
-            await self.jobs.start(run, spec, action)
+            await self.jobs.start(run, run.pipeline_spec, action)
         except ExecutorError as exc:
             if exc.status is None or exc.status >= 500 or exc.status == 429:
                 raise  # transient errors outlasted the retries: try the reconcile again
@@ -144,7 +152,7 @@ class LocalRunExecutor:
     def recheck_at(self, run: RunRef) -> datetime | None:
         return None
 
-    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+    async def start(self, run: RunRef, action: StartBlock) -> None:
         await self._executor(run).start(action)
 
     async def stop(self, run: RunRef, name: str) -> None:
@@ -169,3 +177,42 @@ def store_values(index: Mapping[Any, Any] | None, key: Any) -> list[Any]:
     if index is None or key not in index:
         return []
     return list(index[key])
+
+
+class News:
+    """The last Job and pod records seen, so a run is woken only by events that matter.
+
+    Most Job and pod events of an attempt (scheduled, pulled, started, status
+    rewrites) change nothing the run's reconcile would see; each would still cost a
+    full reconcile. See `job_news` and `pod_news` for which ones do.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: dict[tuple[str, str], JobRecord] = {}
+        self.pods: dict[tuple[str, str], PodRecord] = {}
+
+    def job(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        """True when this Job event should wake its run."""
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            self.jobs.pop(key, None)
+            return True  # the attempt is gone: the engine decides what that means
+        record = job_record(body)
+        news = job_news(self.jobs.get(key), record)
+        if record is not None:
+            self.jobs[key] = record
+        return news
+
+    def pod(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        """True when this pod event should wake its run."""
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            self.pods.pop(key, None)
+            return False  # a finished Job's lost pod is judged at recheck_at
+        record = pod_record(body)
+        news = pod_news(self.pods.get(key), record)
+        if record is not None:
+            self.pods[key] = record
+        return news

@@ -12,6 +12,7 @@ from runwright.controller.config import CONFIG
 from runwright.controller.executors import (
     KubeRunExecutor,
     LocalRunExecutor,
+    News,
     store_values,
 )
 from runwright.controller.health import Health
@@ -75,6 +76,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.triggers = TriggerController(kube, controller)
     memo.kube = kube
     memo.seeded = False
+    memo.news = News()
     memo.health = Health(api, CONFIG.health_host, CONFIG.health_port)
     await memo.health.start()
     memo.api = ApiEndpoint(kube, memo.triggers, CONFIG.health_host, CONFIG.api_port)
@@ -132,20 +134,30 @@ def _bind(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
 
 @kopf.on.event("batch", "v1", "jobs", labels=RUN_LABEL)
 async def job_event(
-    labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **kwargs: Any
+    event: kopf.RawEvent,
+    labels: kopf.Labels,
+    namespace: str | None,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
-    """A Job changed: wake its run."""
+    """A Job changed: wake its run if the change is news to it."""
     _bind(memo, kwargs)
-    memo.runs.wake(namespace or "", labels[keys.RUN])
+    if memo.news.job(event.get("type"), event["object"]):
+        memo.runs.wake(namespace or "", labels[keys.RUN])
 
 
 @kopf.on.event("v1", "pods", labels=RUN_LABEL)
 async def pod_event(
-    labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **kwargs: Any
+    event: kopf.RawEvent,
+    labels: kopf.Labels,
+    namespace: str | None,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
-    """A block pod changed (its exit code and message): wake its run."""
+    """A block pod changed: wake its run when it terminated (its exit code and message)."""
     _bind(memo, kwargs)
-    memo.runs.wake(namespace or "", labels[keys.RUN])
+    if memo.news.pod(event.get("type"), event["object"]):
+        memo.runs.wake(namespace or "", labels[keys.RUN])
 
 
 @kopf.on.event(GROUP, VERSION, "pipelineruns")

@@ -144,8 +144,12 @@ class Kube:
         *,
         status: bool = False,
         missing_ok: bool = False,
-    ) -> None:
-        """One JSON merge-patch of a custom object (or of its status subresource)."""
+    ) -> str | None:
+        """One JSON merge-patch of a custom object (or of its status subresource).
+
+        Returns the resourceVersion the patch made: the watch event carrying it is
+        the echo of our own write, which the run controller need not reconcile.
+        """
         method = (
             self.custom.patch_namespaced_custom_object_status
             if status
@@ -154,7 +158,7 @@ class Kube:
         resource = f"{plural}/status" if status else plural
         self.writes[counter] += 1
         try:
-            await retrying(
+            answer: Any = await retrying(
                 lambda: method(
                     labels.GROUP,
                     labels.VERSION,
@@ -173,20 +177,29 @@ class Kube:
         except ApiException as exc:
             if not (missing_ok and exc.status == 404):
                 raise
+            return None
+        version = (
+            (answer.get("metadata") or {}).get("resourceVersion")
+            if isinstance(answer, dict)
+            else None
+        )
+        return version if isinstance(version, str) else None
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
-    ) -> None:
-        """Merge-patch a custom object's status subresource (None values delete fields)."""
-        await self._merge_patch(
+    ) -> str | None:
+        """Merge-patch a custom object's status subresource (None values delete fields).
+
+        Returns the new resourceVersion (None when the answer had none)."""
+        return await self._merge_patch(
             plural, namespace, name, {"status": dict(status)}, "patch_status", status=True
         )
 
     async def patch_labels(
         self, plural: str, namespace: str, name: str, new_labels: Mapping[str, str]
-    ) -> None:
-        """Merge-patch metadata.labels of a custom object."""
-        await self._merge_patch(
+    ) -> str | None:
+        """Merge-patch metadata.labels of a custom object; returns the new resourceVersion."""
+        return await self._merge_patch(
             plural, namespace, name, {"metadata": {"labels": dict(new_labels)}}, "patch_labels"
         )
 

@@ -39,11 +39,15 @@ def pipeline_status(
     active_runs: int,
     last_run: RunRecord | None,
     now: datetime,
+    validated: tuple[PipelineSpec | None, str, str] | None = None,
 ) -> dict[str, Any]:
-    """The status to write for a Pipeline body (merge-patch form: None deletes a field)."""
+    """The status to write for a Pipeline body (merge-patch form: None deletes a field).
+
+    `validated` is `validate_spec`'s answer when the caller has it cached already.
+    """
     meta = body.get("metadata") or {}
     raw = body.get("spec") or {}
-    spec, reason, message = validate_spec(raw)
+    spec, reason, message = validated if validated is not None else validate_spec(raw)
     old = PipelineStatus.model_validate(body.get("status") or {})
     ok = spec is not None
     previous = next((c for c in old.conditions if c.type == "Ready"), None)

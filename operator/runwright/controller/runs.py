@@ -1,11 +1,12 @@
 """The run controller: one worker per PipelineRun, woken by events, sleeping until the engine says.
 
-Level-triggered and single-writer (ARCHITECTURE.md): a worker gathers what exists
-(the run, its Jobs from the index, the budgets), calls the pure `engine.plan`, then
-applies the result: stop and create Jobs, one merge-patch of status, labels when the
-phase changes, Events. Job and pod events never touch a run; they only wake its
-worker. The worker is the only writer of its run's status, so the status it wrote
-last is the truth it plans from next.
+Level-triggered and single-writer (ARCHITECTURE.md): a worker runs the one reconcile
+(runwright/reconcile.py: gather -> plan -> apply, the same as `runwright run`), and
+this controller keeps what spans runs: the read model (run summaries, Pipelines,
+budgets), the admission and budget answers, and who to wake when something frees up.
+Job and pod events never touch a run; they only wake its worker. The worker is the
+only writer of its run's status, so the status it wrote last is the truth it plans
+from next; the watch event of its own write is not reconciled again.
 
 Workers are plain asyncio tasks rather than kopf daemons because kopf daemons put a
 finalizer on every object, and runs must be deletable without the operator.
@@ -16,81 +17,39 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
-
-from pydantic import ValidationError
+from typing import Any
 
 from runwright import labels
 from runwright.api.common import RunRecord
 from runwright.api.pipeline import PipelineSpec
-from runwright.api.run import PipelineRunSpec, PipelineRunStatus
 from runwright.api.trigger import RunPhase
 from runwright.controller.config import OperatorConfig
 from runwright.controller.kube import Kube
-from runwright.controller.pipelines import pipeline_status, same_status, validate_spec
+from runwright.controller.kubestore import KubeStore
+from runwright.controller.pipelinestatus import PipelineStatusWriter
+from runwright.controller.readmodel import ReadModel, RunState
 from runwright.controller.workers import WorkerPool
-from runwright.engine.concurrency import Claim, RunKey, RunSlot, admitted, block_budget
-from runwright.engine.plan import Observation, PlanInput, StartBlock, plan
-from runwright.executors.kubernetes import RunRef
+from runwright.engine.concurrency import (
+    Claim,
+    PipelineRunSlot,
+    RunKey,
+    RunSlot,
+    admission_wakes,
+    admitted,
+    block_budget,
+    capacity_wakes,
+)
+from runwright.executors.contract import Executor, RunRef
 from runwright.metrics import METRICS, RunLabels
+from runwright.reconcile import Reconciler, Step, Worker, parse_time
 
 log = logging.getLogger("runwright.runs")
 
 RUNS = "pipelineruns"
-PIPELINES = "pipelines"
 
-
-class RunExecutor(Protocol):
-    """Where blocks run, as the controller sees it (Jobs, or local processes)."""
-
-    def observe(self, run: RunRef) -> dict[str, Observation]:
-        """The latest attempt of each block of the run."""
-
-    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
-        """Start an attempt; an attempt that exists already is success."""
-
-    async def stop(self, run: RunRef, name: str) -> None:
-        """Stop an attempt; one that is gone already is success."""
-
-    async def forget(self, run: RunRef) -> None:
-        """The run is deleted: drop what is kept for it."""
-
-    def recheck_at(self, run: RunRef) -> datetime | None:
-        """When to look again even if no event comes (e.g. a finished Job whose pod vanished)."""
-
-
-@dataclass
-class RunState:
-    """What the controller remembers of every run, for admission and Pipeline status."""
-
-    pipeline: str
-    execution_date: datetime
-    created: datetime
-    phase: RunPhase | None
-    completed_at: datetime | None
-    trigger: str | None = None
-    triggered_by: str | None = None
-    cancel: bool = False
-
-
-@dataclass
-class Worker:
-    """One run's reconcile loop and what it last wrote."""
-
-    key: RunKey
-    body: dict[str, Any]
-    status: PipelineRunStatus | None = None
-    written: dict[str, Any] | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 time from the API server, as an aware datetime."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+# Re-exported: callers and tests import these from here.
+__all__ = ["RunController", "RunState", "Worker", "parse_time"]
 
 
 class RunController:
@@ -99,7 +58,7 @@ class RunController:
     def __init__(
         self,
         kube: Kube,
-        executor: RunExecutor,
+        executor: Executor,
         config: OperatorConfig,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -108,11 +67,15 @@ class RunController:
         self.config = config
         self.clock = clock
         self.workers: dict[RunKey, Worker] = {}
-        self.states: dict[RunKey, RunState] = {}
-        self.claims: dict[RunKey, Claim] = {}
-        self.pipeline_bodies: dict[tuple[str, str], dict[str, Any]] = {}
-        self.pipeline_written: dict[tuple[str, str], dict[str, Any]] = {}
-        self.namespace_limits: dict[str, int] = {}
+        #: The one in-memory picture that triggers and the API endpoint query too.
+        self.model = ReadModel()
+        self.states = self.model.runs
+        self.claims = self.model.claims
+        self.namespace_limits = self.model.namespace_limits
+        self.pipeline_status = PipelineStatusWriter(kube, self.model, clock)
+        self.reconciler = Reconciler(
+            KubeStore(kube, self.model.pipeline_spec), executor, self, clock
+        )
         self.pool: WorkerPool[RunKey] = WorkerPool("PipelineRun", self._reconcile_key, clock)
         #: Told of every new, changed (phase) and deleted run: the trigger controller listens.
         self.on_change: Callable[[RunKey, RunState], None] = lambda _key, _state: None
@@ -135,6 +98,8 @@ class RunController:
             self.workers[key] = worker
         else:
             worker.body = dict(body)
+            if worker.is_own_write(worker.body):
+                return  # the echo of our own write: nothing in it is news to the worker
         self.pool.ensure(key)
 
     def wake(self, namespace: str, run: str) -> None:
@@ -146,10 +111,10 @@ class RunController:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         if event_type == "DELETED":
-            self.pipeline_bodies.pop(key, None)
-            self.pipeline_written.pop(key, None)
+            self.model.drop_pipeline(*key)
+            self.pipeline_status.forget(*key)
             return
-        self.pipeline_bodies[key] = dict(body)
+        self.model.put_pipeline(body)
         for run_key, state in self.states.items():
             if run_key[0] == key[0] and state.pipeline == key[1] and state.phase is None:
                 self.wake(*run_key)
@@ -192,207 +157,110 @@ class RunController:
 
     async def reconcile(self, worker: Worker) -> datetime | None:
         """Plan once and apply the result; returns when to be called again at the latest."""
-        body = worker.body
-        meta = body["metadata"]
-        namespace, name = worker.key
-        try:
-            spec = PipelineRunSpec.model_validate(body.get("spec") or {})
-        except ValidationError as exc:
-            log.error("run %s/%s has an invalid spec: %s", namespace, name, exc)
+        step = await self.reconciler.step(worker)
+        if step is None:
             return None
-        if worker.status is None:
-            worker.status = PipelineRunStatus.model_validate(body.get("status") or {})
-            worker.written = worker.status.model_dump(by_alias=True, mode="json")
-        status = worker.status
-        created = parse_time(meta.get("creationTimestamp")) or self.clock()
+        old_claim, phase_changed = self._account(worker.key, step)
+        wake_at = await self.reconciler.apply(worker, step)
+        await self._follow_up(worker.key, step, old_claim, phase_changed)
+        return wake_at
 
-        pipeline: PipelineSpec | None = None
-        pipeline_error: str | None = None
-        rerun_source: PipelineRunStatus | None = None
-        if status.phase is None:
-            pipeline, pipeline_error = self._live_pipeline(namespace, spec.pipeline_ref.name)
-            if spec.rerun_of is not None:
-                source = await self.kube.get(RUNS, namespace, spec.rerun_of.name)
-                if source is not None:
-                    rerun_source = PipelineRunStatus.model_validate(source.get("status") or {})
-        limits_from = status.pipeline_spec or pipeline
-        if limits_from is None and rerun_source is not None:
-            limits_from = rerun_source.pipeline_spec
-        run = RunRef(
-            namespace=namespace,
-            name=name,
-            uid=meta.get("uid", ""),
-            pipeline=spec.pipeline_ref.name,
-            trigger=spec.trigger_ref.name if spec.trigger_ref else None,
-        )
-        execution_date = status.execution_date or spec.execution_date or created
-        inp = PlanInput(
-            run_name=name,
-            spec=spec,
-            status=status,
-            now=self.clock(),
-            created_at=created,
-            pipeline=pipeline,
-            observed=self.executor.observe(run),
-            admitted=self._admitted(
-                worker.key, spec.pipeline_ref.name, execution_date, limits_from
-            ),
-            budget=block_budget(
-                worker.key,
-                execution_date,
-                self.claims,
-                self.config.max_concurrent_blocks,
-                self.namespace_limits.get(namespace),
-            ),
-            generation=meta.get("generation"),
-            rerun_source=rerun_source,
-            pipeline_error=pipeline_error,
-        )
-        result = plan(inp)
-        new = result.status
+    def _account(self, key: RunKey, step: Step) -> tuple[Claim | None, bool]:
+        """Record the plan's budget use and the run's summary, before the first await.
+
+        Workers interleave at awaits, and the next one must see this run's claim.
+        """
+        new, spec, run = step.result.status, step.spec, step.run
+        namespace, name = key
         METRICS.observe_run_transition(
-            status,
-            new,
-            RunLabels(namespace, name, spec.pipeline_ref.name, run.trigger or ""),
+            step.old, new, RunLabels(namespace, name, spec.pipeline_ref.name, run.trigger or "")
         )
-        # Record admission and budget use before the first await: workers interleave at
-        # awaits, and the next one must see this run's claim.
-        old_claim = self.claims.get(worker.key)
-        self.claims[worker.key] = Claim(
+        old_claim = self.claims.get(key)
+        self.claims[key] = Claim(
             namespace,
-            new.execution_date or execution_date,
-            running=result.running,
-            wanted=len(result.queued_on_budget),
+            new.execution_date or step.execution_date,
+            running=step.result.running,
+            wanted=len(step.result.queued_on_budget),
         )
-        old_phase = status.phase
-        self.states[worker.key] = RunState(
+        self.states[key] = RunState(
             pipeline=spec.pipeline_ref.name,
-            execution_date=new.execution_date or execution_date,
-            created=created,
+            execution_date=new.execution_date or step.execution_date,
+            created=step.created,
             phase=new.phase,
             completed_at=new.completed_at,
             trigger=run.trigger,
             triggered_by=str(spec.triggered_by),
             cancel=spec.cancel,
         )
-        if new.phase != old_phase:
-            self.on_change(worker.key, self.states[worker.key])
+        changed = new.phase != step.old.phase
+        if changed:
+            self.on_change(key, self.states[key])
+        return old_claim, changed
 
-        frozen = new.pipeline_spec
-        for stop in result.stops:
-            await self.executor.stop(run, stop.name)
-        for start in result.starts:
-            assert frozen is not None
-            await self.executor.start(run, frozen, start)
-
-        dump = new.model_dump(by_alias=True, mode="json")
-        if dump != worker.written:
-            await self.kube.patch_status(RUNS, namespace, name, dump)
-            worker.written = dump
-        worker.status = new
-
-        desired = {labels.PIPELINE: spec.pipeline_ref.name}
-        if spec.trigger_ref is not None:
-            desired[labels.TRIGGER] = spec.trigger_ref.name
-        if new.phase is not None:
-            desired[labels.PHASE] = str(new.phase)
-        if any(worker.labels.get(k) != v for k, v in desired.items()):
-            await self.kube.patch_labels(RUNS, namespace, name, desired)
-            worker.labels.update(desired)
-
-        involved = {"kind": "PipelineRun", "metadata": {**meta, "namespace": namespace}}
-        # Events are history, written after the state they describe: all at once, so a
-        # reconcile that posts several does not wait for each in turn.
-        await asyncio.gather(
-            *(self.kube.event(involved, e.type, e.reason, e.message) for e in result.events)
-        )
-
-        if new.phase != old_phase:
-            await self.sync_pipeline(namespace, spec.pipeline_ref.name)
+    async def _follow_up(
+        self, key: RunKey, step: Step, old_claim: Claim | None, phase_changed: bool
+    ) -> None:
+        """After the write: the Pipeline's status, and the runs a freed slot may serve."""
+        namespace = key[0]
+        new = step.result.status
+        pipeline = step.spec.pipeline_ref.name
+        if phase_changed:
+            await self.sync_pipeline(namespace, pipeline)
             if new.phase is not None and new.phase.finished:
-                self._wake_admission(namespace, spec.pipeline_ref.name, frozen)
-        if old_claim is not None and self.claims[worker.key].running < old_claim.running:
-            self._wake_for_capacity(old_claim.running - self.claims[worker.key].running)
-        if result.delete:
-            await self.kube.delete(RUNS, namespace, name)
-            return None
-        recheck = self.executor.recheck_at(run)
-        if recheck is not None and (result.wake_at is None or recheck < result.wake_at):
-            return recheck
-        return result.wake_at
+                self._wake_admission(namespace, pipeline, new.pipeline_spec)
+        claim = self.claims.get(key)
+        if old_claim is not None and claim is not None and claim.running < old_claim.running:
+            self._wake_for_capacity(old_claim.running - claim.running)
 
-    # ----- helpers ------------------------------------------------------------------------
+    # ----- limits (the reconciler asks these) ---------------------------------------------
 
-    def _live_pipeline(self, namespace: str, name: str) -> tuple[PipelineSpec | None, str | None]:
-        body = self.pipeline_bodies.get((namespace, name))
-        if body is None:
-            return None, None
-        spec, _reason, message = validate_spec(body.get("spec") or {})
-        if spec is None:
-            return None, message
-        return spec, None
-
-    def _admitted(
+    def admitted(
         self, key: RunKey, pipeline: str, execution_date: datetime, spec: PipelineSpec | None
     ) -> bool:
+        """pipelineRunLimit: may the run become active now?"""
         limit = spec.concurrency.pipeline_run_limit if spec is not None else None
         if limit is None:
             return True
         slots = [
             RunSlot(
-                name=other[1],
-                execution_date=state.execution_date if other != key else execution_date,
+                name=name,
+                execution_date=state.execution_date if name != key[1] else execution_date,
                 active=state.phase == RunPhase.RUNNING,
             )
-            for other, state in self.states.items()
-            if other[0] == key[0]
-            and state.pipeline == pipeline
-            and (state.phase is None or not state.phase.finished)
+            for name, state in self.model.runs_of_pipeline(key[0], pipeline)
+            if state.active
         ]
         return admitted(key[1], slots, limit)
+
+    def budget(self, key: RunKey, execution_date: datetime) -> int | None:
+        """How many blocks the run may start now (global and namespace budgets)."""
+        return block_budget(
+            key,
+            execution_date,
+            self.claims,
+            self.config.max_concurrent_blocks,
+            self.namespace_limits.get(key[0]),
+        )
 
     def _wake_admission(self, namespace: str, pipeline: str, spec: PipelineSpec | None) -> None:
         """A run of `pipeline` ended: wake its oldest runs queued on pipelineRunLimit."""
         limit = spec.concurrency.pipeline_run_limit if spec is not None else None
-        if limit is None:
-            return
-        mine = [
-            (state.execution_date, key)
-            for key, state in self.states.items()
-            if key[0] == namespace and state.pipeline == pipeline
-        ]
-        active = sum(1 for _, key in mine if self.states[key].phase == RunPhase.RUNNING)
-        queued = sorted(
-            item
-            for item in mine
-            if self.states[item[1]].phase in (RunPhase.PENDING, RunPhase.QUEUED)
+        slots = (
+            PipelineRunSlot(
+                key=(namespace, name),
+                execution_date=state.execution_date,
+                active=state.phase == RunPhase.RUNNING,
+                waiting=state.phase in (RunPhase.PENDING, RunPhase.QUEUED),
+            )
+            for name, state in self.model.runs_of_pipeline(namespace, pipeline)
         )
-        for _date, key in queued[: max(limit - active, 0)]:
+        for key in admission_wakes(slots, limit):
             self.wake(*key)
 
     def _wake_for_capacity(self, freed: int) -> None:
-        """Wake the oldest runs queued on a budget, as many as can use `freed` slots.
-
-        Waking every waiting run instead would make each finished block cost a
-        reconcile of every queued run: quadratic work when thousands wait.
-        """
-        waiting = sorted(
-            (claim.execution_date, key)
-            for key, claim in self.claims.items()
-            if claim.wanted > 0 and key in self.workers
-        )
-        running_ns: dict[str, int] = {}
-        for claim in self.claims.values():
-            running_ns[claim.namespace] = running_ns.get(claim.namespace, 0) + claim.running
-        left = freed
-        for _date, key in waiting:
-            if left <= 0:
-                break
-            limit = self.namespace_limits.get(key[0])
-            if limit is not None and running_ns.get(key[0], 0) >= limit:
-                continue  # its namespace is full: the freed slot is of no use to it
+        """Wake the oldest runs queued on a budget, as many as can use `freed` slots."""
+        for key in capacity_wakes(self.claims, freed, self.namespace_limits, self.workers):
             self.wake(*key)
-            left -= self.claims[key].wanted
 
     def _remember(self, key: RunKey, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]
@@ -436,9 +304,8 @@ class RunController:
             self._background(self.sync_pipeline(key[0], state.pipeline))
             if state.phase is not None and not state.phase.finished:
                 # An active run that disappears frees its pipelineRunLimit slot too.
-                live = self.pipeline_bodies.get((key[0], state.pipeline))
-                spec, _, _ = validate_spec((live or {}).get("spec") or {})
-                self._wake_admission(key[0], state.pipeline, spec)
+                live, _ = self.model.pipeline_spec(key[0], state.pipeline)
+                self._wake_admission(key[0], state.pipeline, live)
         if claim is not None and claim.running:
             self._wake_for_capacity(claim.running)
 
@@ -450,31 +317,8 @@ class RunController:
 
     def pipeline_summary(self, namespace: str, pipeline: str) -> tuple[int, RunRecord | None]:
         """(active runs, the most recent run) of a pipeline, from memory."""
-        mine = [
-            (key, s)
-            for key, s in self.states.items()
-            if key[0] == namespace and s.pipeline == pipeline
-        ]
-        active = sum(1 for _, s in mine if s.phase is None or not s.phase.finished)
-        if not mine:
-            return active, None
-        key, latest = max(mine, key=lambda item: (item[1].created, item[0][1]))
-        record = RunRecord(
-            name=key[1],
-            phase=str(latest.phase) if latest.phase else None,
-            completed_at=latest.completed_at,
-        )
-        return active, record
+        return self.pipeline_status.summary(namespace, pipeline)
 
     async def sync_pipeline(self, namespace: str, name: str) -> None:
-        """Write the Pipeline's status when it changed (validity, active runs, last run)."""
-        body = self.pipeline_bodies.get((namespace, name))
-        if body is None:
-            return
-        active, last = self.pipeline_summary(namespace, name)
-        new = pipeline_status(body, active_runs=active, last_run=last, now=self.clock())
-        stored = self.pipeline_written.get((namespace, name)) or body.get("status")
-        if same_status(stored, new):
-            return
-        await self.kube.patch_status(PIPELINES, namespace, name, new)
-        self.pipeline_written[(namespace, name)] = new
+        """Write the Pipeline's status if it changed (coalesced: see PipelineStatusWriter)."""
+        await self.pipeline_status.changed(namespace, name)

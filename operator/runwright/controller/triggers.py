@@ -71,7 +71,8 @@ class TriggerController:
         self.kube = kube
         self.runs = runs
         self.clock = clock
-        self.bodies: dict[TriggerKey, dict[str, Any]] = {}
+        #: The read model's Trigger bodies (the API endpoint reads them there too).
+        self.bodies: dict[TriggerKey, dict[str, Any]] = runs.model.triggers
         self.statuses: dict[TriggerKey, TriggerStatus] = {}
         self.written: dict[TriggerKey, dict[str, Any]] = {}
         self.pending: dict[TriggerKey, dict[str, tuple[datetime, TriggerRun]]] = {}
@@ -127,17 +128,16 @@ class TriggerController:
     def _runs_of(self, key: TriggerKey) -> list[TriggerRun]:
         namespace, name = key
         seen: dict[str, TriggerRun] = {}
-        for (ns, run), state in self.runs.states.items():
-            if ns == namespace and state.trigger == name:
-                seen[run] = TriggerRun(
-                    name=run,
-                    phase=state.phase,
-                    created_at=state.created,
-                    execution_date=state.execution_date,
-                    completed_at=state.completed_at,
-                    triggered_by=TriggeredBy(state.triggered_by) if state.triggered_by else None,
-                    cancel_requested=state.cancel,
-                )
+        for run, state in self.runs.model.runs_of_trigger(namespace, name):
+            seen[run] = TriggerRun(
+                name=run,
+                phase=state.phase,
+                created_at=state.created,
+                execution_date=state.execution_date,
+                completed_at=state.completed_at,
+                triggered_by=TriggeredBy(state.triggered_by) if state.triggered_by else None,
+                cancel_requested=state.cancel,
+            )
         pending = self.pending.get(key, {})
         cutoff = self.clock() - timedelta(seconds=PENDING_SECONDS)
         for run, (since, record) in list(pending.items()):
@@ -152,10 +152,8 @@ class TriggerController:
         # own pipeline, they would chain forever.
         return [
             UpstreamRun(name=run, phase=state.phase, completed_at=state.completed_at)
-            for (ns, run), state in self.runs.states.items()
-            if ns == namespace
-            and state.trigger != trigger
-            and state.pipeline == pipeline
+            for run, state in self.runs.model.runs_of_pipeline(namespace, pipeline)
+            if state.trigger != trigger
             and state.phase is not None
             and state.phase.finished
             and state.completed_at is not None
@@ -194,7 +192,7 @@ class TriggerController:
                 created_at=parse_time(meta.get("creationTimestamp")) or now,
                 runs=self._runs_of(key),
                 upstream_runs=upstream,
-                pipeline_exists=(namespace, spec.pipeline_ref.name) in self.runs.pipeline_bodies,
+                pipeline_exists=self.runs.model.pipeline_exists(namespace, spec.pipeline_ref.name),
                 secret_ok=secret_ok,
                 namespace=namespace,
                 generation=meta.get("generation"),

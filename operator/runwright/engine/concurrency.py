@@ -8,7 +8,7 @@ waiting run wants.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,3 +91,62 @@ def admitted(me: str, runs: Iterable[RunSlot], limit: int | None) -> bool:
         return False
     waiting = sorted((s.execution_date, s.name) for s in slots if not s.active)
     return me in {name for _, name in waiting[:free]}
+
+
+@dataclass(frozen=True)
+class PipelineRunSlot:
+    """One run of a pipeline with a pipelineRunLimit, for deciding whom a freed slot wakes."""
+
+    key: RunKey
+    execution_date: datetime
+    active: bool
+    """Running: holds a slot."""
+    waiting: bool
+    """Pending or Queued: wants a slot."""
+
+
+def admission_wakes(runs: Iterable[PipelineRunSlot], limit: int | None) -> list[RunKey]:
+    """A run of the pipeline ended: the oldest waiting runs that the free slots can take.
+
+    Only those are woken; waking every queued run would make each finished run cost a
+    reconcile of all of them.
+    """
+    if limit is None:
+        return []
+    slots = list(runs)
+    active = sum(1 for s in slots if s.active)
+    queued = sorted((s.execution_date, s.key) for s in slots if s.waiting)
+    return [key for _date, key in queued[: max(limit - active, 0)]]
+
+
+def capacity_wakes(
+    claims: Mapping[RunKey, Claim],
+    freed: int,
+    namespace_limits: Mapping[str, int],
+    live: Container[RunKey],
+) -> list[RunKey]:
+    """`freed` block slots came free: the oldest runs queued on a budget that can use them.
+
+    Runs whose namespace is full are passed over (the slot is of no use to them), and
+    waking stops once the woken runs want as many blocks as were freed: waking every
+    waiting run would be quadratic work when thousands wait.
+    """
+    waiting = sorted(
+        (claim.execution_date, key)
+        for key, claim in claims.items()
+        if claim.wanted > 0 and key in live
+    )
+    running_ns: dict[str, int] = {}
+    for claim in claims.values():
+        running_ns[claim.namespace] = running_ns.get(claim.namespace, 0) + claim.running
+    woken: list[RunKey] = []
+    left = freed
+    for _date, key in waiting:
+        if left <= 0:
+            break
+        limit = namespace_limits.get(key[0])
+        if limit is not None and running_ns.get(key[0], 0) >= limit:
+            continue
+        woken.append(key)
+        left -= claims[key].wanted
+    return woken

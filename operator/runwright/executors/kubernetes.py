@@ -38,8 +38,14 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
 from runwright.api.pipeline import EnvVar, PipelineSpec
+from runwright.engine import outputs
 from runwright.engine.plan import AttemptState, Observation, StartBlock
-from runwright.executors import outputs
+from runwright.engine.verdict import REASON_ERROR as REASON_ERROR
+from runwright.engine.verdict import REASON_INVALID_OUTPUT as REASON_INVALID_OUTPUT
+from runwright.engine.verdict import REASON_TIMEOUT as REASON_TIMEOUT
+from runwright.engine.verdict import Ending, judge
+from runwright.executors.contract import RunRef as RunRef
+from runwright.executors.contract import attempt_environment
 from runwright.metrics import METRICS
 
 #: Where the block writes its outputs JSON: the container's termination message file,
@@ -56,24 +62,9 @@ POD_GRACE_SECONDS = 30.0
 
 #: Job condition reasons.
 DEADLINE_EXCEEDED = "DeadlineExceeded"
-#: Observation reasons this module produces.
-REASON_TIMEOUT = "Timeout"
-REASON_INVALID_OUTPUT = "InvalidOutput"
-REASON_ERROR = "Error"
 
 _RUN_API_VERSION = labels.API_VERSION
 _RUN_KIND = "PipelineRun"
-
-
-@dataclass(frozen=True)
-class RunRef:
-    """The PipelineRun that owns the Jobs: what a Job's metadata needs of it."""
-
-    namespace: str
-    name: str
-    uid: str
-    pipeline: str
-    trigger: str | None = None
 
 
 # ----- the Job manifest ------------------------------------------------------------------
@@ -130,12 +121,7 @@ def build_job(run: RunRef, spec: PipelineSpec, start: StartBlock) -> dict[str, A
         ours[labels.TRIGGER] = run.trigger
     pod_labels = {**template.labels, **block.labels, **ours}
 
-    reserved = {*start.contract, labels.ENV_OUTPUT_PATH}
-    env: list[dict[str, Any]] = [
-        {"name": name, "value": _literal(value)} for name, value in start.contract.items()
-    ]
-    env.append({"name": labels.ENV_OUTPUT_PATH, "value": OUTPUT_PATH})
-    env.extend(_env_var(var) for var in start.env if var.name not in reserved)
+    env = [_env_var(var) for var in attempt_environment(start, OUTPUT_PATH)]
 
     container: dict[str, Any] = {"name": CONTAINER, "image": start.image}
     # Empty command/args mean "the image's entrypoint/cmd"; omitting them says so.
@@ -385,24 +371,18 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord | None:
 
 
 def _judge(job: JobRecord, pod: PodRecord | None, now: datetime | None) -> Observation:
-    """One attempt's Observation from its Job and (maybe) its pod; see `observations`."""
+    """One attempt's Observation from its Job and (maybe) its pod; see `observations`.
+
+    This only says how the attempt ended and what was read of it; the verdict itself
+    is the one every executor shares (engine/verdict.py).
+    """
     running = Observation(
         attempt=job.attempt, state=AttemptState.RUNNING, started_at=job.started_at
     )
     if job.state == AttemptState.RUNNING:
         return running
     have_pod = pod is not None and pod.terminated
-    if job.state == AttemptState.FAILED and job.reason == DEADLINE_EXCEEDED:
-        return Observation(
-            attempt=job.attempt,
-            state=AttemptState.FAILED,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            exit_code=pod.exit_code if pod is not None and have_pod else None,
-            reason=REASON_TIMEOUT,
-            message=job.message or "the attempt exceeded its timeoutSeconds",
-        )
-    if not have_pod:
+    if not have_pod and not (job.state == AttemptState.FAILED and job.reason == DEADLINE_EXCEEDED):
         pod_lost = (
             now is not None
             and job.finished_at is not None
@@ -410,47 +390,34 @@ def _judge(job: JobRecord, pod: PodRecord | None, now: datetime | None) -> Obser
         )
         if not pod_lost:
             return running
-        pod = None
-    finished = (pod.finished_at if pod is not None else None) or job.finished_at
-    if job.state == AttemptState.SUCCEEDED:
-        if pod is None:
-            return Observation(
-                attempt=job.attempt,
-                state=AttemptState.SUCCEEDED,
-                started_at=job.started_at,
-                finished_at=finished,
-                exit_code=0,
-                message="the pod was gone before its outputs were read",
-            )
-        outs, metrics, problem = outputs.read_output(pod.message)
-        if problem is not None:
-            return Observation(
-                attempt=job.attempt,
-                state=AttemptState.FAILED,
-                started_at=job.started_at,
-                finished_at=finished,
-                exit_code=pod.exit_code,
-                reason=REASON_INVALID_OUTPUT,
-                message=f"{labels.ENV_OUTPUT_PATH}: {problem}",
-            )
-        return Observation(
-            attempt=job.attempt,
-            state=AttemptState.SUCCEEDED,
-            started_at=job.started_at,
-            finished_at=finished,
-            exit_code=pod.exit_code if pod.exit_code is not None else 0,
-            outputs=outs,
-            metrics=metrics,
-        )
-    message = outputs.tail(pod.message) if pod is not None else ""
+    seen = pod if pod is not None and have_pod else None
+    finished = (seen.finished_at if seen is not None else None) or job.finished_at
+    exit_code = seen.exit_code if seen is not None else None
+    if job.state == AttemptState.FAILED and job.reason == DEADLINE_EXCEEDED:
+        ending, finished = Ending.DEADLINE, job.finished_at
+    elif job.state == AttemptState.SUCCEEDED:
+        # The Job controller saw the pod succeed; a missing code is still a success.
+        ending, exit_code = Ending.EXITED, exit_code if exit_code is not None else 0
+    else:
+        ending = Ending.FAILED
+    verdict = judge(
+        ending,
+        exit_code=exit_code,
+        output=seen.message if seen is not None else None,
+        tail=outputs.tail(seen.message) if seen is not None else "",
+        reason=seen.reason if seen is not None else "",
+        detail=job.message,
+    )
     return Observation(
         attempt=job.attempt,
-        state=AttemptState.FAILED,
+        state=verdict.state,
         started_at=job.started_at,
         finished_at=finished,
-        exit_code=pod.exit_code if pod is not None else None,
-        reason=(pod.reason if pod is not None and pod.reason else REASON_ERROR),
-        message=message or job.message,
+        exit_code=exit_code,
+        reason=verdict.reason,
+        message=verdict.message,
+        outputs=verdict.outputs,
+        metrics=verdict.metrics,
     )
 
 
@@ -518,6 +485,36 @@ def recheck_at(jobs: Iterable[JobRecord], pods: Mapping[str, PodRecord]) -> date
         and not ((pod := pods.get(job.name)) is not None and pod.terminated)
     ]
     return min(times, default=None)
+
+
+def job_news(old: JobRecord | None, new: JobRecord | None) -> bool:
+    """Does this Job event change what the run's reconcile would do? Only then wake it.
+
+    A Job's status is rewritten several times per attempt (start time, active and
+    ready counts, SuccessCriteriaMet then Complete); the run needs to hear of its
+    verdict or of a new owner, not of each rewrite. Its start is no news either: the
+    engine set the block's startedAt when it created the Job, and a Job that is
+    still running observes the same whatever its status says.
+    """
+    if new is None:
+        return False
+    if old is None:
+        return new.state != AttemptState.RUNNING
+    return _observable(old) != _observable(new)
+
+
+def _observable(job: JobRecord) -> tuple[object, ...]:
+    return (job.attempt, job.state, job.reason, job.message, job.owner_uid)
+
+
+def pod_news(old: PodRecord | None, new: PodRecord | None) -> bool:
+    """Does this pod event change what `observations` reports? Only a termination does.
+
+    A pod that has not terminated never changes an attempt's observation (a finished
+    Job waits for its pod's termination, see `observations`), so its scheduling and
+    start events need no reconcile.
+    """
+    return new is not None and new.terminated and new != old
 
 
 # ----- the executor ----------------------------------------------------------------------
@@ -711,8 +708,10 @@ __all__ = [
     "PodRecord",
     "RunRef",
     "build_job",
+    "job_news",
     "job_record",
     "observations",
+    "pod_news",
     "pod_record",
     "recheck_at",
 ]

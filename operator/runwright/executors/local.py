@@ -20,15 +20,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runwright import labels
-from runwright.engine.plan import AttemptState, Observation, StartBlock
-from runwright.executors import outputs
+from runwright.engine import outputs
 
 # Re-exported: the output contract used to live here and callers import it from here.
-from runwright.executors.outputs import MAX_OUTPUT_BYTES as MAX_OUTPUT_BYTES
-from runwright.executors.outputs import TAIL_LINES as TAIL_LINES
-from runwright.executors.outputs import OutputError as OutputError
-from runwright.executors.outputs import parse_output as parse_output
+from runwright.engine.outputs import MAX_OUTPUT_BYTES as MAX_OUTPUT_BYTES
+from runwright.engine.outputs import TAIL_LINES as TAIL_LINES
+from runwright.engine.outputs import OutputError as OutputError
+from runwright.engine.outputs import parse_output as parse_output
+from runwright.engine.plan import AttemptState, Observation, StartBlock
+from runwright.engine.verdict import Ending, judge
+from runwright.executors.contract import attempt_environment
 
 #: Exit codes a shell would report for a command it cannot find / cannot execute.
 EXIT_NOT_FOUND = 127
@@ -209,7 +210,7 @@ class LocalExecutor:
 
     def _environment(self, action: StartBlock, output_path: Path) -> dict[str, str]:
         env = dict(os.environ)
-        for var in action.env:
+        for var in attempt_environment(action, str(output_path)):
             if var.value_from is not None:
                 self._warn(
                     f"{action.block}: env {var.name} uses valueFrom, which needs a cluster; "
@@ -217,8 +218,6 @@ class LocalExecutor:
                 )
                 continue
             env[var.name] = var.value or ""
-        env.update(action.contract)
-        env[labels.ENV_OUTPUT_PATH] = str(output_path)
         return env
 
     def _fail_to_start(self, attempt: _Attempt, code: int, reason: str, message: str) -> None:
@@ -239,29 +238,18 @@ class LocalExecutor:
         output_text, tail = await asyncio.to_thread(
             _read_results, attempt.output_path, attempt.log_path
         )
-        exit_code = returncode if returncode >= 0 else 128 - returncode
-        attempt.exit_code = exit_code
+        attempt.exit_code = returncode if returncode >= 0 else 128 - returncode
         attempt.finished_at = finished
-        try:
-            attempt.outputs, attempt.metrics = parse_output(output_text)
-            output_problem = None
-        except OutputError as exc:
-            output_problem = str(exc)
-        if returncode == 0 and output_problem is None:
-            attempt.state = AttemptState.SUCCEEDED
-        elif returncode == 0:
-            attempt.state = AttemptState.FAILED
-            attempt.reason = "InvalidOutput"
-            attempt.message = f"{labels.ENV_OUTPUT_PATH}: {output_problem}"
+        if returncode >= 0:
+            ending, detail = Ending.EXITED, ""
         else:
-            attempt.state = AttemptState.FAILED
-            if returncode < 0:
-                attempt.reason = "Stopped" if attempt.stopping else "Killed"
-                how = f"killed by {signal.Signals(-returncode).name}"
-            else:
-                attempt.reason = "Error"
-                how = f"exited with code {returncode}"
-            attempt.message = tail or how
+            ending = Ending.STOPPED if attempt.stopping else Ending.KILLED
+            detail = f"killed by {signal.Signals(-returncode).name}"
+        verdict = judge(ending, exit_code=returncode, output=output_text, tail=tail, detail=detail)
+        attempt.state = verdict.state
+        attempt.reason = verdict.reason
+        attempt.message = verdict.message
+        attempt.outputs, attempt.metrics = verdict.outputs, verdict.metrics
         self._changed.set()
         self._on_change()
 

@@ -1,9 +1,11 @@
-"""Run one PipelineRun to the end on this machine: the local twin of the run controller.
+"""Run one PipelineRun to the end on this machine, with the operator's own reconcile.
 
-The loop is the operator's reconcile, minus the API server: observe the processes,
-call the pure `plan()`, carry out its stops and starts, keep its status, and sleep
-until a process exits or the plan's `wake_at` (a retry backoff, a timeout, an SLA)
-comes due. No fixed-interval polling: an idle run costs nothing.
+Each step is `runwright.reconcile.Reconciler` (gather -> plan -> apply), the very
+function the operator runs, over a `MemoryStore` instead of the API server and the
+run's processes instead of Jobs; so local and cluster semantics agree by
+construction. Between steps the loop sleeps until a process exits or the plan's
+`wake_at` (a retry backoff, a timeout, an SLA) comes due. No fixed-interval polling:
+an idle run costs nothing.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from runwright import labels
 from runwright.api.common import LocalObjectReference, ObjectMeta
 from runwright.api.pipeline import Pipeline
 from runwright.api.run import PipelineRun, PipelineRunSpec, PipelineRunStatus, TriggeredBy
-from runwright.engine.plan import Event, PlanInput, plan
+from runwright.engine.plan import Event, Observation, StartBlock
+from runwright.executors.contract import RunRef
 from runwright.executors.local import LocalExecutor, Warn
+from runwright.reconcile import NoLimits, Reconciler, Worker
+from runwright.store import MemoryStore
 
 #: Called after every planning step with the run as it now stands and what happened.
 OnUpdate = Callable[[PipelineRun, list[Event]], None]
@@ -82,44 +87,62 @@ async def run_pipeline(
     assert run.metadata.name is not None
     cancel = cancel or asyncio.Event()
     executor = LocalExecutor(workdir, grace_seconds=grace_seconds, warn=warn)
-    status = run.status or PipelineRunStatus()
+    body = run.model_dump(by_alias=True, mode="json", exclude_none=True)
+    worker = Worker(
+        key=(run.metadata.namespace or "", run.metadata.name),
+        body=body,
+        labels=dict(run.metadata.labels),
+    )
+    reconciler = Reconciler(MemoryStore(body, pipeline.spec), OneRun(executor), NoLimits())
     try:
         with _signals_set(cancel, enabled=handle_signals):
             while True:
                 if cancel.is_set() and not run.spec.cancel:
                     run.spec = run.spec.model_copy(update={"cancel": True})
-                observed = executor.observe()
-                step = plan(
-                    PlanInput(
-                        run_name=run.metadata.name,
-                        spec=run.spec,
-                        status=status,
-                        now=datetime.now(UTC),
-                        created_at=now,
-                        pipeline=pipeline.spec,
-                        observed=observed,
-                    )
-                )
-                for stop in step.stops:
-                    await executor.stop(stop.name)
-                for start in step.starts:
-                    await executor.start(start)
-                status = step.status
+                    body["spec"]["cancel"] = True
+                    worker.parsed = None  # an edit of the spec, as a new generation would be
+                step = await reconciler.step(worker)
+                if step is None:
+                    raise RuntimeError(f"run {run.metadata.name}: its spec does not validate")
+                wake_at = await reconciler.apply(worker, step)
+                status = step.result.status
                 run = _with_status(run, status)
                 if on_update is not None:
-                    on_update(run, step.events)
+                    on_update(run, step.result.events)
                 if status.phase is not None and status.phase.finished:
                     break
-                if not step.starts and step.wake_at is None and executor.idle:
+                if not step.result.starts and wake_at is None and executor.idle:
                     # Nothing runs and nothing is due: waiting would wait forever.
                     raise RuntimeError(
                         f"run {run.metadata.name} is {status.phase} with nothing running and "
                         "nothing scheduled; this is a bug in the planner, please report it"
                     )
-                await _sleep_until_change(executor, cancel, step.wake_at)
+                await _sleep_until_change(executor, cancel, wake_at)
     finally:
         await executor.close()
     return run
+
+
+class OneRun:
+    """A LocalExecutor behind the executor contract: the one run of `runwright run`."""
+
+    def __init__(self, local: LocalExecutor) -> None:
+        self.local = local
+
+    def observe(self, run: RunRef) -> dict[str, Observation]:
+        return self.local.observe()
+
+    def recheck_at(self, run: RunRef) -> datetime | None:
+        return None  # a process exit always wakes the loop
+
+    async def start(self, run: RunRef, action: StartBlock) -> None:
+        await self.local.start(action)
+
+    async def stop(self, run: RunRef, name: str) -> None:
+        await self.local.stop(name)
+
+    async def forget(self, run: RunRef) -> None:
+        await self.local.close()
 
 
 def _with_status(run: PipelineRun, status: PipelineRunStatus) -> PipelineRun:

@@ -1,0 +1,55 @@
+"""The operator's RunStore: runs in the API server, Pipelines from the read model."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from runwright.api.pipeline import PipelineSpec
+from runwright.controller.kube import Kube
+from runwright.engine.plan import Event
+
+RUNS = "pipelineruns"
+
+
+class KubeStore:
+    """Runs in the API server; Pipelines from the operator's read model."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        pipelines: Callable[[str, str], tuple[PipelineSpec | None, str | None]],
+    ) -> None:
+        self.kube = kube
+        self._pipelines = pipelines
+
+    def pipeline(self, namespace: str, name: str) -> tuple[PipelineSpec | None, str | None]:
+        return self._pipelines(namespace, name)
+
+    async def get_run(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return await self.kube.get(RUNS, namespace, name)
+
+    async def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> str | None:
+        return _version(await self.kube.patch_status(RUNS, namespace, name, patch))
+
+    async def patch_labels(
+        self, namespace: str, name: str, labels: Mapping[str, str]
+    ) -> str | None:
+        return _version(await self.kube.patch_labels(RUNS, namespace, name, labels))
+
+    async def post_events(self, body: Mapping[str, Any], events: Sequence[Event]) -> None:
+        meta = body["metadata"]
+        involved = {"kind": "PipelineRun", "metadata": meta}
+        # Events are history, written after the state they describe: all at once, so a
+        # reconcile that posts several does not wait for each in turn.
+        await asyncio.gather(
+            *(self.kube.event(involved, e.type, e.reason, e.message) for e in events)
+        )
+
+    async def delete_run(self, namespace: str, name: str) -> None:
+        await self.kube.delete(RUNS, namespace, name)
+
+
+def _version(answer: object) -> str | None:
+    return answer if isinstance(answer, str) else None

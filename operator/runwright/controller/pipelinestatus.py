@@ -1,0 +1,85 @@
+"""A Pipeline's status, written by its own small loop: once per burst of changes.
+
+Every run that starts or ends changes its Pipeline's `activeRuns` or `lastRun`.
+Writing once per run phase change would make a burst of a thousand runs a thousand
+Pipeline writes; instead, while one write of a Pipeline is in flight, further
+changes only mark it dirty, and the writer then writes once more with the latest
+picture. A change that finds no write in flight is written at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from runwright.api.common import RunRecord
+from runwright.controller.kube import Kube
+from runwright.controller.pipelines import pipeline_status, same_status
+from runwright.controller.readmodel import PipelineKey, ReadModel
+
+PIPELINES = "pipelines"
+
+
+class PipelineStatusWriter:
+    """Validity, active runs and last run of each Pipeline, from the read model."""
+
+    def __init__(self, kube: Kube, model: ReadModel, clock: Callable[[], datetime]) -> None:
+        self.kube = kube
+        self.model = model
+        self.clock = clock
+        self.written: dict[PipelineKey, dict[str, Any]] = {}
+        self._dirty: set[PipelineKey] = set()
+        self._writing: set[PipelineKey] = set()
+
+    def summary(self, namespace: str, pipeline: str) -> tuple[int, RunRecord | None]:
+        """(active runs, the most recent run) of a pipeline, from memory."""
+        mine = list(self.model.runs_of_pipeline(namespace, pipeline))
+        active = sum(1 for _, s in mine if s.active)
+        if not mine:
+            return active, None
+        name, latest = max(mine, key=lambda item: (item[1].created, item[0]))
+        record = RunRecord(
+            name=name,
+            phase=str(latest.phase) if latest.phase else None,
+            completed_at=latest.completed_at,
+        )
+        return active, record
+
+    async def changed(self, namespace: str, name: str) -> None:
+        """Something the Pipeline's status shows may have changed: write it (coalesced)."""
+        key = (namespace, name)
+        self._dirty.add(key)
+        if key in self._writing:
+            return  # the write in flight writes once more when it is done
+        self._writing.add(key)
+        try:
+            while key in self._dirty:
+                self._dirty.discard(key)
+                await self._write(namespace, name)
+        finally:
+            self._writing.discard(key)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The Pipeline was deleted."""
+        self.written.pop((namespace, name), None)
+        self._dirty.discard((namespace, name))
+
+    async def _write(self, namespace: str, name: str) -> None:
+        body = self.model.pipelines.get((namespace, name))
+        checked = self.model.validated(namespace, name)
+        if body is None or checked is None:
+            return
+        active, last = self.summary(namespace, name)
+        new = pipeline_status(
+            body,
+            active_runs=active,
+            last_run=last,
+            now=self.clock(),
+            validated=(checked.spec, checked.reason, checked.message),
+        )
+        stored = self.written.get((namespace, name)) or body.get("status")
+        if same_status(stored, new):
+            return
+        await self.kube.patch_status(PIPELINES, namespace, name, new)
+        self.written[(namespace, name)] = new

@@ -1,0 +1,264 @@
+"""The one reconcile of a PipelineRun: gather -> plan -> apply.
+
+The operator (controller/runs.py) and `runwright run` (executors/localrun.py) both
+call `Reconciler.step` then `Reconciler.apply`; only the store (API server or memory,
+runwright/store.py), the executor (Jobs or processes, executors/contract.py) and the
+limits (budgets and pipelineRunLimit, or none) differ. Local and cluster semantics
+therefore agree by construction.
+
+- gather: the run's spec and last written status, its Pipeline (only before it
+  starts; afterwards the frozen copy rules), a rerun's source, what the executor
+  observes, the admission and budget answers.
+- plan: the pure `engine.plan`.
+- apply: stop and start attempts, one merge patch of what changed in status, the
+  labels only when they change (the phase), the Events, the deletion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from runwright import labels
+from runwright.api.pipeline import PipelineSpec
+from runwright.api.run import PipelineRunSpec, PipelineRunStatus
+from runwright.engine.concurrency import RunKey
+from runwright.engine.plan import Plan, PlanInput, plan
+from runwright.executors.contract import Executor, RunRef
+from runwright.store import RunStore, merge_patch
+
+log = logging.getLogger("runwright.runs")
+
+#: How many of our own recent resourceVersions a run remembers (status + labels writes).
+OWN_VERSIONS = 4
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An RFC 3339 time from the API server, as an aware datetime."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+class Limits(Protocol):
+    """Admission (pipelineRunLimit) and block budgets; local mode has neither."""
+
+    def admitted(
+        self, key: RunKey, pipeline: str, execution_date: datetime, spec: PipelineSpec | None
+    ) -> bool:
+        """May the run become active now?"""
+
+    def budget(self, key: RunKey, execution_date: datetime) -> int | None:
+        """How many blocks the run may start now; None is no limit."""
+
+
+class NoLimits:
+    """Every run admitted, no block budget: one run on one machine."""
+
+    def admitted(
+        self, key: RunKey, pipeline: str, execution_date: datetime, spec: PipelineSpec | None
+    ) -> bool:
+        return True
+
+    def budget(self, key: RunKey, execution_date: datetime) -> int | None:
+        return None
+
+
+@dataclass
+class Worker:
+    """One run as its reconcile knows it: the latest body, and what it last wrote."""
+
+    key: RunKey
+    body: dict[str, Any]
+    status: PipelineRunStatus | None = None
+    written: dict[str, Any] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    own_versions: list[str] = field(default_factory=list)
+    """resourceVersions our own writes made: their watch events need no reconcile."""
+    parsed: tuple[int, PipelineRunSpec] | None = None
+    """The spec parsed for one metadata.generation (spec edits bump it, status writes do not)."""
+
+    def spec(self) -> PipelineRunSpec:
+        """The run's spec, parsed once per generation; raises ValidationError when invalid."""
+        generation = self.body["metadata"].get("generation")
+        if self.parsed is not None and generation is not None and self.parsed[0] == generation:
+            return self.parsed[1]
+        spec = PipelineRunSpec.model_validate(self.body.get("spec") or {})
+        if isinstance(generation, int):
+            self.parsed = (generation, spec)
+        return spec
+
+    def remember_write(self, version: str | None) -> None:
+        """Keep the resourceVersion a write of ours made, to know its echo when it comes."""
+        if version is not None:
+            self.own_versions = [*self.own_versions[-(OWN_VERSIONS - 1) :], version]
+
+    def is_own_write(self, body: dict[str, Any]) -> bool:
+        """True for the echo of our own write: nothing in it is news to the reconcile."""
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        return version is not None and version in self.own_versions
+
+
+@dataclass
+class Step:
+    """One planned reconcile, not applied yet."""
+
+    run: RunRef
+    spec: PipelineRunSpec
+    old: PipelineRunStatus
+    result: Plan
+    created: datetime
+    execution_date: datetime
+
+
+class Reconciler:
+    """gather -> plan -> apply for one run at a time, over a store, an executor, limits."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        executor: Executor,
+        limits: Limits,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.limits = limits
+        self.clock = clock
+
+    async def step(self, worker: Worker) -> Step | None:
+        """Gather and plan; None when the run's spec is invalid (nothing can be done)."""
+        gathered = await self.gather(worker)
+        if gathered is None:
+            return None
+        inp, step = gathered
+        step.result = plan(inp)
+        return step
+
+    async def gather(self, worker: Worker) -> tuple[PlanInput, Step] | None:
+        """Everything the engine needs to plan this run, read from memory and the executor."""
+        body = worker.body
+        meta = body["metadata"]
+        namespace, name = worker.key
+        try:
+            spec = worker.spec()
+        except ValidationError as exc:
+            log.error("run %s/%s has an invalid spec: %s", namespace, name, exc)
+            return None
+        if worker.status is None:
+            worker.status = PipelineRunStatus.model_validate(body.get("status") or {})
+            worker.written = worker.status.model_dump(by_alias=True, mode="json")
+        status = worker.status
+        created = parse_time(meta.get("creationTimestamp")) or self.clock()
+
+        pipeline: PipelineSpec | None = None
+        pipeline_error: str | None = None
+        rerun_source: PipelineRunStatus | None = None
+        if status.phase is None:
+            # Only a run that has not started reads the live Pipeline; after that, its
+            # frozen copy in status.pipelineSpec rules.
+            pipeline, pipeline_error = self.store.pipeline(namespace, spec.pipeline_ref.name)
+            if spec.rerun_of is not None:
+                source = await self.store.get_run(namespace, spec.rerun_of.name)
+                if source is not None:
+                    rerun_source = PipelineRunStatus.model_validate(source.get("status") or {})
+        limits_from = status.pipeline_spec or pipeline
+        if limits_from is None and rerun_source is not None:
+            limits_from = rerun_source.pipeline_spec
+        execution_date = status.execution_date or spec.execution_date or created
+        run = RunRef(
+            namespace=namespace,
+            name=name,
+            uid=meta.get("uid", ""),
+            pipeline=spec.pipeline_ref.name,
+            trigger=spec.trigger_ref.name if spec.trigger_ref else None,
+            pipeline_spec=status.pipeline_spec,
+        )
+        inp = PlanInput(
+            run_name=name,
+            spec=spec,
+            status=status,
+            now=self.clock(),
+            created_at=created,
+            pipeline=pipeline,
+            observed=self.executor.observe(run),
+            admitted=self.limits.admitted(
+                worker.key, spec.pipeline_ref.name, execution_date, limits_from
+            ),
+            budget=self.limits.budget(worker.key, execution_date),
+            generation=meta.get("generation"),
+            rerun_source=rerun_source,
+            pipeline_error=pipeline_error,
+        )
+        return inp, Step(run, spec, status, Plan(status=status), created, execution_date)
+
+    async def apply(self, worker: Worker, step: Step) -> datetime | None:
+        """Carry out the plan; returns when to reconcile again at the latest."""
+        run = replace(step.run, pipeline_spec=step.result.status.pipeline_spec)
+        await self._act(run, step.result)
+        await self._write_status(worker, step.result.status)
+        await self._write_labels(worker, step)
+        if step.result.events:
+            meta = {**worker.body["metadata"], "namespace": run.namespace}
+            await self.store.post_events({**worker.body, "metadata": meta}, step.result.events)
+        if step.result.delete:
+            await self.store.delete_run(run.namespace, run.name)
+            return None
+        recheck = self.executor.recheck_at(run)
+        wake_at = step.result.wake_at
+        if recheck is not None and (wake_at is None or recheck < wake_at):
+            return recheck
+        return wake_at
+
+    async def _act(self, run: RunRef, result: Plan) -> None:
+        """Stops first (they free budget), then starts."""
+        for stop in result.stops:
+            await self.executor.stop(run, stop.name)
+        for start in result.starts:
+            await self.executor.start(run, start)
+
+    async def _write_status(self, worker: Worker, new: PipelineRunStatus) -> None:
+        """One merge patch of what changed since our last write; none when nothing did."""
+        dump = _status_dump(new, worker.status, worker.written)
+        patch = merge_patch(worker.written or {}, dump)
+        if patch:
+            namespace, name = worker.key
+            worker.remember_write(await self.store.patch_status(namespace, name, patch))
+            worker.written = dump
+        worker.status = new
+
+    async def _write_labels(self, worker: Worker, step: Step) -> None:
+        """The pipeline, trigger and phase labels, written only when one changes."""
+        new = step.result.status
+        desired = {labels.PIPELINE: step.spec.pipeline_ref.name}
+        if step.spec.trigger_ref is not None:
+            desired[labels.TRIGGER] = step.spec.trigger_ref.name
+        if new.phase is not None:
+            desired[labels.PHASE] = str(new.phase)
+        if any(worker.labels.get(k) != v for k, v in desired.items()):
+            namespace, name = worker.key
+            worker.remember_write(await self.store.patch_labels(namespace, name, desired))
+            worker.labels.update(desired)
+
+
+def _status_dump(
+    new: PipelineRunStatus, old: PipelineRunStatus | None, written: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The status as JSON; the frozen pipelineSpec is dumped only when it is a new object.
+
+    It is the largest part of the status and never changes once set, so re-dumping and
+    comparing it on every reconcile would be most of a reconcile's work.
+    """
+    dump = new.model_dump(by_alias=True, mode="json", exclude={"pipeline_spec"})
+    if old is not None and written is not None and new.pipeline_spec is old.pipeline_spec:
+        dump["pipelineSpec"] = written.get("pipelineSpec")
+    elif new.pipeline_spec is not None:
+        dump["pipelineSpec"] = new.pipeline_spec.model_dump(by_alias=True, mode="json")
+    else:
+        dump["pipelineSpec"] = None
+    return dump

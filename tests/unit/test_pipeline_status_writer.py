@@ -1,0 +1,74 @@
+"""A Pipeline's status is written once per burst of run changes, not once per change."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from runwright.api.trigger import RunPhase
+from runwright.controller.pipelinestatus import PipelineStatusWriter
+from runwright.controller.readmodel import ReadModel, RunState
+
+T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+
+
+class SlowKube:
+    """A write that waits until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.writes: list[dict[str, Any]] = []
+        self.release = asyncio.Event()
+
+    async def patch_status(self, plural: str, ns: str, name: str, status: Any) -> None:
+        self.writes.append(dict(status))
+        await self.release.wait()
+
+
+def model_with_pipeline() -> ReadModel:
+    model = ReadModel()
+    model.put_pipeline(
+        {
+            "metadata": {"name": "p", "namespace": "ns", "generation": 1},
+            "spec": {"template": {"image": "i"}, "blocks": [{"name": "a", "command": ["x"]}]},
+        }
+    )
+    return model
+
+
+def add_run(model: ReadModel, name: str) -> None:
+    model.runs[("ns", name)] = RunState("p", T0, T0, RunPhase.RUNNING, None)
+
+
+async def test_changes_during_a_write_make_one_more_write_with_the_latest_counts() -> None:
+    kube, model = SlowKube(), model_with_pipeline()
+    writer = PipelineStatusWriter(kube, model, lambda: T0)  # type: ignore[arg-type]
+    add_run(model, "r0")
+    first = asyncio.create_task(writer.changed("ns", "p"))
+    await asyncio.sleep(0)  # the first write is in flight
+    for i in range(1, 5):
+        add_run(model, f"r{i}")
+        await writer.changed("ns", "p")  # returns at once: the writer is busy
+    kube.release.set()
+    await first
+    assert [w["activeRuns"] for w in kube.writes] == [1, 5]
+
+
+async def test_a_change_that_changes_nothing_writes_nothing() -> None:
+    kube, model = SlowKube(), model_with_pipeline()
+    kube.release.set()
+    writer = PipelineStatusWriter(kube, model, lambda: T0)  # type: ignore[arg-type]
+    await writer.changed("ns", "p")
+    await writer.changed("ns", "p")
+    assert len(kube.writes) == 1
+
+
+def test_the_pipeline_is_validated_once_per_generation() -> None:
+    model = model_with_pipeline()
+    first = model.validated("ns", "p")
+    assert first is not None and first.spec is not None
+    assert model.validated("ns", "p") is first
+    body = dict(model.pipelines[("ns", "p")])
+    body["metadata"] = {**body["metadata"], "generation": 2}
+    model.put_pipeline(body)
+    assert model.validated("ns", "p") is not first
