@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from runwright.api.pipeline import PipelineSpec
-from runwright.controller.kube import permission_missing
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors.kubernetes import (
     ExecutorError,
@@ -28,6 +27,7 @@ from runwright.executors.kubernetes import (
     recheck_at,
 )
 from runwright.executors.local import LocalExecutor
+from runwright.kube.errors import permission_missing
 
 log = logging.getLogger("runwright.executors")
 

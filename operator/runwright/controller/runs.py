@@ -28,12 +28,12 @@ from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import BlockPhase, PipelineRunSpec, PipelineRunStatus
 from runwright.api.trigger import RunPhase
 from runwright.controller.config import OperatorConfig
-from runwright.controller.kube import Kube
 from runwright.controller.pipelines import pipeline_status, same_status, validate_spec
 from runwright.controller.workers import WorkerPool
 from runwright.engine.concurrency import Claim, RunKey, RunSlot, admitted, block_budget
 from runwright.engine.plan import Observation, PlanInput, StartBlock, plan
 from runwright.executors.kubernetes import RunRef
+from runwright.kube.client import Kube
 from runwright.metrics import METRICS, RunLabels
 
 log = logging.getLogger("runwright.runs")

@@ -1,0 +1,322 @@
+"""Every Kubernetes API request the operator sends: one async client, one retry policy.
+
+kopf watches and indexes; everything the operator *writes* (and the few reads it
+makes) goes through `Kube`, so each request is retried the same way (`retry`) and
+counted in one place: runwright_kube_requests_total, by verb, resource and answer,
+which is also how the benchmark counts writes per block attempt.
+
+404 and 409 are answers, not failures, and each method says what they mean for it:
+a create's 409 is "an earlier try did it" (names are deterministic), a delete's 404
+is "already gone". Everything is async: the operator's event loop never waits on
+the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.config.config_exception import ConfigException
+
+from runwright import labels
+from runwright.kube.errors import forbidden
+from runwright.kube.retry import DEFAULT_POLICY, RetryPolicy, Sleep, retrying
+from runwright.metrics import METRICS, Metrics
+
+log = logging.getLogger("runwright.kube")
+
+T = TypeVar("T")
+MERGE_PATCH = "application/merge-patch+json"
+
+
+async def new_api_client() -> client.ApiClient:
+    """An API client from the in-cluster service account, else the kubeconfig (KUBECONFIG)."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except ConfigException:
+        await config.load_kube_config()
+    return client.ApiClient()
+
+
+async def _unread(send: Callable[[], Awaitable[Any]]) -> Any:
+    """Send a request whose answer body is not wanted (`_preload_content=False`).
+
+    The operator learns about Jobs from its watch, never from a write's answer, so a
+    Job's response is not decoded into models (CPU per block attempt). The client
+    raises nothing for such a request: a status of 300 and over becomes the
+    ApiException the retry policy and the callers understand, with the body and
+    headers (Retry-After) of the answer.
+    """
+    response = await send()
+    try:
+        status = int(response.status)
+        if status >= 300:
+            error = ApiException(status=status, reason=getattr(response, "reason", None))
+            error.body = await response.read()
+            error.headers = getattr(response, "headers", None)
+            raise error
+    finally:
+        response.release()
+    return response
+
+
+class Kube:
+    """Typed requests for what the operator reads and writes, all under one retry policy."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        retry: RetryPolicy = DEFAULT_POLICY,
+        metrics: Metrics | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.batch = client.BatchV1Api(api)
+        self.retry = retry
+        self.metrics = metrics if metrics is not None else METRICS
+        self._sleep = sleep
+
+    async def close(self) -> None:
+        """Close the underlying HTTP session."""
+        await self.api.close()
+
+    async def _send(
+        self, call: Callable[[], Awaitable[T]], what: str, verb: str, resource: str
+    ) -> T:
+        return await retrying(
+            call,
+            what,
+            verb,
+            resource,
+            policy=self.retry,
+            metrics=self.metrics,
+            sleep=self._sleep,
+        )
+
+    # ----- custom objects (runwright.dev) ------------------------------------------------
+
+    async def _merge_patch(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        *,
+        status: bool = False,
+        missing_ok: bool = False,
+    ) -> None:
+        """One JSON merge-patch of a custom object (or of its status subresource)."""
+        method = (
+            self.custom.patch_namespaced_custom_object_status
+            if status
+            else self.custom.patch_namespaced_custom_object
+        )
+        resource = f"{plural}/status" if status else plural
+        try:
+            await self._send(
+                lambda: method(
+                    labels.GROUP,
+                    labels.VERSION,
+                    namespace,
+                    plural,
+                    name,
+                    body,
+                    # The stubs omit _content_type; the client honours it, and without it
+                    # a dict body would be sent as a JSON Patch.
+                    _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+                ),
+                f"patch {resource} {namespace}/{name}",
+                "patch",
+                resource,
+            )
+        except ApiException as exc:
+            if not (missing_ok and exc.status == 404):
+                raise
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        """Merge-patch a custom object's status subresource (None values delete fields)."""
+        await self._merge_patch(plural, namespace, name, {"status": dict(status)}, status=True)
+
+    async def patch_labels(
+        self, plural: str, namespace: str, name: str, new_labels: Mapping[str, str]
+    ) -> None:
+        """Merge-patch metadata.labels of a custom object."""
+        await self._merge_patch(plural, namespace, name, {"metadata": {"labels": dict(new_labels)}})
+
+    async def patch_spec(
+        self, plural: str, namespace: str, name: str, spec: Mapping[str, Any]
+    ) -> None:
+        """Merge-patch a custom object's spec (e.g. `cancel: true`); gone already is fine."""
+        await self._merge_patch(plural, namespace, name, {"spec": dict(spec)}, missing_ok=True)
+
+    async def create(
+        self, plural: str, namespace: str, body: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Create a custom object; None when it exists already (409: an earlier try did it)."""
+        try:
+            created: dict[str, Any] = await self._send(
+                lambda: self.custom.create_namespaced_custom_object(
+                    labels.GROUP, labels.VERSION, namespace, plural, dict(body)
+                ),
+                f"create {plural} {namespace}/{body.get('metadata', {}).get('name', '')}",
+                "create",
+                plural,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            raise
+        return created
+
+    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One custom object, or None when it does not exist."""
+        try:
+            obj: dict[str, Any] = await self._send(
+                lambda: self.custom.get_namespaced_custom_object(
+                    labels.GROUP, labels.VERSION, namespace, plural, name
+                ),
+                f"get {plural} {namespace}/{name}",
+                "get",
+                plural,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
+    async def delete(self, plural: str, namespace: str, name: str) -> None:
+        """Delete a custom object; already gone is fine."""
+        try:
+            await self._send(
+                lambda: self.custom.delete_namespaced_custom_object(
+                    labels.GROUP, labels.VERSION, namespace, plural, name
+                ),
+                f"delete {plural} {namespace}/{name}",
+                "delete",
+                plural,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # ----- Jobs ----------------------------------------------------------------------------
+
+    async def create_job(self, namespace: str, body: Mapping[str, Any]) -> bool:
+        """Create a batch/v1 Job; False when it exists already (409: an earlier try did it).
+
+        The answer's body is not decoded (see `_unread`). Raises ApiException for a
+        refusal (4xx) or when transient failures outlasted the retries, and the
+        connection error itself when no answer ever came.
+        """
+        name = body["metadata"]["name"]
+        try:
+            await self._send(
+                lambda: _unread(
+                    lambda: self.batch.create_namespaced_job(
+                        namespace, cast(Any, body), _preload_content=False
+                    )
+                ),
+                f"create Job {namespace}/{name}",
+                "create",
+                "jobs",
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a Job and, in the background, its pods; already gone (404) is fine.
+
+        Background propagation returns at once; the garbage collector removes the
+        pods (the kubelet stops the containers first), so a cancel never waits on them.
+        """
+        try:
+            await self._send(
+                lambda: _unread(
+                    lambda: self.batch.delete_namespaced_job(
+                        name, namespace, propagation_policy="Background", _preload_content=False
+                    )
+                ),
+                f"delete Job {namespace}/{name}",
+                "delete",
+                "jobs",
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # ----- core: Secrets, Events ------------------------------------------------------------
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
+        """One key of a Secret, decoded; None when the Secret or the key is missing, or
+        when the operator may not read it (then the log names the missing permission)."""
+        try:
+            secret = await self._send(
+                lambda: self.core.read_namespaced_secret(name, namespace),
+                f"get secret {namespace}/{name}",
+                "get",
+                "secrets",
+            )
+        except ApiException as exc:
+            if exc.status == 403:
+                log.warning("secret %s/%s not read: %s", namespace, name, forbidden(exc))
+            if exc.status in (403, 404):
+                return None
+            raise
+        data = secret.data or {}
+        if key not in data:
+            return None
+        return base64.b64decode(data[key])
+
+    async def event(
+        self,
+        involved: Mapping[str, Any],
+        type_: str,
+        reason: str,
+        message: str,
+    ) -> None:
+        """Post a core/v1 Event on an object, so `kubectl describe` shows its history."""
+        meta = involved["metadata"]
+        now = datetime.now(UTC)
+        body = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion", labels.API_VERSION),
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "runwright-operator"},
+            "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "count": 1,
+            "reportingComponent": "runwright-operator",
+        }
+        try:
+            await self._send(
+                lambda: self.core.create_namespaced_event(meta["namespace"], cast(Any, body)),
+                f"event {reason} on {meta['namespace']}/{meta['name']}",
+                "create",
+                "events",
+            )
+        except ApiException as exc:
+            # Events are history, not state: losing one must never stall a run.
+            why = forbidden(exc) or exc.reason
+            log.warning("event %s on %s not posted: %s", reason, meta["name"], why)
