@@ -9,13 +9,25 @@ nothing: 404 unknown (or not an API) trigger, 401 bad token, 413 body over 64 Ki
 Tokens are compared with `hmac.compare_digest` (constant time), the body is read with
 a hard limit (never buffered past 64 KiB), and posted values only ever become
 PipelineRun variables: nothing here reaches a shell.
+
+concurrencyPolicy counts the trigger's runs the watch shows *and* those created but
+not yet shown (the trigger controller's expectations, shared with it), and the check
+and the record of the new run happen with no await in between: two quick calls
+under Forbid create one run, never two. The run's name is chosen here (the
+generateName prefix plus a random suffix, as the API server would) so that it can be
+expected before the create is sent. Replace cancels before it creates; its calls
+for one trigger take turns, so a second call always sees (and cancels) the first's
+run as created.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
+import secrets
+from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,16 +36,26 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from runwright.api.run import TriggeredBy
-from runwright.api.trigger import ConcurrencyPolicy, TriggerSpec, TriggerType
-from runwright.controller.kube import Kube, api_message, forbidden
+from runwright.api.trigger import ConcurrencyPolicy, RunPhase, TriggerSpec, TriggerType
 from runwright.controller.runs import RUNS
-from runwright.controller.triggers import TriggerController, owner_reference
-from runwright.engine.triggers import run_manifest
+from runwright.controller.triggers import (
+    TriggerController,
+    TriggerKey,
+    owner_reference,
+    trigger_runs,
+)
+from runwright.engine.trigger_policy import decide
+from runwright.engine.triggers import TriggerRun, run_manifest
+from runwright.kube.client import Kube
+from runwright.kube.errors import api_message, forbidden
 from runwright.metrics import METRICS
 
 log = logging.getLogger("runwright.http")
 
 MAX_BODY = 64 * 1024
+#: The API server's generateName alphabet (no vowels, no look-alikes), 5 characters.
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIX_LENGTH = 5
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -48,6 +70,8 @@ class ApiEndpoint:
         self.triggers = triggers
         self.host, self.port = host, port
         self.runner: web.AppRunner | None = None
+        # Replace cancels then creates: its calls for one trigger take turns.
+        self._replacing: defaultdict[TriggerKey, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def app(self) -> web.Application:
         """The aiohttp application (also used directly by tests)."""
@@ -87,28 +111,56 @@ class ApiEndpoint:
         variables, problem = _variables(raw)
         if problem is not None:
             return _error(400, problem)
-        active = [
-            run
-            for run, state in self.triggers.runs.model.runs_of_trigger(namespace, name)
-            if state.active
-        ]
-        if active and spec.concurrency_policy == ConcurrencyPolicy.FORBID:
-            return _error(409, f"run {active[0]} is active and concurrencyPolicy is Forbid")
+        key = (namespace, name)
+        if spec.concurrency_policy == ConcurrencyPolicy.REPLACE:
+            async with self._replacing[key]:
+                return await self._fire(key, body, spec, variables)
+        return await self._fire(key, body, spec, variables)
+
+    async def _fire(
+        self, key: TriggerKey, body: dict[str, Any], spec: TriggerSpec, variables: dict[str, str]
+    ) -> web.Response:
+        """Apply concurrencyPolicy, then create the run (cancelling what Replace replaces)."""
+        namespace, name = key
         now = datetime.now(UTC)
         manifest = run_manifest(name, spec, None, now, TriggeredBy.API, variables, namespace)
-        manifest["metadata"]["ownerReferences"] = [owner_reference(body)]
+        meta = manifest["metadata"]
+        run_name = meta.pop("generateName") + _suffix()
+        meta["name"] = run_name
+        meta["ownerReferences"] = [owner_reference(body)]
+        # No await from here to expect(): the check and the record are one step.
+        runs = trigger_runs(self.triggers.runs.model, self.triggers.expected, key)
+        decision = decide(spec.concurrency_policy, [r.name for r in runs if not r.finished])
+        if not decision.create:
+            return _error(409, f"run {decision.blocking} is active and concurrencyPolicy is Forbid")
+        expected = (namespace, run_name)
+        self.triggers.expected.expect(
+            expected,
+            key,
+            TriggerRun(
+                name=run_name,
+                phase=RunPhase.PENDING,
+                created_at=now,
+                execution_date=now,
+                triggered_by=TriggeredBy.API,
+            ),
+        )
         try:
-            if active and spec.concurrency_policy == ConcurrencyPolicy.REPLACE:
-                for run in active:
-                    await self.kube.patch_spec(RUNS, namespace, run, {"cancel": True})
+            for run in decision.cancel:
+                await self.kube.patch_spec(RUNS, namespace, run, {"cancel": True})
             created = await self.kube.create(RUNS, namespace, manifest)
         except ApiException as exc:
+            self.triggers.expected.forget(expected)
             # The caller did nothing wrong: say what the operator could not do (a missing
             # RBAC permission names itself), never a bare 500.
             problem = forbidden(exc) or api_message(exc)
             log.error("API trigger %s/%s: the run was not created: %s", namespace, name, problem)
             return _error(500 if exc.status == 403 else 502, f"the run was not created: {problem}")
-        if created is None:  # generateName collided; extremely rare: the caller may retry
+        except BaseException:
+            self.triggers.expected.forget(expected)
+            raise
+        if created is None:  # the random name collided; extremely rare: the caller may retry
+            self.triggers.expected.forget(expected)
             return _error(409, "a run with the generated name exists; try again")
         run_name = created["metadata"]["name"]
         METRICS.observe_trigger_fire(namespace, name, spec.pipeline_ref.name, "API", None, now)
@@ -126,6 +178,11 @@ class ApiEndpoint:
         if not expected:
             return False
         return hmac.compare_digest(token.strip().encode(), expected.strip())
+
+
+def _suffix() -> str:
+    """A generateName-like random suffix, so the name is known before the create is sent."""
+    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
 
 
 def _api_spec(body: dict[str, Any] | None) -> TriggerSpec | None:

@@ -71,8 +71,8 @@ from kubernetes_asyncio.config import kube_config as kube_config_module
 
 from runwright import labels
 from runwright.controller import config as operator_config
-from runwright.controller.kube import Kube
 from runwright.executors.kubernetes import KubernetesExecutor
+from runwright.kube.client import Kube
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / ".cluster"

@@ -60,7 +60,7 @@ from kubernetes_asyncio import client, config
 
 from runwright import labels
 from runwright.controller import config as operator_config
-from runwright.controller.kube import Kube
+from runwright.kube.client import Kube
 
 RESULTS = ROOT / "bench" / "results" / "triggers.json"
 PIPELINE = "bench-tick"

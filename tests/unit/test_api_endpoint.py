@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from runwright import labels
 from runwright.api.trigger import RunPhase
 from runwright.controller.readmodel import ReadModel
 from runwright.controller.runs import RunState
+from runwright.engine.triggers import TriggerRun
 from runwright.http import MAX_BODY, ApiEndpoint
+from runwright.kube.expectations import Expectations
 
 URL = "/v1/namespaces/ns/triggers/hook/runs"
 T0 = datetime(2026, 11, 21, tzinfo=UTC)
@@ -52,9 +55,14 @@ class FakeRuns:
         return self.model.runs
 
 
+def no_expectations() -> Expectations[tuple[str, str], TriggerRun]:
+    return Expectations(300.0)
+
+
 @dataclass
 class FakeTriggers:
     runs: FakeRuns = field(default_factory=FakeRuns)
+    expected: Expectations[tuple[str, str], TriggerRun] = field(default_factory=no_expectations)
 
     @property
     def bodies(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -224,3 +232,99 @@ async def test_a_run_the_operator_may_not_create_is_a_clear_error_not_a_bare_500
     error = (await response.json())["error"]
     assert "permission missing: create pipelineruns" in error
     assert kube.created == []
+
+
+# ----- two calls at once ------------------------------------------------------------------
+
+
+async def test_two_calls_at_once_under_forbid_create_exactly_one_run(setup: Any) -> None:
+    """The watch has shown neither call's run when the other decides: the run created
+    (or being created) by one call must still make the other a 409."""
+    client, kube, triggers = setup
+    triggers.bodies[("ns", "hook")] = trigger(concurrencyPolicy="Forbid")
+    first, second = await asyncio.gather(
+        client.post(URL, json={}, headers=AUTH), client.post(URL, json={}, headers=AUTH)
+    )
+    assert sorted([first.status, second.status]) == [201, 409]
+    refused = first if first.status == 409 else second
+    assert "Forbid" in (await refused.json())["error"]
+    assert len(kube.created) == 1
+
+
+async def test_a_run_the_trigger_controller_just_created_counts_under_forbid(setup: Any) -> None:
+    client, kube, triggers = setup
+    triggers.bodies[("ns", "hook")] = trigger(concurrencyPolicy="Forbid")
+    triggers.expected.expect(
+        ("ns", "hook-fired"),
+        ("ns", "hook"),
+        TriggerRun(name="hook-fired", phase=RunPhase.PENDING, created_at=T0),
+    )
+    response = await client.post(URL, json={}, headers=AUTH)
+    assert response.status == 409
+    assert "hook-fired" in (await response.json())["error"]
+    assert kube.created == []
+
+
+async def test_a_created_run_is_expected_until_the_watch_shows_it(setup: Any) -> None:
+    client, _, triggers = setup
+    response = await client.post(URL, json={}, headers=AUTH)
+    assert response.status == 201
+    [(key, run)] = triggers.expected.of(("ns", "hook")).items()
+    assert key == ("ns", run.name) and run.name.startswith("hook-")
+
+
+async def test_a_refused_create_is_not_expected(setup: Any) -> None:
+    client, kube, triggers = setup
+    triggers.bodies[("ns", "hook")] = trigger(concurrencyPolicy="Forbid")
+    kube.refuse = ApiException(status=422, reason="Unprocessable Entity")
+    response = await client.post(URL, json={}, headers=AUTH)
+    assert response.status == 502
+    assert triggers.expected.of(("ns", "hook")) == {}
+    kube.refuse = None
+    response = await client.post(URL, json={}, headers=AUTH)
+    assert response.status == 201
+
+
+class SlowKube(FakeKube):
+    """Creates that answer only when the test says so, as a slow API server would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+        self.in_flight = asyncio.Event()
+        self.sent: list[str] = []
+        self.existing = {"hook-00000"}
+        self.missed: list[str] = []
+
+    async def create(self, plural: str, ns: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        name = body["metadata"].get("name") or body["metadata"]["generateName"]
+        self.sent.append(name)
+        self.in_flight.set()
+        await self.answer.wait()
+        self.existing.add(name)
+        self.created.append(dict(body))
+        return {"metadata": {"name": name}}
+
+    async def patch_spec(self, plural: str, ns: str, name: str, spec: Mapping[str, Any]) -> None:
+        # The real API server answers 404 for a run not created yet: the cancel is lost.
+        (self.cancelled if name in self.existing else self.missed).append(name)
+
+
+async def test_two_calls_at_once_under_replace_leave_one_run_uncancelled() -> None:
+    kube, triggers = SlowKube(), FakeTriggers()
+    triggers.bodies[("ns", "hook")] = trigger(concurrencyPolicy="Replace")
+    active_run(triggers)
+    endpoint = ApiEndpoint(kube, triggers, "127.0.0.1", 0)  # type: ignore[arg-type]
+    async with TestClient(TestServer(endpoint.app())) as client:
+        calls = asyncio.gather(
+            client.post(URL, json={}, headers=AUTH), client.post(URL, json={}, headers=AUTH)
+        )
+        await kube.in_flight.wait()  # the first create is on its way
+        kube.answer.set()
+        first, second = await calls
+    assert (first.status, second.status) == (201, 201)
+    assert kube.missed == []
+    [one, other] = kube.sent
+    # The second call cancelled the run before it and the first call's run.
+    assert kube.cancelled.count("hook-00000") == 2
+    assert one in kube.cancelled and other not in kube.cancelled

@@ -1,4 +1,4 @@
-"""The operator's own API writes (controller/kube.py) and refused Job creations.
+"""The operator's own API writes (runwright.kube) and refused Job creations.
 
 Transient answers (5xx, 429, dropped connections, timeouts) are retried with a capped
 backoff, a bounded number of times; answers that mean something (404, 409, 422, 403)
@@ -21,16 +21,12 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright.api.pipeline import PipelineSpec
 from runwright.controller.executors import KubeRunExecutor
-from runwright.controller.kube import (
-    RETRIES,
-    Kube,
-    forbidden,
-    is_transient,
-    permission_missing,
-    retrying,
-)
 from runwright.engine.plan import AttemptState, StartBlock
 from runwright.executors.kubernetes import ExecutorError, RunRef
+from runwright.kube.client import Kube
+from runwright.kube.errors import forbidden, permission_missing
+from runwright.kube.retry import RETRIES, RetryPolicy, is_transient, retrying
+from runwright.metrics import Metrics
 
 
 @pytest.fixture
@@ -41,7 +37,7 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
     async def no_wait(delay: float) -> None:
         delays.append(delay)
 
-    # kube.py calls asyncio.sleep through the module; nothing else sleeps in these tests.
+    # retry.py calls asyncio.sleep through the module; nothing else sleeps in these tests.
     monkeypatch.setattr("asyncio.sleep", no_wait)
     yield delays
 
@@ -116,6 +112,14 @@ async def test_other_exceptions_are_bugs_and_raised_at_once(slept: list[float]) 
 # ----- Kube: what each answer means --------------------------------------------------------
 
 
+def sent(kube: Kube, verb: str, resource: str, code: str) -> float:
+    """Requests counted in runwright_kube_requests_total with these labels."""
+    value = kube.metrics.registry.get_sample_value(
+        "runwright_kube_requests_total", {"verb": verb, "resource": resource, "code": code}
+    )
+    return value or 0.0
+
+
 class FakeCustom:
     """CustomObjectsApi stand-in answering from a script, recording every call."""
 
@@ -149,7 +153,7 @@ class FakeCustom:
 @pytest.fixture
 async def kube() -> Any:
     api = ApiClient(Configuration(host="http://127.0.0.1:1"))
-    k = Kube(api)
+    k = Kube(api, metrics=Metrics())
     yield k
     await api.close()
 
@@ -184,7 +188,7 @@ async def test_a_status_patch_survives_a_restarting_api_server(
     await kube.patch_status("pipelineruns", "ns", "r", {"phase": "Running"})
     assert [c[0] for c in fake.calls] == ["patch_status", "patch_status"]
     assert fake.calls[0][1] == fake.calls[1][1]  # the same merge patch, resent
-    assert kube.writes["patch_status"] == 1
+    assert sent(kube, "patch", "pipelineruns/status", "200") == 1
 
 
 async def test_a_lost_event_never_stalls_a_run(kube: Kube, slept: list[float]) -> None:
@@ -322,3 +326,80 @@ async def test_a_secret_the_operator_may_not_read_is_absent_and_logged(
     kube.core = FakeCustom(forbidden_exception(denied.replace('"runwright.dev"', '""')))  # type: ignore[assignment]
     assert await kube.secret_value("data", "api-token", "token") is None
     assert "permission missing: get secrets in API group core in namespace data" in caplog.text
+
+
+# ----- Retry-After, the policy's bounds, the request counter ------------------------------
+
+
+def throttled(status: int, retry_after: str) -> ApiException:
+    error = ApiException(status=status, reason="Too Many Requests")
+    error.headers = {"Retry-After": retry_after}
+    return error
+
+
+async def test_retry_after_is_the_wait_when_the_server_sends_it(slept: list[float]) -> None:
+    call, calls = scripted(throttled(429, "3"), throttled(503, "0"), "ok")
+    assert await retrying(call, "test") == "ok"
+    assert len(calls) == 3
+    assert slept == [3.0, 0.0]
+
+
+async def test_retry_after_is_capped(slept: list[float]) -> None:
+    policy = RetryPolicy(max_retry_after=5.0)
+    call, _ = scripted(throttled(429, "120"), "ok")
+    assert await retrying(call, "test", policy=policy) == "ok"
+    assert slept == [5.0]
+
+
+@pytest.mark.parametrize("value", ["Wed, 21 Oct 2026 07:28:00 GMT", "", "soon"])
+async def test_a_retry_after_that_is_not_seconds_falls_back_to_the_backoff(
+    value: str, slept: list[float]
+) -> None:
+    call, _ = scripted(throttled(429, value), "ok")
+    assert await retrying(call, "test") == "ok"
+    assert slept == [0.1]
+
+
+async def test_retry_after_on_a_final_answer_does_not_make_it_retried(slept: list[float]) -> None:
+    call, calls = scripted(throttled(403, "1"), "never")
+    with pytest.raises(ApiException):
+        await retrying(call, "test")
+    assert (len(calls), slept) == (1, [])
+
+
+async def test_the_number_of_tries_is_the_policys(slept: list[float]) -> None:
+    error = ApiException(status=500, reason="down")
+    call, calls = scripted(*[error] * 3)
+    with pytest.raises(ApiException):
+        await retrying(call, "test", policy=RetryPolicy(tries=2, base_delay=1.0, max_delay=1.5))
+    assert len(calls) == 2
+    assert slept == [1.0]
+
+
+async def test_every_request_sent_is_counted_by_its_answer(slept: list[float]) -> None:
+    metrics = Metrics()
+    error = ApiException(status=503, reason="Unavailable")
+    call, _ = scripted(error, aiohttp.ServerDisconnectedError(), "ok")
+    await retrying(call, "test", "patch", "pipelineruns/status", metrics=metrics)
+    counted = {
+        code: metrics.registry.get_sample_value(
+            "runwright_kube_requests_total",
+            {"verb": "patch", "resource": "pipelineruns/status", "code": code},
+        )
+        for code in ("503", "error", "200")
+    }
+    assert counted == {"503": 1.0, "error": 1.0, "200": 1.0}
+
+
+async def test_a_created_custom_object_that_exists_is_none_sent_once(
+    kube: Kube, slept: list[float]
+) -> None:
+    class Creating(FakeCustom):
+        async def create_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
+            return self._answer("create", args, kwargs)
+
+    fake = Creating(ApiException(status=409, reason="Conflict"))
+    kube.custom = fake  # type: ignore[assignment]
+    assert await kube.create("pipelineruns", "ns", {"metadata": {"name": "r"}}) is None
+    assert len(fake.calls) == 1
+    assert sent(kube, "create", "pipelineruns", "409") == 1

@@ -100,7 +100,7 @@ def command(args: argparse.Namespace) -> int:
 
 async def _preflight() -> str | None:
     """Why the operator cannot reach a cluster, or None: fail at once, not retry forever."""
-    from runwright.controller.kube import new_api_client
+    from runwright.kube.client import new_api_client
 
     try:
         api = await new_api_client()

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runwright.controller.kube import permission_missing
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors.contract import RunRef
 from runwright.executors.kubernetes import (
@@ -33,6 +33,8 @@ from runwright.executors.kubernetes import (
     recheck_at,
 )
 from runwright.executors.local import LocalExecutor
+from runwright.kube.errors import permission_missing
+from runwright.kube.expectations import Expectations
 
 log = logging.getLogger("runwright.executors")
 
@@ -57,7 +59,8 @@ class KubeRunExecutor:
         self.clock = clock
         self._last: dict[tuple[str, str], tuple[list[JobRecord], dict[str, PodRecord]]] = {}
         # Attempts the API server refused (4xx): reported as failed, never retried here.
-        self.rejected: dict[tuple[str, str, str], Observation] = {}
+        # Known to us, never to the index, so without a time-out: forget() ends them.
+        self.rejected: Expectations[tuple[str, str, str], Observation] = Expectations(math.inf)
 
     def _records(self, run: RunRef) -> tuple[list[JobRecord], dict[str, PodRecord]]:
         jobs = list(self.job_lookup(run.namespace, run.name))
@@ -81,11 +84,10 @@ class KubeRunExecutor:
             run_uid=run.uid or None,
             now=self.clock(),
         )
-        for (namespace, name, block), obs in self.rejected.items():
-            if (namespace, name) == (run.namespace, run.name):
-                current = seen.get(block)
-                if current is None or current.attempt <= obs.attempt:
-                    seen[block] = obs
+        for (_, _, block), obs in self.rejected.of((run.namespace, run.name)).items():
+            current = seen.get(block)
+            if current is None or current.attempt <= obs.attempt:
+                seen[block] = obs
         return seen
 
     def recheck_at(self, run: RunRef) -> datetime | None:
@@ -109,13 +111,17 @@ class KubeRunExecutor:
                 why = missing
                 log.error("Job %s/%s not created: %s", run.namespace, action.name, missing)
             now = self.clock()
-            self.rejected[(run.namespace, run.name, action.block)] = Observation(
-                attempt=action.attempt,
-                state=AttemptState.FAILED,
-                started_at=now,
-                finished_at=now,
-                reason="JobRejected",
-                message=f"the API server refused Job {action.name}: {why}",
+            self.rejected.expect(
+                (run.namespace, run.name, action.block),
+                (run.namespace, run.name),
+                Observation(
+                    attempt=action.attempt,
+                    state=AttemptState.FAILED,
+                    started_at=now,
+                    finished_at=now,
+                    reason="JobRejected",
+                    message=f"the API server refused Job {action.name}: {why}",
+                ),
             )
 
     async def stop(self, run: RunRef, name: str) -> None:
@@ -124,8 +130,7 @@ class KubeRunExecutor:
     async def forget(self, run: RunRef) -> None:
         self.jobs.forget(run.namespace, run.name)
         self._last.pop((run.namespace, run.name), None)
-        for key in [k for k in self.rejected if k[:2] == (run.namespace, run.name)]:
-            del self.rejected[key]
+        self.rejected.forget_owner((run.namespace, run.name))
 
 
 class LocalRunExecutor:

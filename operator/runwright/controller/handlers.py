@@ -16,7 +16,6 @@ from runwright.controller.executors import (
     store_values,
 )
 from runwright.controller.health import Health
-from runwright.controller.kube import Kube, new_api_client
 from runwright.controller.runs import RunController
 from runwright.controller.triggers import TriggerController
 from runwright.engine.plan import AttemptState
@@ -28,6 +27,7 @@ from runwright.executors.kubernetes import (
     pod_record,
 )
 from runwright.http import ApiEndpoint
+from runwright.kube.client import Kube, new_api_client
 
 GROUP, VERSION = keys.GROUP, keys.VERSION
 RUN_LABEL = {keys.RUN: kopf.PRESENT}
@@ -69,7 +69,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         memo.local = local
         controller = RunController(kube, local, CONFIG)
     else:
-        jobs = KubernetesExecutor(api)
+        jobs = KubernetesExecutor(kube)
         memo.jobs = jobs
         controller = RunController(kube, KubeRunExecutor(jobs, jobs_of, pods_of), CONFIG)
     memo.runs = controller

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from runwright.api.pipeline import PipelineSpec
-from runwright.controller.kube import Kube
+from runwright.kube.client import Kube
 from runwright.engine.plan import Event
 
 RUNS = "pipelineruns"

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from runwright.api.common import RunRecord
-from runwright.controller.kube import Kube
+from runwright.kube.client import Kube
 from runwright.controller.pipelines import pipeline_status, same_status
 from runwright.controller.readmodel import PipelineKey, ReadModel
 

@@ -25,7 +25,6 @@ from runwright.api.common import RunRecord
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.trigger import RunPhase
 from runwright.controller.config import OperatorConfig
-from runwright.controller.kube import Kube
 from runwright.controller.kubestore import KubeStore
 from runwright.controller.pipelinestatus import PipelineStatusWriter
 from runwright.controller.readmodel import ReadModel, RunState
@@ -41,6 +40,7 @@ from runwright.engine.concurrency import (
     capacity_wakes,
 )
 from runwright.executors.contract import Executor, RunRef
+from runwright.kube.client import Kube
 from runwright.metrics import METRICS, RunLabels
 from runwright.reconcile import Reconciler, Step, Worker, parse_time
 

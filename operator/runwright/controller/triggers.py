@@ -11,8 +11,10 @@ again every SECRET_RECHECK_SECONDS until it appears.
 Runs it creates are named from what fired, so a repeat after a crash, or a second
 operator, gets a 409 that means "already done"; they are owned by the Trigger, so
 deleting a Trigger deletes its runs (like a CronJob and its Jobs). Until the watch
-delivers a run it created, the controller remembers it, so a plan in that window
-still sees it as active.
+delivers a run it created, the controller expects it (`expected`, recorded before the
+create is sent), so a plan in that window still sees it as active. The API endpoint
+shares these expectations: a run it just created counts for the trigger's next plan,
+and a run the controller just created counts for the endpoint's concurrencyPolicy.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from pydantic import ValidationError
 from runwright import labels
 from runwright.api.run import TriggeredBy
 from runwright.api.trigger import RunPhase, TriggerSpec, TriggerStatus, TriggerType
-from runwright.controller.kube import Kube
+from runwright.controller.readmodel import ReadModel
 from runwright.controller.runs import RUNS, RunController, RunState, parse_time
 from runwright.controller.workers import WorkerPool
 from runwright.engine.concurrency import RunKey
 from runwright.engine.triggers import TriggerInput, TriggerRun, UpstreamRun, plan_trigger
+from runwright.kube.client import Kube
+from runwright.kube.expectations import Expectations
 from runwright.metrics import METRICS
 
 log = logging.getLogger("runwright.triggers")
@@ -44,6 +48,36 @@ PENDING_SECONDS = 300
 SECRET_RECHECK_SECONDS = 10
 
 TriggerKey = tuple[str, str]
+#: Runs created by a trigger (or its API endpoint) that the watch has not delivered yet,
+#: by (namespace, run), owned by the trigger's key.
+ExpectedRuns = Expectations[RunKey, TriggerRun]
+
+
+def trigger_runs(model: ReadModel, expected: ExpectedRuns, key: TriggerKey) -> list[TriggerRun]:
+    """Every run of a trigger: those the watch shows, then those expected but not yet shown.
+
+    The one answer to "which runs does this trigger have", for the trigger's plan and
+    the API endpoint's concurrencyPolicy alike. Synchronous, so a caller can decide and
+    record its own creation with no await in between. Expected runs the watch now
+    shows stop being expected here.
+    """
+    namespace, name = key
+    seen: dict[str, TriggerRun] = {}
+    for run, state in model.runs_of_trigger(namespace, name):
+        seen[run] = TriggerRun(
+            name=run,
+            phase=state.phase,
+            created_at=state.created,
+            execution_date=state.execution_date,
+            completed_at=state.completed_at,
+            triggered_by=TriggeredBy(state.triggered_by) if state.triggered_by else None,
+            cancel_requested=state.cancel,
+        )
+    pending = expected.of(key)
+    expected.seen(k for k in pending if k[1] in seen)
+    for (_, run), record in pending.items():
+        seen.setdefault(run, record)
+    return list(seen.values())
 
 
 def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,7 +109,9 @@ class TriggerController:
         self.bodies: dict[TriggerKey, dict[str, Any]] = runs.model.triggers
         self.statuses: dict[TriggerKey, TriggerStatus] = {}
         self.written: dict[TriggerKey, dict[str, Any]] = {}
-        self.pending: dict[TriggerKey, dict[str, tuple[datetime, TriggerRun]]] = {}
+        self.expected: ExpectedRuns = Expectations(
+            PENDING_SECONDS, lambda: self.clock().timestamp()
+        )
         self.pool: WorkerPool[TriggerKey] = WorkerPool("Trigger", self.reconcile, clock)
         runs.on_change = self.run_changed
 
@@ -89,7 +125,7 @@ class TriggerController:
             self.bodies.pop(key, None)
             self.statuses.pop(key, None)
             self.written.pop(key, None)
-            self.pending.pop(key, None)
+            self.expected.forget_owner(key)
             self.pool.stop(key)
             return
         self.bodies[key] = dict(body)
@@ -124,28 +160,6 @@ class TriggerController:
         await self.pool.close()
 
     # ----- the reconcile -----------------------------------------------------------------
-
-    def _runs_of(self, key: TriggerKey) -> list[TriggerRun]:
-        namespace, name = key
-        seen: dict[str, TriggerRun] = {}
-        for run, state in self.runs.model.runs_of_trigger(namespace, name):
-            seen[run] = TriggerRun(
-                name=run,
-                phase=state.phase,
-                created_at=state.created,
-                execution_date=state.execution_date,
-                completed_at=state.completed_at,
-                triggered_by=TriggeredBy(state.triggered_by) if state.triggered_by else None,
-                cancel_requested=state.cancel,
-            )
-        pending = self.pending.get(key, {})
-        cutoff = self.clock() - timedelta(seconds=PENDING_SECONDS)
-        for run, (since, record) in list(pending.items()):
-            if run in seen or since < cutoff:
-                del pending[run]
-            else:
-                seen[run] = record
-        return list(seen.values())
 
     def _upstream(self, namespace: str, pipeline: str, trigger: str) -> list[UpstreamRun]:
         # Runs the trigger made itself never fire it: with event.pipelineRef equal to its
@@ -190,7 +204,7 @@ class TriggerController:
                 status=status,
                 now=now,
                 created_at=parse_time(meta.get("creationTimestamp")) or now,
-                runs=self._runs_of(key),
+                runs=trigger_runs(self.runs.model, self.expected, key),
                 upstream_runs=upstream,
                 pipeline_exists=self.runs.model.pipeline_exists(namespace, spec.pipeline_ref.name),
                 secret_ok=secret_ok,
@@ -207,9 +221,11 @@ class TriggerController:
                 "namespace": namespace,
                 "ownerReferences": [owner_reference(body)],
             }
-            await self.kube.create(RUNS, namespace, manifest)
-            self.pending.setdefault(key, {})[create.name] = (
-                now,
+            # Expected before the request is sent: a watch event that beats the answer
+            # is not lost, and the API endpoint sees the run from this instant.
+            self.expected.expect(
+                (namespace, create.name),
+                key,
                 TriggerRun(
                     name=create.name,
                     phase=RunPhase.PENDING,
@@ -218,6 +234,13 @@ class TriggerController:
                     triggered_by=TriggeredBy(manifest["spec"].get("triggeredBy", "Manual")),
                 ),
             )
+            try:
+                await self.kube.create(RUNS, namespace, manifest)
+            except BaseException:
+                # No run (a refusal), or perhaps one (retries ran out): the next plan
+                # decides again from what the watch shows.
+                self.expected.forget((namespace, create.name))
+                raise
             scheduled = create.execution_date if spec.type == TriggerType.SCHEDULE else None
             METRICS.observe_trigger_fire(
                 namespace, name, spec.pipeline_ref.name, str(spec.type), scheduled, now

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from runwright.controller.kube import forbidden
+from runwright.kube.errors import forbidden
 from runwright.metrics import METRICS
 
 log = logging.getLogger("runwright.workers")

@@ -4,8 +4,9 @@ Two halves. The pure half turns engine actions into Job manifests (`build_job`)
 and Job/Pod bodies, as a kopf index holds them, into the engine's `Observation`s
 (`job_record`, `pod_record`, `observations`); it does no I/O and reads no clock,
 so every rule below is a unit test. The I/O half (`KubernetesExecutor`) creates
-and deletes Jobs, retrying what is transient and treating the answers that mean
-"already done" (409 on create, 404 on delete) as success, because names are
+and deletes Jobs through `Kube` (the operator's one write path: its retry policy,
+its request counter), treating the answers that mean "already done" (409 on
+create, 404 on delete) as success, because names are
 deterministic and the reconcile loop is level-triggered: any action may be
 repeated after a crash or a conflict.
 
@@ -23,17 +24,14 @@ Rules the controller can rely on:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
@@ -46,7 +44,10 @@ from runwright.engine.verdict import REASON_TIMEOUT as REASON_TIMEOUT
 from runwright.engine.verdict import Ending, judge
 from runwright.executors.contract import RunRef as RunRef
 from runwright.executors.contract import attempt_environment
-from runwright.metrics import METRICS
+from runwright.kube.client import Kube
+from runwright.kube.errors import describe
+from runwright.kube.expectations import Expectations
+from runwright.kube.retry import is_transient
 
 #: Where the block writes its outputs JSON: the container's termination message file,
 #: so the kubelet copies it into the pod status and no sidecar or volume is needed.
@@ -529,70 +530,40 @@ class ExecutorError(Exception):
         self.message = message
 
 
-#: Retried: the server is overloaded, restarting or throttling us.
-def _transient(status: int) -> bool:
-    return status == 429 or status >= 500
+def _error(what: str, exc: BaseException, tries: int) -> ExecutorError:
+    """A failed write as the executor reports it: refusals in the server's words, and
+    retries that ran out saying so."""
+    status = exc.status if isinstance(exc, ApiException) else None
+    said = describe(exc)
+    if is_transient(exc):
+        return ExecutorError(status, f"{what}: gave up after {tries} tries: {said}")
+    return ExecutorError(status, f"{what}: {said}")
 
 
-_CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
-
-
-def _api_message(status: int | None, body: Any) -> str:
-    """The API server's own words (its Status `message`), else the raw body."""
-    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
-    with contextlib.suppress(ValueError, AttributeError):
-        message = json.loads(text).get("message")
-        if isinstance(message, str) and message:
-            return message
-    return text.strip() or f"HTTP {status}"
-
-
-def _retry_after(headers: Any) -> float | None:
-    if headers is None:
-        return None
-    with contextlib.suppress(TypeError, ValueError, AttributeError):
-        return float(headers.get("Retry-After"))
-    return None
-
-
-@dataclass
-class _Expectation:
-    run: str
-    block: str
-    attempt: int
-    since: float
+#: What a write may raise that the executor reports as ExecutorError; anything else is a bug.
+_WRITE_ERRORS = (ApiException, aiohttp.ClientError, TimeoutError, ConnectionError)
 
 
 class KubernetesExecutor:
     """Creates and deletes block Jobs; remembers creations the index has not shown yet.
 
-    Every write is idempotent by construction (deterministic names), so transient
-    failures (5xx, 429, connection errors) are retried with a short capped
-    exponential backoff, and a create that "fails" with 409 or a delete with 404
-    is the success of an earlier try. `writes` counts every request sent.
+    Every write goes through `Kube` (one retry policy, one request counter) and is
+    idempotent by construction (deterministic names): a create answered 409 or a
+    delete answered 404 is the success of an earlier try.
     """
 
     def __init__(
         self,
-        api: client.ApiClient,
+        kube: Kube,
         *,
-        max_tries: int = 5,
-        base_delay: float = 0.1,
-        max_delay: float = 2.0,
         expect_seconds: float = 300.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._batch: Any = client.BatchV1Api(api)
-        self.max_tries = max_tries
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.expect_seconds = expect_seconds
-        self._sleep = sleep
-        self._clock = clock
-        self.writes = 0
-        # (namespace, job name) -> the attempt created but not yet seen in the index
-        self._expected: dict[tuple[str, str], _Expectation] = {}
+        self.kube = kube
+        # (namespace, Job name) -> (block, attempt), owned by (namespace, run)
+        self._expected: Expectations[tuple[str, str], tuple[str, int]] = Expectations(
+            expect_seconds, clock
+        )
 
     async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
         """Create the attempt's Job; AlreadyExists (409) means an earlier try did it.
@@ -604,36 +575,24 @@ class KubernetesExecutor:
         """
         body = build_job(run, spec, action)
         key = (run.namespace, action.name)
-        self._expected[key] = _Expectation(run.name, action.block, action.attempt, self._clock())
+        self._expected.expect(key, (run.namespace, run.name), (action.block, action.attempt))
         try:
-            await self._write(
-                f"create Job {run.namespace}/{action.name}",
-                lambda: self._batch.create_namespaced_job(
-                    run.namespace, body, _preload_content=False
-                ),
-                done=(409,),
-            )
-        except ExecutorError as exc:
+            await self.kube.create_job(run.namespace, body)
+        except _WRITE_ERRORS as exc:
+            error = _error(f"create Job {run.namespace}/{action.name}", exc, self.kube.retry.tries)
             # A refusal (4xx) means no Job; after exhausted retries one may exist, and
             # the expectation's expiry covers that case.
-            if exc.status is not None and 400 <= exc.status < 500:
-                self._expected.pop(key, None)
-            raise
+            if error.status is not None and 400 <= error.status < 500:
+                self._expected.forget(key)
+            raise error from exc
 
     async def stop(self, namespace: str, name: str) -> None:
-        """Delete the Job and, in the background, its pod; NotFound (404) is success.
-
-        Background propagation returns at once; the garbage collector removes the
-        pod (the kubelet stops the container first), so a cancel never waits on it.
-        """
-        self._expected.pop((namespace, name), None)
-        await self._write(
-            f"delete Job {namespace}/{name}",
-            lambda: self._batch.delete_namespaced_job(
-                name, namespace, propagation_policy="Background", _preload_content=False
-            ),
-            done=(404,),
-        )
+        """Delete the Job and, in the background, its pod; NotFound (404) is success."""
+        self._expected.forget((namespace, name))
+        try:
+            await self.kube.delete_job(namespace, name)
+        except _WRITE_ERRORS as exc:
+            raise _error(f"delete Job {namespace}/{name}", exc, self.kube.retry.tries) from exc
 
     def expected(self, namespace: str, run: str) -> set[tuple[str, int]]:
         """(block, attempt) of the run's Jobs created but not yet `seen`.
@@ -643,61 +602,15 @@ class KubernetesExecutor:
         (the Job was deleted before the index ever showed it), so it cannot hold a
         block Running forever.
         """
-        cutoff = self._clock() - self.expect_seconds
-        stale = [k for k, e in self._expected.items() if e.since < cutoff]
-        for key in stale:
-            del self._expected[key]
-        return {
-            (e.block, e.attempt)
-            for (ns, _), e in self._expected.items()
-            if ns == namespace and e.run == run
-        }
+        return set(self._expected.of((namespace, run)).values())
 
     def seen(self, namespace: str, names: Iterable[str]) -> None:
         """The index now shows these Jobs: stop expecting them."""
-        for name in names:
-            self._expected.pop((namespace, name), None)
+        self._expected.seen((namespace, name) for name in names)
 
     def forget(self, namespace: str, run: str) -> None:
         """Drop every expectation of a run (it was deleted or finished)."""
-        for key in [k for k, e in self._expected.items() if k[0] == namespace and e.run == run]:
-            del self._expected[key]
-
-    async def _write(
-        self, what: str, send: Callable[[], Awaitable[Any]], *, done: tuple[int, ...]
-    ) -> None:
-        """Send one write, retrying transient failures; `done` statuses count as success."""
-        delay = self.base_delay
-        for attempt in range(1, self.max_tries + 1):
-            self.writes += 1
-            status: int | None = None
-            retry_after: float | None = None
-            body: Any = None
-            try:
-                response = await send()
-            except ApiException as exc:
-                status, body, retry_after = exc.status, exc.body, _retry_after(exc.headers)
-            except _CONNECTION_ERRORS as exc:
-                body = f"{type(exc).__name__}: {exc}"
-            else:
-                status = int(response.status)
-                retry_after = _retry_after(getattr(response, "headers", None))
-                try:
-                    body = await response.read() if status >= 300 else None
-                finally:
-                    response.release()
-            METRICS.observe_kube_request(what.split(" ", 1)[0].lower(), "jobs", status or "error")
-            if status is not None and (status < 300 or status in done):
-                return
-            if status is not None and not _transient(status):
-                raise ExecutorError(status, f"{what}: {_api_message(status, body)}")
-            if attempt == self.max_tries:
-                raise ExecutorError(
-                    status, f"{what}: gave up after {attempt} tries: {_api_message(status, body)}"
-                )
-            wait = min(retry_after if retry_after is not None else delay, self.max_delay)
-            await self._sleep(wait)
-            delay = min(delay * 2, self.max_delay)
+        self._expected.forget_owner((namespace, run))
 
 
 __all__ = [

@@ -1,115 +1,37 @@
-"""The operator's own Kubernetes API calls: one async client, every write counted, retries bounded.
+"""Every Kubernetes API request the operator sends: one async client, one retry policy.
 
-kopf watches and indexes; everything the operator *writes* goes through here, so the
-write count per block attempt (a benchmark figure) is measured in one place, and
-transient API failures (5xx, 429, dropped connections) are retried the same way
-everywhere. 404 and 409 are answers, not failures: callers decide what they mean.
+kopf watches and indexes; everything the operator *writes* (and the few reads it
+makes) goes through `Kube`, so each request is retried the same way (`retry`) and
+counted in one place: runwright_kube_requests_total, by verb, resource and answer,
+which is also how the benchmark counts writes per block attempt.
+
+404 and 409 are answers, not failures, and each method says what they mean for it:
+a create's 409 is "an earlier try did it" (names are deterministic), a delete's 404
+is "already gone". Everything is async: the operator's event loop never waits on
+the network.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 import logging
-import re
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from runwright import labels
-from runwright.metrics import METRICS
+from runwright.kube.errors import forbidden
+from runwright.kube.retry import DEFAULT_POLICY, RetryPolicy, Sleep, retrying
+from runwright.metrics import METRICS, Metrics
 
 log = logging.getLogger("runwright.kube")
 
 T = TypeVar("T")
 MERGE_PATCH = "application/merge-patch+json"
-RETRIES = 5
-
-
-def is_transient(exc: BaseException) -> bool:
-    """5xx, 429 and connection-level errors are worth retrying; other answers are final."""
-    if isinstance(exc, ApiException):
-        return exc.status == 429 or (exc.status or 0) >= 500
-    return isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError)
-
-
-#: The API server's RBAC denial: `... is forbidden: User "U" cannot VERB resource "R" in
-#: API group "G" [in the namespace "N"]`.
-_FORBIDDEN = re.compile(
-    r'User "(?P<user>[^"]+)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)"'
-    r' in API group "(?P<group>[^"]*)"(?: in the namespace "(?P<namespace>[^"]+)")?'
-)
-
-
-def api_message(exc: ApiException) -> str:
-    """The API server's own words (its Status `message`), else the HTTP reason."""
-    body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else exc.body
-    try:
-        message = json.loads(body or "").get("message")
-    except (ValueError, AttributeError):
-        message = None
-    return message if isinstance(message, str) and message else f"{exc.status} {exc.reason}"
-
-
-def permission_missing(message: str) -> str | None:
-    """What an RBAC denial (403) lacks, in one line an admin can act on; None if not one.
-
-    "permission missing: patch pipelineruns/status in API group runwright.dev in
-    namespace data for system:serviceaccount:rw:runwright (grant it to the operator's
-    ServiceAccount: the rules are in charts/runwright/templates/_helpers.tpl)".
-    """
-    found = _FORBIDDEN.search(message)
-    if found is None:
-        return None
-    group = found["group"] or "core"
-    where = f"in namespace {found['namespace']}" if found["namespace"] else "cluster-wide"
-    return (
-        f"permission missing: {found['verb']} {found['resource']} in API group {group} "
-        f"{where} for {found['user']} (grant it to the operator's ServiceAccount: the rules "
-        "are in charts/runwright/templates/_helpers.tpl)"
-    )
-
-
-def forbidden(exc: BaseException) -> str | None:
-    """For a 403 from the API server (an ApiException, or an executor error carrying its
-    status and message): what permission is missing; None for anything else."""
-    if getattr(exc, "status", None) != 403:
-        return None
-    message = api_message(exc) if isinstance(exc, ApiException) else str(exc)
-    return permission_missing(message) or f"forbidden: {message}"
-
-
-async def retrying(
-    call: Callable[[], Awaitable[T]], what: str, verb: str = "", resource: str = ""
-) -> T:
-    """Run `call`, retrying transient failures with a capped exponential backoff.
-
-    Every request sent is counted in runwright_kube_requests_total by its answer.
-    """
-    delay = 0.1
-    for attempt in range(1, RETRIES + 1):
-        try:
-            result = await call()
-            if verb:
-                METRICS.observe_kube_request(verb, resource, 200)
-            return result
-        except Exception as exc:
-            if verb:
-                code = exc.status if isinstance(exc, ApiException) else "error"
-                METRICS.observe_kube_request(verb, resource, code or "error")
-            if not is_transient(exc) or attempt == RETRIES:
-                raise
-            log.warning("%s failed (%s); retry %d/%d in %.1fs", what, exc, attempt, RETRIES, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    raise AssertionError("unreachable")
 
 
 async def new_api_client() -> client.ApiClient:
@@ -121,18 +43,65 @@ async def new_api_client() -> client.ApiClient:
     return client.ApiClient()
 
 
-class Kube:
-    """Typed helpers for the writes the operator makes, counted by kind."""
+async def _unread(send: Callable[[], Awaitable[Any]]) -> Any:
+    """Send a request whose answer body is not wanted (`_preload_content=False`).
 
-    def __init__(self, api: client.ApiClient) -> None:
+    The operator learns about Jobs from its watch, never from a write's answer, so a
+    Job's response is not decoded into models (CPU per block attempt). The client
+    raises nothing for such a request: a status of 300 and over becomes the
+    ApiException the retry policy and the callers understand, with the body and
+    headers (Retry-After) of the answer.
+    """
+    response = await send()
+    try:
+        status = int(response.status)
+        if status >= 300:
+            error = ApiException(status=status, reason=getattr(response, "reason", None))
+            error.body = await response.read()
+            error.headers = getattr(response, "headers", None)
+            raise error
+    finally:
+        response.release()
+    return response
+
+
+class Kube:
+    """Typed requests for what the operator reads and writes, all under one retry policy."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        retry: RetryPolicy = DEFAULT_POLICY,
+        metrics: Metrics | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
         self.api = api
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
-        self.writes: Counter[str] = Counter()
+        self.batch = client.BatchV1Api(api)
+        self.retry = retry
+        self.metrics = metrics if metrics is not None else METRICS
+        self._sleep = sleep
 
     async def close(self) -> None:
         """Close the underlying HTTP session."""
         await self.api.close()
+
+    async def _send(
+        self, call: Callable[[], Awaitable[T]], what: str, verb: str, resource: str
+    ) -> T:
+        return await retrying(
+            call,
+            what,
+            verb,
+            resource,
+            policy=self.retry,
+            metrics=self.metrics,
+            sleep=self._sleep,
+        )
+
+    # ----- custom objects (runwright.dev) ------------------------------------------------
 
     async def _merge_patch(
         self,
@@ -140,7 +109,6 @@ class Kube:
         namespace: str,
         name: str,
         body: dict[str, Any],
-        counter: str,
         *,
         status: bool = False,
         missing_ok: bool = False,
@@ -156,9 +124,8 @@ class Kube:
             else self.custom.patch_namespaced_custom_object
         )
         resource = f"{plural}/status" if status else plural
-        self.writes[counter] += 1
         try:
-            answer: Any = await retrying(
+            answer: Any = await self._send(
                 lambda: method(
                     labels.GROUP,
                     labels.VERSION,
@@ -192,7 +159,7 @@ class Kube:
 
         Returns the new resourceVersion (None when the answer had none)."""
         return await self._merge_patch(
-            plural, namespace, name, {"status": dict(status)}, "patch_status", status=True
+            plural, namespace, name, {"status": dict(status)}, status=True
         )
 
     async def patch_labels(
@@ -200,28 +167,25 @@ class Kube:
     ) -> str | None:
         """Merge-patch metadata.labels of a custom object; returns the new resourceVersion."""
         return await self._merge_patch(
-            plural, namespace, name, {"metadata": {"labels": dict(new_labels)}}, "patch_labels"
+            plural, namespace, name, {"metadata": {"labels": dict(new_labels)}}
         )
 
     async def patch_spec(
         self, plural: str, namespace: str, name: str, spec: Mapping[str, Any]
     ) -> None:
         """Merge-patch a custom object's spec (e.g. `cancel: true`); gone already is fine."""
-        await self._merge_patch(
-            plural, namespace, name, {"spec": dict(spec)}, "patch_spec", missing_ok=True
-        )
+        await self._merge_patch(plural, namespace, name, {"spec": dict(spec)}, missing_ok=True)
 
     async def create(
         self, plural: str, namespace: str, body: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """Create a custom object; None when it exists already (409: an earlier try did it)."""
-        self.writes["create"] += 1
         try:
-            created: dict[str, Any] = await retrying(
+            created: dict[str, Any] = await self._send(
                 lambda: self.custom.create_namespaced_custom_object(
                     labels.GROUP, labels.VERSION, namespace, plural, dict(body)
                 ),
-                f"create {plural}",
+                f"create {plural} {namespace}/{body.get('metadata', {}).get('name', '')}",
                 "create",
                 plural,
             )
@@ -231,13 +195,95 @@ class Kube:
             raise
         return created
 
+    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One custom object, or None when it does not exist."""
+        try:
+            obj: dict[str, Any] = await self._send(
+                lambda: self.custom.get_namespaced_custom_object(
+                    labels.GROUP, labels.VERSION, namespace, plural, name
+                ),
+                f"get {plural} {namespace}/{name}",
+                "get",
+                plural,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
+    async def delete(self, plural: str, namespace: str, name: str) -> None:
+        """Delete a custom object; already gone is fine."""
+        try:
+            await self._send(
+                lambda: self.custom.delete_namespaced_custom_object(
+                    labels.GROUP, labels.VERSION, namespace, plural, name
+                ),
+                f"delete {plural} {namespace}/{name}",
+                "delete",
+                plural,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # ----- Jobs ----------------------------------------------------------------------------
+
+    async def create_job(self, namespace: str, body: Mapping[str, Any]) -> bool:
+        """Create a batch/v1 Job; False when it exists already (409: an earlier try did it).
+
+        The answer's body is not decoded (see `_unread`). Raises ApiException for a
+        refusal (4xx) or when transient failures outlasted the retries, and the
+        connection error itself when no answer ever came.
+        """
+        name = body["metadata"]["name"]
+        try:
+            await self._send(
+                lambda: _unread(
+                    lambda: self.batch.create_namespaced_job(
+                        namespace, cast(Any, body), _preload_content=False
+                    )
+                ),
+                f"create Job {namespace}/{name}",
+                "create",
+                "jobs",
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a Job and, in the background, its pods; already gone (404) is fine.
+
+        Background propagation returns at once; the garbage collector removes the
+        pods (the kubelet stops the containers first), so a cancel never waits on them.
+        """
+        try:
+            await self._send(
+                lambda: _unread(
+                    lambda: self.batch.delete_namespaced_job(
+                        name, namespace, propagation_policy="Background", _preload_content=False
+                    )
+                ),
+                f"delete Job {namespace}/{name}",
+                "delete",
+                "jobs",
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # ----- core: Secrets, Events ------------------------------------------------------------
+
     async def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
         """One key of a Secret, decoded; None when the Secret or the key is missing, or
         when the operator may not read it (then the log names the missing permission)."""
         try:
-            secret = await retrying(
+            secret = await self._send(
                 lambda: self.core.read_namespaced_secret(name, namespace),
-                f"get secret {name}",
+                f"get secret {namespace}/{name}",
                 "get",
                 "secrets",
             )
@@ -251,39 +297,6 @@ class Kube:
         if key not in data:
             return None
         return base64.b64decode(data[key])
-
-    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """One custom object, or None when it does not exist."""
-        try:
-            obj: dict[str, Any] = await retrying(
-                lambda: self.custom.get_namespaced_custom_object(
-                    labels.GROUP, labels.VERSION, namespace, plural, name
-                ),
-                f"get {plural}/{name}",
-                "get",
-                plural,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return obj
-
-    async def delete(self, plural: str, namespace: str, name: str) -> None:
-        """Delete a custom object; already gone is fine."""
-        self.writes["delete"] += 1
-        try:
-            await retrying(
-                lambda: self.custom.delete_namespaced_custom_object(
-                    labels.GROUP, labels.VERSION, namespace, plural, name
-                ),
-                f"delete {plural}/{name}",
-                "delete",
-                plural,
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
 
     async def event(
         self,
@@ -313,11 +326,10 @@ class Kube:
             "count": 1,
             "reportingComponent": "runwright-operator",
         }
-        self.writes["event"] += 1
         try:
-            await retrying(
+            await self._send(
                 lambda: self.core.create_namespaced_event(meta["namespace"], cast(Any, body)),
-                f"event {reason}",
+                f"event {reason} on {meta['namespace']}/{meta['name']}",
                 "create",
                 "events",
             )
