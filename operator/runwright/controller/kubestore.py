@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from runwright.api.pipeline import PipelineSpec
-from runwright.kube.client import Kube
 from runwright.engine.plan import Event
+from runwright.kube.client import Kube
 
 RUNS = "pipelineruns"
 

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from runwright.api.common import RunRecord
-from runwright.kube.client import Kube
 from runwright.controller.pipelines import pipeline_status, same_status
 from runwright.controller.readmodel import PipelineKey, ReadModel
+from runwright.kube.client import Kube
 
 PIPELINES = "pipelines"
 
