@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -177,7 +177,6 @@ class Reconciler:
             uid=meta.get("uid", ""),
             pipeline=spec.pipeline_ref.name,
             trigger=spec.trigger_ref.name if spec.trigger_ref else None,
-            pipeline_spec=status.pipeline_spec,
         )
         inp = PlanInput(
             run_name=name,
@@ -199,7 +198,7 @@ class Reconciler:
 
     async def apply(self, worker: Worker, step: Step) -> datetime | None:
         """Carry out the plan; returns when to reconcile again at the latest."""
-        run = replace(step.run, pipeline_spec=step.result.status.pipeline_spec)
+        run = step.run
         await self._act(run, step.result)
         await self._write_status(worker, step.result.status)
         await self._write_labels(worker, step)

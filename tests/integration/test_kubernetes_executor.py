@@ -154,7 +154,7 @@ async def test_a_succeeding_block_reports_its_outputs(cluster: Cluster, ns: str)
     run, start = apply_run(cluster, ns, spec)
     async with api_client(cluster) as api:
         executor = jobs_executor(api)
-        await executor.start(run, spec, start)
+        await executor.start(run, start)
         assert writes(executor) == 1
         assert executor.expected(ns, run.name) == {("extract", 1)}
 
@@ -183,7 +183,7 @@ async def test_a_failing_block_reports_its_exit_code_and_message(cluster: Cluste
     )
     run, start = apply_run(cluster, ns, spec)
     async with api_client(cluster) as api:
-        await jobs_executor(api).start(run, spec, start)
+        await jobs_executor(api).start(run, start)
 
     obs = finished(cluster, ns, run, "extract")
     assert obs.state == AttemptState.FAILED, obs
@@ -196,7 +196,7 @@ async def test_a_block_over_its_timeout_fails_with_timeout(cluster: Cluster, ns:
     run, start = apply_run(cluster, ns, spec)
     assert start.timeout_seconds == 1
     async with api_client(cluster) as api:
-        await jobs_executor(api).start(run, spec, start)
+        await jobs_executor(api).start(run, start)
 
     # The Job controller enforces activeDeadlineSeconds; the verdict needs no pod.
     obs = finished(cluster, ns, run, "extract")
@@ -210,8 +210,8 @@ async def test_starting_twice_makes_one_job(cluster: Cluster, ns: str) -> None:
     run, start = apply_run(cluster, ns, spec)
     async with api_client(cluster) as api:
         executor = jobs_executor(api)
-        await executor.start(run, spec, start)
-        await executor.start(run, spec, start)  # 409 AlreadyExists: the attempt exists
+        await executor.start(run, start)
+        await executor.start(run, start)  # 409 AlreadyExists: the attempt exists
         assert writes(executor) == 2
     jobs = cluster.kubectl("get", "jobs", "-n", ns, "-o", "name").stdout.split()
     assert jobs == [f"job.batch/{start.name}"]
@@ -222,7 +222,7 @@ async def test_stop_deletes_the_job_and_its_pod(cluster: Cluster, ns: str) -> No
     run, start = apply_run(cluster, ns, spec)
     async with api_client(cluster) as api:
         executor = jobs_executor(api)
-        await executor.start(run, spec, start)
+        await executor.start(run, start)
         cluster.wait_for(
             "the pod Running",
             lambda: [

@@ -8,7 +8,6 @@ executor's own retries and its 409-as-success are covered in test_kubernetes_exe
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -209,7 +208,7 @@ class RefusingJobs:
         self.error = error
         self.starts = 0
 
-    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+    async def start(self, run: RunRef, action: StartBlock) -> None:
         self.starts += 1
         raise self.error
 
@@ -249,7 +248,7 @@ def executor(error: ExecutorError) -> KubeRunExecutor:
 @pytest.mark.parametrize("status", [403, 422])
 async def test_a_refused_job_is_the_attempts_failure_not_a_retry(status: int) -> None:
     ex = executor(ExecutorError(status, "create Job ns/r-a-1: forbidden"))
-    await ex.start(dataclasses.replace(RUN, pipeline_spec=SPEC), START)
+    await ex.start(RUN, START)
     obs = ex.observe(RUN)["a"]
     assert (obs.attempt, obs.state, obs.reason) == (1, AttemptState.FAILED, "JobRejected")
     assert "forbidden" in obs.message
@@ -261,7 +260,7 @@ async def test_a_create_that_outlasted_its_retries_raises_for_the_reconcile_to_r
 ) -> None:
     ex = executor(ExecutorError(status, "create Job ns/r-a-1: gave up after 5 tries"))
     with pytest.raises(ExecutorError):
-        await ex.start(dataclasses.replace(RUN, pipeline_spec=SPEC), START)
+        await ex.start(RUN, START)
     assert ex.observe(RUN) == {}
 
 
@@ -312,7 +311,7 @@ async def test_a_job_refused_by_rbac_fails_the_attempt_naming_the_permission() -
     denied = DENIED.replace("patch", "create").replace("pipelineruns/status", "jobs")
     denied = denied.replace('"runwright.dev"', '"batch"')
     ex = executor(ExecutorError(403, f"create Job data/r-a-1: {denied}"))
-    await ex.start(dataclasses.replace(RUN, pipeline_spec=SPEC), START)
+    await ex.start(RUN, START)
     message = ex.observe(RUN)["a"].message
     assert message.startswith(
         "the API server refused Job r-a-1: permission missing: create jobs in API group batch"

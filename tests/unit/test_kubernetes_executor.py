@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
 from runwright.api.pipeline import EnvVar, PipelineSpec
+from runwright.engine.block_start import pod_intent
 from runwright.engine.plan import AttemptState, StartBlock
 from runwright.executors import kubernetes as k8s
 from runwright.executors.kubernetes import (
@@ -73,6 +75,14 @@ def start(block: str = "extract", attempt: int = 1, **changes: Any) -> StartBloc
     return StartBlock(**fields)
 
 
+def with_pod(pipeline: PipelineSpec, action: StartBlock) -> StartBlock:
+    """The start action as the engine makes it: with the pod intent of `pipeline`'s block."""
+    block = next((b for b in pipeline.blocks if b.name == action.block), None)
+    if block is None:
+        raise ValueError(f"block {action.block} is not in the pipeline spec")
+    return dataclasses.replace(action, **pod_intent(pipeline.template, block))
+
+
 def pod_spec(job: dict[str, Any]) -> dict[str, Any]:
     return dict(job["spec"]["template"]["spec"])
 
@@ -90,7 +100,7 @@ def env_of(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_job_is_named_for_the_attempt_and_owned_by_the_run() -> None:
-    job = build_job(RUN, spec(), start())
+    job = build_job(RUN, with_pod(spec(), start()))
     assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
     meta = job["metadata"]
     assert (meta["name"], meta["namespace"]) == ("etl-x7k2p-extract-1", "data")
@@ -107,7 +117,9 @@ def test_job_is_named_for_the_attempt_and_owned_by_the_run() -> None:
 
 
 def test_labels_on_the_job_and_the_pod_ours_win_over_the_template() -> None:
-    job = build_job(RUN, spec(labels={"team": "data", labels.RUN: "spoofed"}), start(attempt=2))
+    job = build_job(
+        RUN, with_pod(spec(labels={"team": "data", labels.RUN: "spoofed"}), start(attempt=2))
+    )
     ours = {
         labels.RUN: "etl-x7k2p",
         labels.BLOCK: "extract",
@@ -132,26 +144,26 @@ def test_block_pod_labels_and_annotations_win_over_the_template_ours_over_both()
         else b
         for b in raw.blocks
     ]
-    job = build_job(RUN, raw.model_copy(update={"blocks": blocks}), start())
+    job = build_job(RUN, with_pod(raw.model_copy(update={"blocks": blocks}), start()))
     meta = job["spec"]["template"]["metadata"]
     assert meta["labels"]["team"] == "data"
     assert meta["labels"]["tier"] == "block"
     assert meta["labels"][labels.BLOCK] == "extract"
     assert meta["annotations"] == {"a": "block", "b": "t"}
-    other = build_job(RUN, raw.model_copy(update={"blocks": blocks}), start(block="load"))
+    other = build_job(RUN, with_pod(raw.model_copy(update={"blocks": blocks}), start(block="load")))
     assert other["spec"]["template"]["metadata"]["annotations"] == {"a": "template", "b": "t"}
     assert other["spec"]["template"]["metadata"]["labels"]["tier"] == "t"
 
 
 def test_manual_runs_have_no_trigger_label() -> None:
     manual = RunRef(namespace="data", name="r", uid="u", pipeline="etl", trigger=None)
-    job = build_job(manual, spec(), start())
+    job = build_job(manual, with_pod(spec(), start()))
     assert labels.TRIGGER not in job["metadata"]["labels"]
     assert labels.TRIGGER not in job["spec"]["template"]["metadata"]["labels"]
 
 
 def test_retries_are_the_operators_and_finished_jobs_are_kept() -> None:
-    job = build_job(RUN, spec(), start())
+    job = build_job(RUN, with_pod(spec(), start()))
     assert job["spec"]["backoffLimit"] == 0
     assert "ttlSecondsAfterFinished" not in job["spec"]
     assert "activeDeadlineSeconds" not in job["spec"]
@@ -159,12 +171,12 @@ def test_retries_are_the_operators_and_finished_jobs_are_kept() -> None:
 
 
 def test_block_timeout_is_the_job_deadline() -> None:
-    job = build_job(RUN, spec(), start(timeout_seconds=600))
+    job = build_job(RUN, with_pod(spec(), start(timeout_seconds=600)))
     assert job["spec"]["activeDeadlineSeconds"] == 600
 
 
 def test_container_contract_env_and_termination_message() -> None:
-    job = build_job(RUN, spec(), start())
+    job = build_job(RUN, with_pod(spec(), start()))
     c = container(job)
     assert c["name"] == "block"
     assert c["image"] == "python:3.12-slim"
@@ -190,7 +202,7 @@ def test_block_env_follows_with_value_from_passed_through_and_contract_protected
             EnvVar(name=labels.ENV_RUN, value="not-the-run"),
         ]
     )
-    c = container(build_job(RUN, spec(), action))
+    c = container(build_job(RUN, with_pod(spec(), action)))
     assert c["env"][-2:] == [
         {"name": "TARGET", "value": "prod"},
         {"name": "PASSWORD", "valueFrom": secret},
@@ -204,16 +216,16 @@ def test_values_are_never_expanded_no_shell_and_no_kubelet_substitution() -> Non
         args=["$(HOME)", "a; rm -rf /", "$$"],
         env=[EnvVar(name="PRICE", value="$5")],
     )
-    c = container(build_job(RUN, spec(), action))
+    c = container(build_job(RUN, with_pod(spec(), action)))
     # argv is the command itself (no sh -c); `$` is doubled so the kubelet's $(VAR)
     # expansion gives the value back exactly as written.
     assert c["command"] == ["python", "-c", "print(1)"]
     assert c["args"] == ["$$(HOME)", "a; rm -rf /", "$$$$"]
-    assert env_of(build_job(RUN, spec(), action))["PRICE"] == "$$5"
+    assert env_of(build_job(RUN, with_pod(spec(), action)))["PRICE"] == "$$5"
 
 
 def test_empty_command_and_args_leave_the_image_entrypoint() -> None:
-    c = container(build_job(RUN, spec(), start(command=[], args=[])))
+    c = container(build_job(RUN, with_pod(spec(), start(command=[], args=[]))))
     assert "command" not in c
     assert "args" not in c
 
@@ -232,7 +244,7 @@ def test_template_pod_fields_are_merged() -> None:
         "annotations": {"team": "data"},
         "resources": {"requests": {"cpu": "100m"}},
     }
-    job = build_job(RUN, spec(**template), start())
+    job = build_job(RUN, with_pod(spec(**template), start()))
     pod = pod_spec(job)
     for key in (
         "serviceAccountName",
@@ -252,7 +264,7 @@ def test_template_pod_fields_are_merged() -> None:
 
 
 def test_unset_template_fields_are_left_out() -> None:
-    job = build_job(RUN, spec(), start())
+    job = build_job(RUN, with_pod(spec(), start()))
     assert set(pod_spec(job)) == {"restartPolicy", "containers"}
     assert "annotations" not in job["spec"]["template"]["metadata"]
     assert not {"resources", "envFrom", "volumeMounts"} & set(container(job))
@@ -260,24 +272,26 @@ def test_unset_template_fields_are_left_out() -> None:
 
 def test_block_resources_win_over_the_template() -> None:
     s = spec(resources={"requests": {"cpu": "100m"}})
-    assert container(build_job(RUN, s, start("load")))["resources"] == {"limits": {"cpu": "2"}}
-    assert container(build_job(RUN, s, start("extract")))["resources"] == {
+    assert container(build_job(RUN, with_pod(s, start("load"))))["resources"] == {
+        "limits": {"cpu": "2"}
+    }
+    assert container(build_job(RUN, with_pod(s, start("extract"))))["resources"] == {
         "requests": {"cpu": "100m"}
     }
 
 
 def test_same_inputs_give_the_same_manifest() -> None:
     s = spec(labels={"b": "1", "a": "2"}, annotations={"z": "1"})
-    first = build_job(RUN, s, start())
-    assert build_job(RUN, s, start()) == first
-    assert json.dumps(build_job(RUN, s, start())) == json.dumps(first)
+    first = build_job(RUN, with_pod(s, start()))
+    assert build_job(RUN, with_pod(s, start())) == first
+    assert json.dumps(build_job(RUN, with_pod(s, start()))) == json.dumps(first)
 
 
 def test_a_block_without_image_is_a_bug_not_a_job() -> None:
     with pytest.raises(ValueError, match="no image"):
-        build_job(RUN, spec(), start(image=None))
+        build_job(RUN, with_pod(spec(), start(image=None)))
     with pytest.raises(ValueError, match="not in the pipeline"):
-        build_job(RUN, spec(), start("nope"))
+        build_job(RUN, with_pod(spec(), start("nope")))
 
 
 # ----- reading Jobs and pods --------------------------------------------------------------
@@ -294,7 +308,7 @@ def job_body(
     uid: str = "uid-1",
 ) -> dict[str, Any]:
     """A Job as the API (and kopf) give it; condition = (type, reason, message)."""
-    body = build_job(RUN, spec(), start(block, attempt))
+    body = build_job(RUN, with_pod(spec(), start(block, attempt)))
     body["status"] = {"startTime": ts(0), "active": 1}
     body["metadata"]["ownerReferences"][0]["uid"] = uid
     if condition is not None:
@@ -657,10 +671,10 @@ def writes(ex: KubernetesExecutor) -> int:
 
 async def test_start_creates_the_job_and_expects_it(api: ApiClient) -> None:
     ex, fake, _ = executor(api, 201)
-    await ex.start(RUN, spec(), start())
+    await ex.start(RUN, with_pod(spec(), start()))
     ((verb, args, _kwargs),) = fake.calls
     assert verb == "create"
-    assert args == ("data", build_job(RUN, spec(), start()))
+    assert args == ("data", build_job(RUN, with_pod(spec(), start())))
     assert writes(ex) == 1
     assert ex.expected("data", RUN.name) == {("extract", 1)}
     assert ex.expected("other", RUN.name) == set()
@@ -670,7 +684,7 @@ async def test_start_creates_the_job_and_expects_it(api: ApiClient) -> None:
 
 async def test_already_exists_is_success(api: ApiClient) -> None:
     ex, _, slept = executor(api, 409)
-    await ex.start(RUN, spec(), start())
+    await ex.start(RUN, with_pod(spec(), start()))
     assert (writes(ex), slept) == (1, [])
     assert ex.expected("data", RUN.name) == {("extract", 1)}
 
@@ -691,21 +705,21 @@ async def test_transient_errors_are_retried_with_capped_backoff(
     api: ApiClient, transient: int | BaseException
 ) -> None:
     ex, _, slept = executor(api, transient, transient, transient, 201)
-    await ex.start(RUN, spec(), start())
+    await ex.start(RUN, with_pod(spec(), start()))
     assert writes(ex) == 4
     assert slept == [0.1, 0.2, 0.3]
 
 
 async def test_api_exceptions_count_as_their_status(api: ApiClient) -> None:
     ex, _, slept = executor(api, ApiException(status=502, reason="Bad Gateway"), 409)
-    await ex.start(RUN, spec(), start())
+    await ex.start(RUN, with_pod(spec(), start()))
     assert (writes(ex), slept) == (2, [0.1])
 
 
 async def test_retries_are_bounded(api: ApiClient) -> None:
     ex, _, slept = executor(api, 503, 503, 503, 503)
     with pytest.raises(ExecutorError, match="gave up after 4 tries: scripted 503") as info:
-        await ex.start(RUN, spec(), start())
+        await ex.start(RUN, with_pod(spec(), start()))
     assert info.value.status == 503
     assert writes(ex) == 4
     assert len(slept) == 3
@@ -715,7 +729,7 @@ async def test_retries_are_bounded(api: ApiClient) -> None:
 async def test_client_errors_are_not_retried(api: ApiClient, status: int) -> None:
     ex, _, slept = executor(api, status)
     with pytest.raises(ExecutorError, match=f"scripted {status}") as info:
-        await ex.start(RUN, spec(), start())
+        await ex.start(RUN, with_pod(spec(), start()))
     assert info.value.status == status
     assert (writes(ex), slept) == (1, [])
     assert ex.expected("data", RUN.name) == set()
@@ -723,7 +737,7 @@ async def test_client_errors_are_not_retried(api: ApiClient, status: int) -> Non
 
 async def test_stop_deletes_in_the_background_and_not_found_is_success(api: ApiClient) -> None:
     ex, fake, _ = executor(api, 201, 404)
-    await ex.start(RUN, spec(), start())
+    await ex.start(RUN, with_pod(spec(), start()))
     await ex.stop("data", "etl-x7k2p-extract-1")
     verb, args, kwargs = fake.calls[1]
     assert (verb, args) == ("delete", ("etl-x7k2p-extract-1", "data"))
@@ -736,9 +750,9 @@ async def test_expectations_expire_and_can_be_forgotten(api: ApiClient) -> None:
     now = [0.0]
     ex = KubernetesExecutor(Kube(api, metrics=Metrics()), expect_seconds=60, clock=lambda: now[0])
     ex.kube.batch = FakeBatch(201, 201)  # type: ignore[assignment]
-    await ex.start(RUN, spec(), start())
+    await ex.start(RUN, with_pod(spec(), start()))
     now[0] = 30.0
-    await ex.start(RUN, spec(), start("load"))
+    await ex.start(RUN, with_pod(spec(), start("load")))
     assert ex.expected("data", RUN.name) == {("extract", 1), ("load", 1)}
     now[0] = 61.0
     assert ex.expected("data", RUN.name) == {("load", 1)}
@@ -764,7 +778,7 @@ async def test_a_throttled_create_waits_what_retry_after_says(api: ApiClient) ->
         return answers.pop(0)
 
     fake.create_namespaced_job = create  # type: ignore[method-assign]
-    await ex.start(RUN, spec(), start())
+    await ex.start(RUN, with_pod(spec(), start()))
     # The server's wait, not the backoff's 0.1 (nor its 0.3 cap: Retry-After has its own).
     assert slept == [2.0]
     assert throttled.released

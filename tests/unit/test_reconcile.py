@@ -97,7 +97,7 @@ class Blocks:
         return None
 
     async def start(self, run: RunRef, action: StartBlock) -> None:
-        assert run.pipeline_spec is not None  # the frozen spec travels with the run
+        assert action.image is not None  # the start action carries the whole pod intent
         self.seen[action.block] = Observation(action.attempt, AttemptState.RUNNING, T0)
 
     async def stop(self, run: RunRef, name: str) -> None:

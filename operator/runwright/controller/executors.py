@@ -96,11 +96,8 @@ class KubeRunExecutor:
         return recheck_at(jobs, pods)
 
     async def start(self, run: RunRef, action: StartBlock) -> None:
-        # The Job's pod is built from the run's frozen spec, which the RunRef carries.
-        if run.pipeline_spec is None:
-            raise ValueError(f"run {run.namespace}/{run.name}: no frozen pipeline spec to start")
         try:
-            await self.jobs.start(run, run.pipeline_spec, action)
+            await self.jobs.start(run, action)
         except ExecutorError as exc:
             if exc.status is None or exc.status >= 500 or exc.status == 429:
                 raise  # transient errors outlasted the retries: try the reconcile again

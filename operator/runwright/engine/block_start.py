@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from runwright import labels
-from runwright.api.pipeline import EnvVar
+from runwright.api.pipeline import Block, EnvVar, PodTemplate
 from runwright.api.run import BlockPhase
 from runwright.engine import dag, templating
 from runwright.engine.naming import attempt_name
@@ -150,11 +150,22 @@ def start_action(work: Work, graph: dag.Graph, name: str, attempt: int) -> Start
         contract=contract,
         timeout_seconds=block.timeout_seconds,
         ready_at=work.status.blocks[name].ready_at,
-        pod_template=template,
-        labels={**template.labels, **block.labels},
-        annotations={**template.annotations, **block.annotations},
-        resources=block.resources if block.resources is not None else template.resources,
+        **pod_intent(template, block),
     )
+
+
+def pod_intent(template: PodTemplate, block: Block) -> dict[str, Any]:
+    """The pod fields of a start action: the pipeline's template merged with the block.
+
+    The block's labels, annotations and resources win over the template's; the
+    executor adds its own labels last. One merge, so no executor re-reads the spec.
+    """
+    return {
+        "pod_template": template,
+        "labels": {**template.labels, **block.labels},
+        "annotations": {**template.annotations, **block.annotations},
+        "resources": block.resources if block.resources is not None else template.resources,
+    }
 
 
 def _variables_json(work: Work) -> str:

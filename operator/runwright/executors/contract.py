@@ -9,12 +9,12 @@ give every attempt the same environment by the one precedence rule below.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from runwright import labels
-from runwright.api.pipeline import EnvVar, PipelineSpec
+from runwright.api.pipeline import EnvVar
 from runwright.engine.plan import Observation, StartBlock
 
 
@@ -27,8 +27,6 @@ class RunRef:
     uid: str
     pipeline: str
     trigger: str | None = None
-    pipeline_spec: PipelineSpec | None = field(default=None, compare=False, hash=False)
-    """The run's frozen Pipeline spec, for executors that build the pod from it."""
 
 
 class Executor(Protocol):

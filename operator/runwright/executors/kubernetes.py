@@ -35,7 +35,7 @@ import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
-from runwright.api.pipeline import EnvVar, PipelineSpec
+from runwright.api.pipeline import EnvVar
 from runwright.engine import outputs
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.engine.verdict import REASON_ERROR as REASON_ERROR
@@ -90,27 +90,23 @@ def _env_var(var: EnvVar) -> dict[str, Any]:
     return {"name": var.name, "value": _literal(var.value or "")}
 
 
-def build_job(run: RunRef, spec: PipelineSpec, start: StartBlock) -> dict[str, Any]:
+def build_job(run: RunRef, start: StartBlock) -> dict[str, Any]:
     """The batch/v1 Job manifest of one block attempt. Deterministic: same inputs, same dict.
 
-    The pod spec is the pipeline's `template` merged with the block. The block's pod
-    labels and annotations win over the template's, and our labels win over both (a
-    user label must not move a pod to another run's index).
-    The contract environment (API.md) comes first and cannot be overridden by the
-    block's env, matching local mode, where the contract is applied last.
+    Everything comes from the start action, which carries the whole pod intent (the
+    engine merged the pipeline's `template` with the block), so the pipeline spec is
+    never read again here. Our labels win over the user's (a user label must not move
+    a pod to another run's index). The contract environment (API.md) comes first and
+    cannot be overridden by the block's env, matching local mode.
 
-    Raises ValueError when the block has no image or is not in `spec`: the engine and
-    the Pipeline validation make both impossible, so reaching it is a bug to surface,
-    not a state to report.
+    Raises ValueError when the block has no image: Pipeline validation makes that
+    impossible, so reaching it is a bug to surface, not a state to report.
     """
     if start.image is None:
         raise ValueError(
             f"block {start.block}: no image (spec.blocks[].image or spec.template.image)"
         )
-    block = next((b for b in spec.blocks if b.name == start.block), None)
-    if block is None:
-        raise ValueError(f"block {start.block} is not in the pipeline spec")
-    template = spec.template
+    template = start.pod_template
 
     ours = {
         labels.RUN: run.name,
@@ -120,7 +116,7 @@ def build_job(run: RunRef, spec: PipelineSpec, start: StartBlock) -> dict[str, A
     }
     if run.trigger:
         ours[labels.TRIGGER] = run.trigger
-    pod_labels = {**template.labels, **block.labels, **ours}
+    pod_labels = {**start.labels, **ours}
 
     env = [_env_var(var) for var in attempt_environment(start, OUTPUT_PATH)]
 
@@ -133,9 +129,8 @@ def build_job(run: RunRef, spec: PipelineSpec, start: StartBlock) -> dict[str, A
     container["env"] = env
     if template.env_from:
         container["envFrom"] = list(template.env_from)
-    resources = block.resources if block.resources is not None else template.resources
-    if resources is not None:
-        container["resources"] = resources
+    if start.resources is not None:
+        container["resources"] = start.resources
     if template.volume_mounts:
         container["volumeMounts"] = list(template.volume_mounts)
     container["terminationMessagePath"] = OUTPUT_PATH
@@ -156,9 +151,8 @@ def build_job(run: RunRef, spec: PipelineSpec, start: StartBlock) -> dict[str, A
     pod_spec.update({k: v for k, v in optional.items() if v is not None})
 
     pod_meta: dict[str, Any] = {"labels": pod_labels}
-    annotations = {**template.annotations, **block.annotations}
-    if annotations:
-        pod_meta["annotations"] = annotations
+    if start.annotations:
+        pod_meta["annotations"] = dict(start.annotations)
 
     job_spec: dict[str, Any] = {"backoffLimit": 0}
     if start.timeout_seconds is not None:
@@ -565,7 +559,7 @@ class KubernetesExecutor:
             expect_seconds, clock
         )
 
-    async def start(self, run: RunRef, spec: PipelineSpec, action: StartBlock) -> None:
+    async def start(self, run: RunRef, action: StartBlock) -> None:
         """Create the attempt's Job; AlreadyExists (409) means an earlier try did it.
 
         The attempt is expected from before the request is sent, so a watch event
@@ -573,7 +567,7 @@ class KubernetesExecutor:
         Raises ExecutorError when the API server refuses the Job (e.g. 422 invalid,
         403 forbidden): the controller reports that as the attempt's failure.
         """
-        body = build_job(run, spec, action)
+        body = build_job(run, action)
         key = (run.namespace, action.name)
         self._expected.expect(key, (run.namespace, run.name), (action.block, action.attempt))
         try:
