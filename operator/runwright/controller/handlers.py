@@ -142,6 +142,11 @@ async def job_event(
 ) -> None:
     """A Job changed: wake its run if the change is news to it."""
     _bind(memo, kwargs)
+    if "jobs" in memo:
+        # The watch shows the Job now (or its deletion): it is expected no longer. Done
+        # here, not in the run's next reconcile, which may only come when the Job is
+        # deleted: a stale expectation would then hold the attempt Running for minutes.
+        memo.jobs.seen(namespace or "", [event["object"]["metadata"]["name"]])
     if memo.news.job(event.get("type"), event["object"]):
         memo.runs.wake(namespace or "", labels[keys.RUN])
 
