@@ -139,7 +139,7 @@ def run_records(body: Mapping[str, Any]) -> RunRecords:
     status.blocks holds each block's latest attempt; a per-attempt history list
     (`status.blocks.NAME.attempts`) adds the earlier ones when present, and the
     latest attempt's full status (outputs, metrics, job, message) wins over its
-    history entry.
+    history entry where both say something.
     """
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
@@ -186,7 +186,10 @@ def run_records(body: Mapping[str, Any]) -> RunRecords:
         number = int(state.get("attempt") or 0)
         phase = _ATTEMPT_PHASE_OF_BLOCK.get(str(state.get("phase")))
         if number >= 1 and phase is not None:
-            attempts[(block, number)] = _attempt(uid, block, number, state, phase)
+            # The latest attempt's full status wins; its history entry fills the gaps.
+            known = next((e for e in state.get("attempts") or () if e.get("attempt") == number), {})
+            given = {key: value for key, value in state.items() if value not in (None, "", {})}
+            attempts[(block, number)] = _attempt(uid, block, number, {**known, **given}, phase)
     return RunRecords(run=run, attempts=tuple(attempts[k] for k in sorted(attempts)))
 
 
