@@ -74,9 +74,24 @@ class PostgresServer:
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL with psql (autocommit: CREATE DATABASE works); returns its output."""
         return subprocess.run(
-            [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER,
-             "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
-            check=True, capture_output=True, text=True,
+            [
+                str(self.bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
 
     def create_database(self, name: str) -> str:
@@ -120,20 +135,44 @@ def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
         os.chown(root, entry.pw_uid, entry.pw_gid)
     data = root / "data"
     subprocess.run(
-        [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust",
-         "-E", "UTF8", "--locale=C", "--no-sync"],
-        check=True, capture_output=True, user=user, cwd=root,
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        user=user,
+        cwd=root,
     )
     port = _free_port()
     settings = ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={root}"]
     if not durable:
-        settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        settings += [
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
     with open(root / "server.log", "wb") as log:
         if user is not None:
             os.chown(root / "server.log", pwd.getpwnam(user).pw_uid, -1)
         process = subprocess.Popen(
             [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), *settings],
-            stdout=log, stderr=subprocess.STDOUT, user=user, cwd=root, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=user,
+            cwd=root,
+            start_new_session=True,
         )
     server = PostgresServer(bin=bin_dir, root=root, port=port, process=process, user=user)
     try:

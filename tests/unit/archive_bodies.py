@@ -30,7 +30,11 @@ def run_body(
 ) -> dict[str, Any]:
     """A PipelineRun body; finished phases get completedAt = started + seconds."""
     finished = phase in ("Succeeded", "Failed", "Cancelled")
-    completed = started + timedelta(seconds=seconds) if finished and started and seconds is not None else None
+    completed = (
+        started + timedelta(seconds=seconds)
+        if finished and started and seconds is not None
+        else None
+    )
     spec: dict[str, Any] = {"pipelineRef": {"name": pipeline}, "triggeredBy": triggered_by}
     if trigger:
         spec["triggerRef"] = {"name": trigger}

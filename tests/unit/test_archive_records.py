@@ -10,8 +10,14 @@ from tests.unit.archive_bodies import T0, run_body
 
 def test_a_run_maps_to_one_row_with_its_identity_times_and_inputs() -> None:
     body = run_body(
-        "u1", namespace="data", pipeline="etl", trigger="nightly", triggered_by="Schedule",
-        phase="Failed", seconds=42, message="block load failed",
+        "u1",
+        namespace="data",
+        pipeline="etl",
+        trigger="nightly",
+        triggered_by="Schedule",
+        phase="Failed",
+        seconds=42,
+        message="block load failed",
     )
     body["status"]["reason"] = "BlockFailed"
     body["status"]["pipelineGeneration"] = 7
@@ -43,7 +49,12 @@ def test_duration_is_derived_when_the_status_has_none() -> None:
 
 def test_block_names_outputs_and_the_latest_attempt_of_each_block() -> None:
     blocks = {
-        "extract": {"phase": "Succeeded", "attempt": 1, "outputs": {"rows": "12"}, "job": "r-extract-1"},
+        "extract": {
+            "phase": "Succeeded",
+            "attempt": 1,
+            "outputs": {"rows": "12"},
+            "job": "r-extract-1",
+        },
         "load": {"phase": "Failed", "attempt": 3, "exitCode": 2, "message": "boom"},
         "report": {"phase": "UpstreamFailed", "attempt": 0},
     }
@@ -72,9 +83,16 @@ def test_a_block_reset_by_an_in_place_retry_does_not_overwrite_its_finished_atte
 def test_a_per_attempt_history_adds_every_earlier_attempt() -> None:
     blocks = {
         "load": {
-            "phase": "Succeeded", "attempt": 3, "outputs": {"rows": "5"},
+            "phase": "Succeeded",
+            "attempt": 3,
+            "outputs": {"rows": "5"},
             "attempts": [
-                {"attempt": 1, "phase": "Failed", "exitCode": 1, "startedAt": "2026-11-21T02:00:00Z"},
+                {
+                    "attempt": 1,
+                    "phase": "Failed",
+                    "exitCode": 1,
+                    "startedAt": "2026-11-21T02:00:00Z",
+                },
                 {"attempt": 2, "phase": "Failed", "exitCode": 137, "reason": "OOMKilled"},
                 {"attempt": 3, "phase": "Succeeded", "exitCode": 0},
             ],
@@ -82,18 +100,31 @@ def test_a_per_attempt_history_adds_every_earlier_attempt() -> None:
     }
     attempts = run_records(run_body("u1", blocks=blocks)).attempts
     assert [(a.attempt, a.phase, a.exit_code) for a in attempts] == [
-        (1, "Failed", 1), (2, "Failed", 137), (3, "Succeeded", 0),
+        (1, "Failed", 1),
+        (2, "Failed", 137),
+        (3, "Succeeded", 0),
     ]
     assert attempts[1].reason == "OOMKilled" and attempts[0].started_at == T0
     assert attempts[2].outputs == {"rows": "5"}  # the latest attempt's full status wins
 
 
 def test_events_are_keyed_by_their_uid_or_their_content() -> None:
-    event = {"metadata": {"uid": "e1"}, "type": "Warning", "reason": "BlockFailed",
-             "message": "load failed", "lastTimestamp": "2026-11-21T02:01:00Z", "count": 2}
+    event = {
+        "metadata": {"uid": "e1"},
+        "type": "Warning",
+        "reason": "BlockFailed",
+        "message": "load failed",
+        "lastTimestamp": "2026-11-21T02:01:00Z",
+        "count": 2,
+    }
     anonymous = {"reason": "RunSucceeded", "message": "done", "eventTime": "2026-11-21T02:02:00Z"}
     first, second = event_records("u1", [event, anonymous])
-    assert (first.key, first.type, first.count, first.time) == ("e1", "Warning", 2, T0 + timedelta(minutes=1))
+    assert (first.key, first.type, first.count, first.time) == (
+        "e1",
+        "Warning",
+        2,
+        T0 + timedelta(minutes=1),
+    )
     assert second.key == event_records("u1", [dict(anonymous)])[0].key != first.key
 
 

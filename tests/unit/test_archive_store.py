@@ -23,14 +23,19 @@ async def count(archive: Archive, model: type[Base]) -> int:
 
 
 async def test_archiving_the_same_run_three_times_keeps_one_row(archive: Archive) -> None:
-    body = run_body("u1", blocks={"a": {"phase": "Succeeded", "attempt": 1}, "b": {"phase": "Failed", "attempt": 2}})
+    body = run_body(
+        "u1",
+        blocks={"a": {"phase": "Succeeded", "attempt": 1}, "b": {"phase": "Failed", "attempt": 2}},
+    )
     for _ in range(3):
         await archive.record_run(body)
     assert (await count(archive, Run), await count(archive, Attempt)) == (1, 2)
 
 
 async def test_a_later_write_updates_the_row_in_place(archive: Archive) -> None:
-    await archive.record_run(run_body("u1", phase="Running", blocks={"a": {"phase": "Running", "attempt": 1}}))
+    await archive.record_run(
+        run_body("u1", phase="Running", blocks={"a": {"phase": "Running", "attempt": 1}})
+    )
     await archive.record_run(run_body("u1", phase="Succeeded", seconds=9, metrics={"cost": 1.5}))
     detail = await archive.get_run("u1")
     assert detail is not None
@@ -55,21 +60,30 @@ async def test_every_attempt_is_kept_as_the_block_retries(archive: Archive) -> N
     detail = await archive.get_run("u1")
     assert detail is not None
     assert [(a.attempt, a.phase, a.exit_code) for a in detail.attempts] == [
-        (1, "Failed", 1), (2, "Failed", 137), (3, "Succeeded", 0),
+        (1, "Failed", 1),
+        (2, "Failed", 137),
+        (3, "Succeeded", 0),
     ]
 
 
 async def test_events_written_twice_are_stored_once(archive: Archive) -> None:
     await archive.record_run(run_body("u1"))
     events = [
-        {"metadata": {"uid": "e1"}, "reason": "BlockStarted", "lastTimestamp": "2026-11-21T02:00:01Z"},
+        {
+            "metadata": {"uid": "e1"},
+            "reason": "BlockStarted",
+            "lastTimestamp": "2026-11-21T02:00:01Z",
+        },
         {"reason": "RunSucceeded", "message": "done", "lastTimestamp": "2026-11-21T02:01:00Z"},
     ]
     await archive.record_events("u1", events)
     await archive.record_events("u1", [*events, {**events[0], "count": 3}])
     detail = await archive.get_run("u1")
     assert detail is not None
-    assert [(e.reason, e.count) for e in detail.events] == [("BlockStarted", 3), ("RunSucceeded", 1)]
+    assert [(e.reason, e.count) for e in detail.events] == [
+        ("BlockStarted", 3),
+        ("RunSucceeded", 1),
+    ]
 
 
 async def test_a_log_is_stored_per_attempt_as_its_tail(archive: Archive) -> None:
@@ -81,7 +95,8 @@ async def test_a_log_is_stored_per_attempt_as_its_tail(archive: Archive) -> None
     detail = await archive.get_run("u1")
     assert detail is not None
     assert [(x.attempt, x.text, x.truncated, x.size) for x in detail.logs] == [
-        (1, "last one", True, 19), (2, "short", False, 5),
+        (1, "last one", True, 19),
+        (2, "short", False, 5),
     ]
     without = await archive.get_run("u1", logs=False)
     assert without is not None and without.logs == []
@@ -95,12 +110,16 @@ async def test_times_come_back_as_the_same_utc_instants(archive: Archive) -> Non
     assert detail.run.started_at.utcoffset() == timedelta(0)
 
 
-async def test_retention_deletes_expired_runs_in_batches_with_their_children(archive: Archive) -> None:
+async def test_retention_deletes_expired_runs_in_batches_with_their_children(
+    archive: Archive,
+) -> None:
     now = T0 + timedelta(days=100)
     for i in range(5):  # 100 days old: past succeeded's 90 days
         await archive.record_run(run_body(f"old-{i}", phase="Succeeded"))
         await archive.record_log(f"old-{i}", "extract", 1, "log")
-        await archive.record_events(f"old-{i}", [{"reason": "RunSucceeded", "lastTimestamp": "2026-11-21T02:01:00Z"}])
+        await archive.record_events(
+            f"old-{i}", [{"reason": "RunSucceeded", "lastTimestamp": "2026-11-21T02:01:00Z"}]
+        )
     await archive.record_run(run_body("failed", phase="Failed"))  # kept: 180 days
     await archive.record_run(run_body("cancelled", phase="Cancelled"))  # deleted: 30 days
     await archive.record_run(run_body("running", phase="Running", seconds=None))  # never
@@ -110,7 +129,11 @@ async def test_retention_deletes_expired_runs_in_batches_with_their_children(arc
     async with archive.engine.connect() as connection:
         left = set((await connection.execute(select(Run.uid))).scalars())
     assert left == {"failed", "running", "recent"}
-    assert (await count(archive, Attempt), await count(archive, Log), await count(archive, Event)) == (3, 0, 0)
+    assert (
+        await count(archive, Attempt),
+        await count(archive, Log),
+        await count(archive, Event),
+    ) == (3, 0, 0)
 
 
 async def test_retention_per_phase_is_configurable(archive: Archive) -> None:
@@ -130,7 +153,9 @@ async def test_the_migrations_create_exactly_the_models_tables(archive: Archive)
     assert await current_revision(archive.engine) == head_revision()
 
 
-async def test_two_processes_migrating_at_once_both_succeed_and_migrate_once(archive_url: str) -> None:
+async def test_two_processes_migrating_at_once_both_succeed_and_migrate_once(
+    archive_url: str,
+) -> None:
     script = "import asyncio, sys; from runwright.archive import migrate; asyncio.run(migrate(sys.argv[1]))"
     processes = [
         await asyncio.create_subprocess_exec(

@@ -60,9 +60,7 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     path = sqlite_path(target)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(
-        target, connect_args={"timeout": SQLITE_BUSY_TIMEOUT}, **kwargs
-    )
+    engine = create_async_engine(target, connect_args={"timeout": SQLITE_BUSY_TIMEOUT}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

@@ -246,21 +246,22 @@ async def get_run(engine: AsyncEngine, uid: str, *, logs: bool = True) -> RunDet
         if found is None:
             return None
         attempts = await connection.execute(
-            select(Attempt.__table__).where(Attempt.run_uid == uid).order_by(Attempt.block, Attempt.attempt)
+            select(Attempt.__table__)
+            .where(Attempt.run_uid == uid)
+            .order_by(Attempt.block, Attempt.attempt)
         )
         events = await connection.execute(
             select(Event.__table__).where(Event.run_uid == uid).order_by(Event.time, Event.key)
         )
-        log_rows = (
-            await connection.execute(
+        log_rows: list[LogRecord] = []
+        if logs:
+            result = await connection.execute(
                 select(Log.__table__).where(Log.run_uid == uid).order_by(Log.block, Log.attempt)
             )
-            if logs
-            else []
-        )
+            log_rows = [LogRecord(**dict(r._mapping)) for r in result]
         return RunDetail(
             run=_run(found),
             attempts=[AttemptRecord(**dict(r._mapping)) for r in attempts],
             events=[EventRecord(**dict(r._mapping)) for r in events],
-            logs=[LogRecord(**dict(r._mapping)) for r in log_rows],
+            logs=log_rows,
         )

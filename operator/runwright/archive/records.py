@@ -187,7 +187,9 @@ def run_records(body: Mapping[str, Any]) -> RunRecords:
         phase = _ATTEMPT_PHASE_OF_BLOCK.get(str(state.get("phase")))
         if number >= 1 and phase is not None:
             # The latest attempt's full status wins; its history entry fills the gaps.
-            known = next((e for e in state.get("attempts") or () if e.get("attempt") == number), {})
+            known: Mapping[str, Any] = next(
+                (e for e in state.get("attempts") or () if e.get("attempt") == number), {}
+            )
             given = {key: value for key, value in state.items() if value not in (None, "", {})}
             attempts[(block, number)] = _attempt(uid, block, number, {**known, **given}, phase)
     return RunRecords(run=run, attempts=tuple(attempts[k] for k in sorted(attempts)))
@@ -230,9 +232,12 @@ def event_records(run_uid: str, events: Iterable[Mapping[str, Any]]) -> list[Eve
         )
         reason = str(event.get("reason") or "")
         message = str(event.get("message") or event.get("note") or "")
-        key = meta.get("uid") or hashlib.sha256(
-            f"{time.isoformat() if time else ''}\0{reason}\0{message}".encode()
-        ).hexdigest()[:32]
+        key = (
+            meta.get("uid")
+            or hashlib.sha256(
+                f"{time.isoformat() if time else ''}\0{reason}\0{message}".encode()
+            ).hexdigest()[:32]
+        )
         records.append(
             EventRecord(
                 run_uid=run_uid,

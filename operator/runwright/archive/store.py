@@ -38,14 +38,14 @@ EVENTS: Table = Event.__table__  # type: ignore[assignment]
 LOGS: Table = Log.__table__  # type: ignore[assignment]
 
 
-def upsert(
-    connection: AsyncConnection, table: Table, update: Sequence[str] | None = None
-) -> Any:
+def upsert(connection: AsyncConnection, table: Table, update: Sequence[str] | None = None) -> Any:
     """INSERT ... ON CONFLICT (primary key) DO UPDATE of every other column (or `update`)."""
     dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
     statement = dialect.insert(table)
     keys = [column.name for column in table.primary_key.columns]
-    columns = update if update is not None else [c.name for c in table.columns if c.name not in keys]
+    columns = (
+        update if update is not None else [c.name for c in table.columns if c.name not in keys]
+    )
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in columns}
     )
@@ -98,7 +98,9 @@ class Archive:
                 )
         return records
 
-    async def record_log(self, run_uid: str, block: str, attempt: int, log: str | bytes) -> LogRecord:
+    async def record_log(
+        self, run_uid: str, block: str, attempt: int, log: str | bytes
+    ) -> LogRecord:
         """Store the tail of one attempt's log (at most `log_cap` bytes), replacing any before."""
         record = log_record(run_uid, block, attempt, log, self.log_cap)
         async with self.engine.begin() as connection:
