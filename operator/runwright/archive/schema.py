@@ -117,6 +117,8 @@ class Run(Base):
         Index(None, "phase", "started_at", "uid"),
         # Retention: finished runs of a phase older than a cutoff.
         Index(None, "phase", "completed_at", "uid"),
+        # Counts by phase of the allowed namespaces: read from the index alone.
+        Index(None, "namespace", "phase"),
     )
 
 

@@ -68,6 +68,7 @@ def upgrade() -> None:
         ("namespace", "trigger", "started_at", "uid"),
         ("phase", "started_at", "uid"),
         ("phase", "completed_at", "uid"),
+        ("namespace", "phase"),
     ):
         op.create_index(f"ix_runs_{'_'.join(columns)}", "runs", list(columns))
     op.create_table(
