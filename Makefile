@@ -10,7 +10,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
-        demo demo-local bench bench-engine bench-operator bench-triggers clean \
+        demo demo-local bench bench-engine bench-operator bench-triggers bench-archive clean \
         dashboards check-dashboards reasons check-reasons operator-lock
 
 help: ## list the targets
@@ -84,7 +84,10 @@ bench-operator: $(STAMP) ## the operator on the local control plane: 200 diamond
 bench-triggers: $(STAMP) ## 100 Schedule triggers firing every minute for 5 minutes: fire→run lag, missed/doubled fires
 	$(PY) tests/bench/bench_triggers.py $(BENCH_TRIGGERS_ARGS)
 
-bench: bench-engine bench-operator bench-triggers ## every benchmark; figures, not assertions
+bench-archive: $(STAMP) ## the run archive on SQLite and PostgreSQL: 1,000,000 runs, first-page query p50/p95, write latency
+	$(PY) tests/bench/bench_archive.py $(BENCH_ARCHIVE_ARGS)
+
+bench: bench-engine bench-operator bench-triggers bench-archive ## every benchmark; figures, not assertions
 
 clean: ## remove caches and the venv (not the tool cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,63 @@
+"""The run archive: every run, attempt, Event and log, kept in SQLite or PostgreSQL.
+
+Runs outlive etcd here. `Archive` writes (idempotent upserts from PipelineRun
+bodies), `migrate` brings the schema up to date at start, `query` reads, and
+`retention` prunes. Only this package speaks SQL; see docs/archive.md.
+"""
+
+from runwright.archive.engine import archive_url, create_engine
+from runwright.archive.migrate import head_revision, migrate
+from runwright.archive.query import (
+    ArchivedRun,
+    InvalidCursor,
+    Page,
+    RunDetail,
+    RunFilter,
+    Sort,
+    SortKey,
+    count_by_phase,
+    get_run,
+    list_runs,
+)
+from runwright.archive.records import (
+    DEFAULT_LOG_CAP,
+    AttemptRecord,
+    EventRecord,
+    LogRecord,
+    RunRecord,
+    RunRecords,
+    event_records,
+    log_record,
+    run_records,
+)
+from runwright.archive.retention import RetentionPolicy, prune
+from runwright.archive.store import Archive
+
+__all__ = [
+    "DEFAULT_LOG_CAP",
+    "Archive",
+    "ArchivedRun",
+    "AttemptRecord",
+    "EventRecord",
+    "InvalidCursor",
+    "LogRecord",
+    "Page",
+    "RetentionPolicy",
+    "RunDetail",
+    "RunFilter",
+    "RunRecord",
+    "RunRecords",
+    "Sort",
+    "SortKey",
+    "archive_url",
+    "count_by_phase",
+    "create_engine",
+    "event_records",
+    "get_run",
+    "head_revision",
+    "list_runs",
+    "log_record",
+    "migrate",
+    "prune",
+    "run_records",
+]

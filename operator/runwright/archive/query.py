@@ -1,0 +1,267 @@
+"""The query layer: the only place that reads the archive with SQL.
+
+Filters (the caller's allowed namespaces, pipeline, trigger, phases,
+triggeredBy, a time range on startedAt, text over run name, message and block
+names), sorts (started, completed, duration, phase, items processed, cost; asc
+or desc), keyset pagination with an opaque cursor, counts by phase, and one run
+in full. Every sort is (key, uid), so pages are stable under ties; runs without
+the sort key (never started, no cost reported) come last in either direction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, func, literal, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from runwright.archive.records import AttemptRecord, EventRecord, LogRecord, RunRecord, parse_time
+from runwright.archive.schema import Attempt, Event, Log, Run
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+
+
+class SortKey(StrEnum):
+    """What runs can be sorted by (the names the CLI and web view use)."""
+
+    STARTED = "started"
+    COMPLETED = "completed"
+    DURATION = "duration"
+    PHASE = "phase"
+    ITEMS_PROCESSED = "itemsProcessed"
+    COST = "cost"
+
+
+_SORT_COLUMNS: dict[SortKey, Any] = {
+    SortKey.STARTED: Run.started_at,
+    SortKey.COMPLETED: Run.completed_at,
+    SortKey.DURATION: Run.duration_seconds,
+    SortKey.PHASE: Run.phase,
+    SortKey.ITEMS_PROCESSED: Run.items_processed,
+    SortKey.COST: Run.cost,
+}
+_NOT_NULL = frozenset({SortKey.PHASE})
+
+
+@dataclass(frozen=True)
+class Sort:
+    """A sort key and direction; the default is newest started first."""
+
+    key: SortKey = SortKey.STARTED
+    descending: bool = True
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs to list; every field given must hold (empty/None: no condition).
+
+    `namespaces` is the set the caller may read: None means every namespace,
+    an empty list means none.
+    """
+
+    namespaces: Sequence[str] | None = None
+    pipeline: str | None = None
+    trigger: str | None = None
+    phases: Sequence[str] = ()
+    triggered_by: str | None = None
+    started_since: datetime | None = None
+    started_before: datetime | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchivedRun(RunRecord):
+    """A run as the archive holds it: its record and when it was last written."""
+
+    archived_at: datetime
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of runs and the cursor of the next (None: this was the last)."""
+
+    runs: list[ArchivedRun]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """One run in full: every attempt, its Events and the logs of its attempts."""
+
+    run: ArchivedRun
+    attempts: list[AttemptRecord]
+    events: list[EventRecord]
+    logs: list[LogRecord]
+
+
+class InvalidCursor(ValueError):
+    """The cursor is malformed or belongs to another sort: start again from the first page."""
+
+
+def _conditions(where: RunFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if where.namespaces is not None:
+        namespaces = list(where.namespaces)
+        conditions.append(Run.namespace.in_(namespaces) if namespaces else false())
+    if where.pipeline:
+        conditions.append(Run.pipeline == where.pipeline)
+    if where.trigger:
+        conditions.append(Run.trigger == where.trigger)
+    if where.phases:
+        conditions.append(Run.phase.in_(list(where.phases)))
+    if where.triggered_by:
+        conditions.append(Run.triggered_by == where.triggered_by)
+    if where.started_since:
+        conditions.append(Run.started_at >= where.started_since)
+    if where.started_before:
+        conditions.append(Run.started_at < where.started_before)
+    if where.text:
+        escaped = where.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        conditions.append(
+            Run.name.ilike(pattern, escape="\\")
+            | Run.message.ilike(pattern, escape="\\")
+            | Run.block_names.ilike(pattern, escape="\\")
+        )
+    return conditions
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    key: SortKey
+    descending: bool
+    value: Any  # None: the cursor is among the runs without the sort key
+    uid: str
+
+    def encode(self) -> str:
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        raw = json.dumps([self.key.value, self.descending, value, self.uid], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, sort: Sort) -> _Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            key, descending, value, uid = json.loads(raw)
+            cursor = cls(SortKey(key), bool(descending), value, str(uid))
+        except (ValueError, TypeError, binascii.Error) as error:
+            raise InvalidCursor(f"cursor {text!r} is not one this archive made") from error
+        if (cursor.key, cursor.descending) != (sort.key, sort.descending):
+            raise InvalidCursor(
+                f"cursor {text!r} is for sort {cursor.key.value} "
+                f"{'desc' if cursor.descending else 'asc'}: use it with that sort"
+            )
+        if value is not None and sort.key in (SortKey.STARTED, SortKey.COMPLETED):
+            return dataclasses.replace(cursor, value=parse_time(value))
+        return cursor
+
+
+def _run(row: Any) -> ArchivedRun:
+    return ArchivedRun(**dict(row._mapping))
+
+
+_RUN_COLUMNS = [getattr(Run, f.name) for f in dataclasses.fields(ArchivedRun)]
+
+
+async def list_runs(
+    engine: AsyncEngine,
+    where: RunFilter | None = None,
+    sort: Sort | None = None,
+    *,
+    limit: int = DEFAULT_PAGE,
+    cursor: str | None = None,
+) -> Page:
+    """One page of the runs matching `where`, in `sort` order, after `cursor`.
+
+    Keyset pagination: the cursor carries the last row's sort key and uid, so a
+    page costs an index range scan wherever it is, and rows written meanwhile
+    never shift the pages. At most two statements: the runs having the sort
+    key, then (once those are exhausted) the runs without it, by uid.
+    """
+    where = where or RunFilter()
+    sort = sort or Sort()
+    limit = max(1, min(limit, MAX_PAGE))
+    after = _Cursor.decode(cursor, sort) if cursor else None
+    column = _SORT_COLUMNS[sort.key]
+    conditions = _conditions(where)
+    base = select(*_RUN_COLUMNS).where(*conditions)
+    rows: list[ArchivedRun] = []
+    async with engine.connect() as connection:
+        if after is None or after.value is not None:
+            keyed = base.where(column.is_not(None))
+            if after is not None:
+                bound = tuple_(column, Run.uid)
+                mark = tuple_(_literal(column, after.value), _literal(Run.uid, after.uid))
+                keyed = keyed.where(bound < mark if sort.descending else bound > mark)
+            keyed = _ordered(keyed, [column, Run.uid], sort.descending)
+            rows = [_run(r) for r in await connection.execute(keyed.limit(limit + 1))]
+        if len(rows) <= limit and sort.key not in _NOT_NULL:
+            unkeyed = base.where(column.is_(None))
+            if after is not None and after.value is None:
+                unkeyed = unkeyed.where(
+                    Run.uid < after.uid if sort.descending else Run.uid > after.uid
+                )
+            unkeyed = _ordered(unkeyed, [Run.uid], sort.descending)
+            result = await connection.execute(unkeyed.limit(limit + 1 - len(rows)))
+            rows.extend(_run(r) for r in result)
+    if len(rows) <= limit:
+        return Page(runs=rows, next_cursor=None)
+    last = rows[limit - 1]
+    value = getattr(last, column.key)
+    return Page(
+        runs=rows[:limit], next_cursor=_Cursor(sort.key, sort.descending, value, last.uid).encode()
+    )
+
+
+def _literal(column: Any, value: Any) -> Any:
+    # Typed, so the bound value goes through the column's type (UTC times on SQLite).
+    return literal(value, type_=column.type)
+
+
+def _ordered(statement: Select[Any], columns: list[Any], descending: bool) -> Select[Any]:
+    return statement.order_by(*(c.desc() if descending else c.asc() for c in columns))
+
+
+async def count_by_phase(engine: AsyncEngine, where: RunFilter | None = None) -> dict[str, int]:
+    """How many runs of each phase match `where` (phases with none are absent)."""
+    conditions = _conditions(where or RunFilter())
+    statement = select(Run.phase, func.count()).where(*conditions).group_by(Run.phase)
+    async with engine.connect() as connection:
+        return {phase: count for phase, count in await connection.execute(statement)}
+
+
+async def get_run(engine: AsyncEngine, uid: str, *, logs: bool = True) -> RunDetail | None:
+    """One run with every attempt (by block, attempt), its Events (by time) and logs."""
+    async with engine.connect() as connection:
+        found = (await connection.execute(select(*_RUN_COLUMNS).where(Run.uid == uid))).first()
+        if found is None:
+            return None
+        attempts = await connection.execute(
+            select(Attempt.__table__)
+            .where(Attempt.run_uid == uid)
+            .order_by(Attempt.block, Attempt.attempt)
+        )
+        events = await connection.execute(
+            select(Event.__table__).where(Event.run_uid == uid).order_by(Event.time, Event.key)
+        )
+        log_rows: list[LogRecord] = []
+        if logs:
+            result = await connection.execute(
+                select(Log.__table__).where(Log.run_uid == uid).order_by(Log.block, Log.attempt)
+            )
+            log_rows = [LogRecord(**dict(r._mapping)) for r in result]
+        return RunDetail(
+            run=_run(found),
+            attempts=[AttemptRecord(**dict(r._mapping)) for r in attempts],
+            events=[EventRecord(**dict(r._mapping)) for r in events],
+            logs=log_rows,
+        )
