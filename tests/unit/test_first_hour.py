@@ -263,7 +263,9 @@ def test_progress_counts_blocks_completed_successfully_and_the_failed_block_is_n
 
 
 def test_allowed_failures_count_as_progress() -> None:
-    pipeline = spec("blocks: [{name: a, command: [x], allowFailure: true}, {name: b, command: [x]}]")
+    pipeline = spec(
+        "blocks: [{name: a, command: [x], allowFailure: true}, {name: b, command: [x]}]"
+    )
     status = Sim(pipeline, {"a": [FAIL]}).run()
     assert (status.phase, status.progress, status.failed_block) == (RunPhase.SUCCEEDED, "2/2", None)
 

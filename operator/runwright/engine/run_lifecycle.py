@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from runwright.api.common import TimeoutStatus, format_time
+from runwright.api.common import TimeoutStatus, format_duration, format_time
 from runwright.api.pipeline import OnLimit, PipelineSpec
-from runwright.api.common import format_duration
 from runwright.api.run import BlockPhase, BlockStatus, PipelineRunSpec, PipelineSpecSource
 from runwright.api.trigger import RunPhase
 from runwright.engine import block_states, dag, run_retry, templating

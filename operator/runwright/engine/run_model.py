@@ -27,7 +27,6 @@ from runwright.engine.events import Event
 from runwright.engine.naming import attempt_name
 from runwright.engine.reasons import BlockReason, StopReason
 
-
 #: Blocks that completed successfully, for `status.progress` (and failed ones under
 #: allowFailure): a Failed run does not read "4/4".
 _COMPLETED_OK = (BlockPhase.SUCCEEDED, BlockPhase.CONDITION_FAILED)
