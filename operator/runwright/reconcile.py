@@ -162,11 +162,10 @@ class Reconciler:
         # rerun with pipelineSpec Current re-freezes.
         pipeline, pipeline_error = self.store.pipeline(namespace, spec.pipeline_ref.name)
         rerun_source: PipelineRunStatus | None = None
-        if status.phase is None:
-            if spec.rerun_of is not None:
-                source = await self.store.get_run(namespace, spec.rerun_of.name)
-                if source is not None:
-                    rerun_source = PipelineRunStatus.model_validate(source.get("status") or {})
+        if status.phase is None and spec.rerun_of is not None:
+            source = await self.store.get_run(namespace, spec.rerun_of.name)
+            if source is not None:
+                rerun_source = PipelineRunStatus.model_validate(source.get("status") or {})
         limits_from = status.pipeline_spec or pipeline
         if limits_from is None and rerun_source is not None:
             limits_from = rerun_source.pipeline_spec

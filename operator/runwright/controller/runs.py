@@ -125,9 +125,9 @@ class RunController:
             old is not None and (old.get("spec") or {}).get("retention") != retention
         )
         for run_key, state in self.states.items():
-            if run_key[0] == key[0] and state.pipeline == key[1]:
-                if state.phase is None or (retention_changed and not state.active):
-                    self.wake(*run_key)
+            waiting = state.phase is None or (retention_changed and not state.active)
+            if run_key[0] == key[0] and state.pipeline == key[1] and waiting:
+                self.wake(*run_key)
 
     def namespace_event(self, name: str, annotations: Mapping[str, str]) -> None:
         """A Namespace's block limit annotation (runwright.dev/max-concurrent-blocks)."""
