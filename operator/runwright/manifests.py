@@ -24,10 +24,11 @@ from pydantic import BaseModel
 
 from runwright import labels
 from runwright.api.common import DNS1123_LABEL, DNS1123_SUBDOMAIN, MAX_NAME
-from runwright.api.pipeline import Block, Pipeline, PipelineSpec
+from runwright.api.pipeline import Pipeline
 from runwright.api.run import PipelineRun
 from runwright.api.trigger import Trigger
-from runwright.engine import dag, templating, triggers
+from runwright.checks import check as check
+from runwright.checks import check_skeleton
 from runwright.engine.dag import did_you_mean
 
 Resource = Pipeline | Trigger | PipelineRun
@@ -291,7 +292,7 @@ def _load_document(source: str, index: int, node: yaml.Node, document: object) -
         for error in exc.errors():
             loc = tuple(error["loc"])
             problem(explain(error, model), _reason(error), label, loc)
-    found = check(resource) if resource is not None else _check_skeleton(kind, document)
+    found = check(resource) if resource is not None else check_skeleton(kind, document)
     for item in found:
         problem(item.message, item.reason, label, parse_field(item.field))
     if resource is not None and not result.problems:
@@ -305,61 +306,6 @@ def _foreign(document: dict[str, Any]) -> bool:
     if not isinstance(kind, str) or kind in KINDS or not isinstance(api_version, str):
         return False
     return api_version.split("/")[0] != labels.API_VERSION.split("/")[0]
-
-
-def check(resource: Resource) -> list[dag.Problem]:
-    """The engine's checks of a schema-valid resource: DAG, templates, schedule."""
-    if isinstance(resource, Pipeline):
-        return check_pipeline(resource.spec)
-    if isinstance(resource, Trigger):
-        return triggers.validate(resource.spec)
-    return []
-
-
-def check_pipeline(spec: PipelineSpec) -> list[dag.Problem]:
-    """DAG and template problems together (templates read only each block's own upstream)."""
-    return dag.validate(spec.blocks) + templating.validate(spec)
-
-
-def _check_skeleton(kind: str, document: dict[str, Any]) -> list[dag.Problem]:
-    """A Pipeline whose schema failed still gets its DAG and template checks.
-
-    Each block that parses is checked as it is; one that does not is checked by the
-    parts that are well-formed (its name, upstream and args), so a typo in one block
-    does not hide a cycle or a template error elsewhere.
-    """
-    spec = document.get("spec")
-    if kind != "Pipeline" or not isinstance(spec, dict) or not isinstance(spec.get("blocks"), list):
-        return []
-    blocks: list[Block] = []
-    for raw in spec["blocks"]:
-        raw = raw if isinstance(raw, dict) else {}
-        try:
-            blocks.append(Block.model_validate(raw))
-        except pydantic.ValidationError:
-            blocks.append(
-                Block.model_construct(
-                    name=_strings(raw.get("name")) or "",
-                    upstream=_string_list(raw.get("upstream")),
-                    args=_string_list(raw.get("args")),
-                    env=[],
-                    when=[],
-                )
-            )
-    variables = spec.get("variables")
-    skeleton = PipelineSpec.model_construct(
-        blocks=blocks,
-        variables={str(k): "" for k in variables} if isinstance(variables, dict) else {},
-    )
-    return check_pipeline(skeleton)
-
-
-def _strings(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _string_list(value: object) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 # ----- pydantic errors as sentences -------------------------------------------------
