@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runwright.api.pipeline import PipelineSpec
+from runwright.api.trigger import RunPhase
 from runwright.controller.config import OperatorConfig
+from runwright.controller.readmodel import RunState
 from runwright.controller.runs import RunController
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors.contract import RunRef
@@ -251,3 +253,30 @@ async def test_a_finished_run_reads_the_live_pipelines_retention_and_its_generat
     step = await reconciler.step(worker)
     assert step is not None
     assert step.result.wake_at == T0.replace(minute=1)
+
+
+def test_a_retention_edit_wakes_the_pipelines_finished_runs_only() -> None:
+    controller = RunController(
+        VersionedKube(),  # type: ignore[arg-type]
+        Blocks(),
+        OperatorConfig(max_concurrent_blocks=None),
+        clock=lambda: T0,
+    )
+    woken: list[tuple[str, str]] = []
+    controller.wake = lambda ns, run: woken.append((ns, run))  # type: ignore[method-assign]
+    spec = SPEC.model_dump(by_alias=True, mode="json")
+    meta = {"name": "p", "namespace": "ns", "generation": 1}
+    controller.pipeline_event("ADDED", {"metadata": meta, "spec": spec})
+    done = RunState("p", T0, T0, RunPhase.SUCCEEDED, T0)
+    controller.states[("ns", "done")] = done
+    controller.states[("ns", "running")] = RunState("p", T0, T0, RunPhase.RUNNING, None)
+    controller.states[("ns", "other")] = RunState("q", T0, T0, RunPhase.SUCCEEDED, T0)
+    edited = {**spec, "retention": {"succeededSeconds": 0}}
+    controller.pipeline_event("MODIFIED", {"metadata": {**meta, "generation": 2}, "spec": edited})
+    assert woken == [("ns", "done")]
+    woken.clear()
+    blocks_only = {**edited, "failFast": False}
+    controller.pipeline_event(
+        "MODIFIED", {"metadata": {**meta, "generation": 3}, "spec": blocks_only}
+    )
+    assert woken == []
