@@ -1,9 +1,10 @@
 """The run lifecycle: start, admission, cancel, in-place retry, SLA, timeout, completion, retention.
 
 A call of `plan` walks these cases in order (the blocks' own fate is `block_states`):
-1. No phase yet: `initialize` freezes the Pipeline spec and the variables (a rerun copies
-   its source's), or fails the run (InvalidPipeline, InvalidRerun), or waits a grace
-   period for a Pipeline that does not exist yet.
+1. No phase yet: `initialize` freezes the Pipeline spec (and records its generation) and
+   the variables (a rerun copies its source's; with pipelineSpec Current it takes the
+   live spec), or fails the run (InvalidPipeline, InvalidRerun), or waits a grace period
+   for a Pipeline that does not exist yet.
 2. Finished: stop stray attempts; handle a new in-place retry request (`run_retry`),
    else delete the run once the live Pipeline's retention has passed.
 3. spec.cancel: `end` Cancelled.
@@ -77,8 +78,9 @@ def initialize(work: Work) -> bool:
     base_variables = {**(pipeline.variables if pipeline else {}), **inp.trigger_variables}
     generation = inp.pipeline_generation
     if inp.spec.rerun_of is not None:
-        # A rerun repeats the earlier run's inputs exactly: its frozen spec, its resolved
-        # variables and its executionDate; the rerun's own variables still win.
+        # A rerun repeats the earlier run's inputs: its resolved variables and its
+        # executionDate, and (pipelineSpec Frozen, the default) its frozen spec; the
+        # rerun's own variables still win.
         source = inp.rerun_source
         if source is None or source.pipeline_spec is None:
             message = (
