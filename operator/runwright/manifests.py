@@ -27,7 +27,8 @@ from runwright.api.common import DNS1123_LABEL, DNS1123_SUBDOMAIN, MAX_NAME
 from runwright.api.pipeline import Pipeline
 from runwright.api.run import PipelineRun
 from runwright.api.trigger import Trigger
-from runwright.engine import dag, templating, triggers
+from runwright.checks import check as check
+from runwright.checks import check_skeleton
 from runwright.engine.dag import did_you_mean
 
 Resource = Pipeline | Trigger | PipelineRun
@@ -88,12 +89,25 @@ class Manifest:
         )
 
 
+@dataclass(frozen=True)
+class SkippedDocument:
+    """A document of another API (a Secret, a ConfigMap): not ours to check, not an error."""
+
+    source: str
+    line: int
+    display: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.display}: not a Runwright kind"
+
+
 @dataclass
 class LoadResult:
-    """Every valid resource of the files and every problem found in them."""
+    """Every valid resource of the files, every problem found in them, what was skipped."""
 
     manifests: list[Manifest] = field(default_factory=list)
     problems: list[ManifestProblem] = field(default_factory=list)
+    skipped: list[SkippedDocument] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -104,6 +118,7 @@ class LoadResult:
         """Add another file's result to this one."""
         self.manifests.extend(other.manifests)
         self.problems.extend(other.problems)
+        self.skipped.extend(other.skipped)
 
 
 def display_name(kind: str, name: str | None, namespace: str | None = None) -> str:
@@ -199,6 +214,14 @@ def _load_document(source: str, index: int, node: yaml.Node, document: object) -
             None,
         )
         return result
+    if _foreign(document):
+        # A file applied with kubectl often holds a Secret or ConfigMap beside the
+        # Pipeline: another API's object, skipped with a note, never an error.
+        meta = document.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        shown = display_name(str(document["kind"]), meta.get("name"), meta.get("namespace"))
+        result.skipped.append(SkippedDocument(source, line, shown))
+        return result
     for key_node, duplicate in _duplicate_keys(node):
         result.problems.append(
             ManifestProblem(
@@ -260,31 +283,29 @@ def _load_document(source: str, index: int, node: yaml.Node, document: object) -
             label,
             ("metadata", "name"),
         )
+    # Every problem in one pass: the schema's, then the engine's (DAG, templates,
+    # schedule) on what parsed, so a user fixes them all after one run.
+    resource: Resource | None = None
     try:
         resource = model.model_validate(document)
     except pydantic.ValidationError as exc:
         for error in exc.errors():
             loc = tuple(error["loc"])
             problem(explain(error, model), _reason(error), label, loc)
-        return result
-    if result.problems:
-        return result
-    for found in check(resource):
-        problem(found.message, found.reason, label, parse_field(found.field))
-    if not result.problems:
+    found = check(resource) if resource is not None else check_skeleton(kind, document)
+    for item in found:
+        problem(item.message, item.reason, label, parse_field(item.field))
+    if resource is not None and not result.problems:
         result.manifests.append(Manifest(source, line, resource))
     return result
 
 
-def check(resource: Resource) -> list[dag.Problem]:
-    """The engine's checks of a schema-valid resource: DAG, templates, schedule."""
-    if isinstance(resource, Pipeline):
-        problems = dag.validate(resource.spec.blocks)
-        # Template checks assume a sound DAG (they look at each block's upstream).
-        return problems or templating.validate(resource.spec)
-    if isinstance(resource, Trigger):
-        return triggers.validate(resource.spec)
-    return []
+def _foreign(document: dict[str, Any]) -> bool:
+    """A document of another API group (apiVersion v1, apps/v1...) with a kind not ours."""
+    kind, api_version = document.get("kind"), document.get("apiVersion")
+    if not isinstance(kind, str) or kind in KINDS or not isinstance(api_version, str):
+        return False
+    return api_version.split("/")[0] != labels.API_VERSION.split("/")[0]
 
 
 # ----- pydantic errors as sentences -------------------------------------------------

@@ -6,9 +6,9 @@ runwright/store.py), the executor (Jobs or processes, executors/contract.py) and
 limits (budgets and pipelineRunLimit, or none) differ. Local and cluster semantics
 therefore agree by construction.
 
-- gather: the run's spec and last written status, its Pipeline (only before it
-  starts; afterwards the frozen copy rules), a rerun's source, what the executor
-  observes, the admission and budget answers.
+- gather: the run's spec and last written status, its live Pipeline and generation
+  (frozen at start; afterwards only retention and a pipelineSpec Current retry read
+  it), a rerun's source, what the executor observes, the admission and budget answers.
 - plan: the pure `engine.plan`.
 - apply: stop and start attempts, one merge patch of what changed in status, the
   labels only when they change (the phase), the Events, the deletion.
@@ -156,17 +156,16 @@ class Reconciler:
         status = worker.status
         created = parse_time(meta.get("creationTimestamp")) or self.clock()
 
-        pipeline: PipelineSpec | None = None
-        pipeline_error: str | None = None
+        # The live Pipeline (validated once per generation by the store): a run that has
+        # not started freezes it; afterwards the frozen copy in status.pipelineSpec rules
+        # what runs, and the live one only gives policy (retention) and what a retry or
+        # rerun with pipelineSpec Current re-freezes.
+        pipeline, pipeline_error = self.store.pipeline(namespace, spec.pipeline_ref.name)
         rerun_source: PipelineRunStatus | None = None
-        if status.phase is None:
-            # Only a run that has not started reads the live Pipeline; after that, its
-            # frozen copy in status.pipelineSpec rules.
-            pipeline, pipeline_error = self.store.pipeline(namespace, spec.pipeline_ref.name)
-            if spec.rerun_of is not None:
-                source = await self.store.get_run(namespace, spec.rerun_of.name)
-                if source is not None:
-                    rerun_source = PipelineRunStatus.model_validate(source.get("status") or {})
+        if status.phase is None and spec.rerun_of is not None:
+            source = await self.store.get_run(namespace, spec.rerun_of.name)
+            if source is not None:
+                rerun_source = PipelineRunStatus.model_validate(source.get("status") or {})
         limits_from = status.pipeline_spec or pipeline
         if limits_from is None and rerun_source is not None:
             limits_from = rerun_source.pipeline_spec
@@ -185,6 +184,7 @@ class Reconciler:
             now=self.clock(),
             created_at=created,
             pipeline=pipeline,
+            pipeline_generation=self.store.pipeline_generation(namespace, spec.pipeline_ref.name),
             observed=self.executor.observe(run),
             admitted=self.limits.admitted(
                 worker.key, spec.pipeline_ref.name, execution_date, limits_from

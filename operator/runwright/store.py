@@ -70,6 +70,9 @@ class RunStore(Protocol):
     def pipeline(self, namespace: str, name: str) -> tuple[PipelineSpec | None, str | None]:
         """The Pipeline's validated spec, else (None, why it is invalid), or (None, None)."""
 
+    def pipeline_generation(self, namespace: str, name: str) -> int | None:
+        """The Pipeline's metadata.generation (None: absent, or a store without them)."""
+
     async def get_run(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         """Another run's body (a rerun's source), or None when it does not exist."""
 
@@ -104,6 +107,9 @@ class MemoryStore:
 
     def pipeline(self, namespace: str, name: str) -> tuple[PipelineSpec | None, str | None]:
         return self._pipeline, None
+
+    def pipeline_generation(self, namespace: str, name: str) -> int | None:
+        return None  # a Pipeline read from a file has no generation
 
     async def get_run(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self.body if name == self.body["metadata"]["name"] else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -28,8 +29,19 @@ COLUMNS = {
         "NEXT",
         "AGE",
     ],
-    "pipelineruns": ["PIPELINE", "PHASE", "PROGRESS", "TRIGGER", "STARTED", "DURATION", "AGE"],
+    "pipelineruns": [
+        "PIPELINE",
+        "PHASE",
+        "REASON",
+        "PROGRESS",
+        "TRIGGER",
+        "STARTED",
+        "DURATION",
+        "AGE",
+    ],
 }
+#: `-o wide` adds these (priority 1 columns).
+WIDE = {"pipelineruns": ["FAILED BLOCK", "MESSAGE"]}
 SHORT = {"pipelines": "pl", "triggers": "trg", "pipelineruns": "plr"}
 
 
@@ -102,3 +114,36 @@ def test_explain_other_kinds(cluster: Cluster, path: str) -> None:
     out = cluster.kubectl("explain", path).stdout
     assert "DESCRIPTION:" in out
     assert "<empty>" not in out.split("FIELDS:")[0], out
+
+
+def test_wide_run_columns_show_the_failed_block_and_message_and_a_human_duration(
+    cluster: Cluster, one_of_each: str
+) -> None:
+    ns = one_of_each
+    status = {
+        "phase": "Failed",
+        "reason": "BlockFailed",
+        "message": "block load failed (Error): boom",
+        "progress": "1/2",
+        "durationSeconds": 92,
+        "duration": "1m32s",
+        "failedBlock": "load",
+    }
+    cluster.kubectl(
+        "patch",
+        "plr",
+        "etl-manual-1",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+    out = cluster.kubectl("get", "plr", "-n", ns, "-o", "wide").stdout
+    assert _headers(out) == [["NAME", *COLUMNS["pipelineruns"], *WIDE["pipelineruns"]]], out
+    row = next(line for line in out.splitlines() if line.startswith("etl-manual-1"))
+    for shown in ("Failed", "BlockFailed", "1/2", "1m32s", "load", "block load failed"):
+        assert shown in row, row
+    narrow = cluster.kubectl("get", "plr", "-n", ns).stdout
+    assert "block load failed" not in narrow

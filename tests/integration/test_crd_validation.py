@@ -154,11 +154,27 @@ CASES: list[tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], 
      ("spec.retry.fromBlock", "required when spec.retry.mode is FromBlock")),
     ("run-pipeline-ref-pattern", run, _set("spec.pipelineRef.name", "Not A Name"),
      ("spec.pipelineRef.name", "should match")),
+    ("run-retry-pipeline-spec-enum", run, _set("spec.retry", {"id": "1", "pipelineSpec": "Latest"}),
+     ("spec.retry.pipelineSpec", "Unsupported value")),
+    ("run-rerun-pipeline-spec-enum", run,
+     _set("spec.rerunOf", {"name": "etl-1", "pipelineSpec": "Live"}),
+     ("spec.rerunOf.pipelineSpec", "Unsupported value")),
 ]
 # fmt: on
 
 
-@pytest.mark.parametrize("base", [pipeline, trigger, run], ids=["pipeline", "trigger", "run"])
+def current_retry_and_rerun() -> dict[str, Any]:
+    body = run()
+    body["spec"]["retry"] = {"id": "2", "mode": "Incomplete", "pipelineSpec": "Current"}
+    body["spec"]["rerunOf"] = {"name": "etl-0", "pipelineSpec": "Current"}
+    return body
+
+
+@pytest.mark.parametrize(
+    "base",
+    [pipeline, trigger, run, current_retry_and_rerun],
+    ids=["pipeline", "trigger", "run", "run-current"],
+)
 def test_the_valid_bases_are_accepted(cluster: Cluster, ns: str, base: Callable[[], Any]) -> None:
     res = cluster.apply(base(), ns, check=False)
     assert res.ok, res.stderr

@@ -78,7 +78,9 @@ class Sim:
         budget: Callable[[datetime], int | None] | None = None,
         admitted: bool = True,
     ) -> None:
-        self.pipeline = pipeline
+        self.pipeline: PipelineSpec | None = pipeline
+        """The live Pipeline each reconcile sees (a test may edit or delete it)."""
+        self.pipeline_generation: int | None = None
         self.scripts = dict(scripts or {})
         self.spec = spec or run_spec()
         self.status = PipelineRunStatus()
@@ -125,6 +127,7 @@ class Sim:
             now=self.now,
             created_at=T0,
             pipeline=self.pipeline,
+            pipeline_generation=self.pipeline_generation,
             observed=self.observed(),
             admitted=self.admitted,
             budget=self.budget(self.now),
@@ -157,6 +160,7 @@ class Sim:
             for name, lv in self.live.items()
             if not lv.killed
             and lv.ends <= self.now
+            and name in self.status.blocks  # a retry may drop blocks gone from the Pipeline
             and self.status.blocks[name].phase == "Running"
             and self.status.blocks[name].attempt == lv.attempt
         ]

@@ -59,7 +59,7 @@ def test_generation_is_deterministic() -> None:
         (
             "pipelineruns",
             "plr",
-            ["Pipeline", "Phase", "Progress", "Trigger", "Started", "Duration", "Age"],
+            ["Pipeline", "Phase", "Reason", "Progress", "Trigger", "Started", "Duration", "Age"],
         ),
     ],
 )
@@ -68,8 +68,20 @@ def test_names_category_columns_and_status(plural: str, short: str, columns: lis
     assert crd["spec"]["names"]["shortNames"] == [short]
     assert crd["spec"]["names"]["categories"] == ["runwright"]
     version = crd["spec"]["versions"][0]
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == columns
+    shown = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")]
+    assert shown == columns
     assert version["subresources"] == {"status": {}}
+
+
+def test_run_columns_read_the_human_duration_and_wide_adds_the_failed_block() -> None:
+    columns = {
+        c["name"]: c
+        for c in load("pipelineruns")["spec"]["versions"][0]["additionalPrinterColumns"]
+    }
+    assert columns["Duration"]["jsonPath"] == ".status.duration"
+    assert columns["Reason"]["jsonPath"] == ".status.reason"
+    wide = {name: c["jsonPath"] for name, c in columns.items() if c.get("priority") == 1}
+    assert wide == {"Failed Block": ".status.failedBlock", "Message": ".status.message"}
 
 
 @pytest.mark.parametrize("plural", ["pipelines", "triggers", "pipelineruns"])

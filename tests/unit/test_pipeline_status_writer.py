@@ -72,3 +72,35 @@ def test_the_pipeline_is_validated_once_per_generation() -> None:
     body["metadata"] = {**body["metadata"], "generation": 2}
     model.put_pipeline(body)
     assert model.validated("ns", "p") is not first
+
+
+async def test_last_run_keeps_its_record_when_retention_deletes_the_run() -> None:
+    kube, model = SlowKube(), model_with_pipeline()
+    kube.release.set()
+    writer = PipelineStatusWriter(kube, model, lambda: T0)  # type: ignore[arg-type]
+    model.runs[("ns", "old")] = RunState("p", T0, T0, RunPhase.FAILED, T0)
+    later = T0.replace(hour=3)
+    model.runs[("ns", "new")] = RunState("p", later, later, RunPhase.SUCCEEDED, later)
+    await writer.changed("ns", "p")
+    assert kube.writes[-1]["lastRun"]["name"] == "new"
+    del model.runs[("ns", "new")]  # retention deletes the newest run first
+    await writer.changed("ns", "p")
+    assert kube.writes[-1]["lastRun"] == {
+        "name": "new",
+        "phase": "Succeeded",
+        "completedAt": "2026-11-21T03:00:00Z",
+    }
+    del model.runs[("ns", "old")]
+    await writer.changed("ns", "p")
+    assert kube.writes[-1]["lastRun"]["name"] == "new"
+
+
+async def test_last_run_is_kept_from_the_stored_status_after_a_restart() -> None:
+    kube, model = SlowKube(), model_with_pipeline()
+    kube.release.set()
+    body = model.pipelines[("ns", "p")]
+    body["status"] = {"lastRun": {"name": "gone", "phase": "Succeeded"}}
+    writer = PipelineStatusWriter(kube, model, lambda: T0)  # type: ignore[arg-type]
+    await writer.changed("ns", "p")
+    last = kube.writes[-1]["lastRun"]
+    assert (last["name"], last["phase"]) == ("gone", "Succeeded")

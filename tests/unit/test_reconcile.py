@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runwright.api.pipeline import PipelineSpec
+from runwright.api.trigger import RunPhase
 from runwright.controller.config import OperatorConfig
+from runwright.controller.readmodel import RunState
 from runwright.controller.runs import RunController
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors.contract import RunRef
@@ -72,6 +74,14 @@ class RecordingStore(MemoryStore):
         super().__init__(body, SPEC)
         self.patches: list[dict[str, Any]] = []
         self.label_writes = 0
+        self.pipeline_now: PipelineSpec = SPEC
+        self.generation: int | None = None
+
+    def pipeline(self, namespace: str, name: str) -> tuple[PipelineSpec | None, str | None]:
+        return self.pipeline_now, None
+
+    def pipeline_generation(self, namespace: str, name: str) -> int | None:
+        return self.generation
 
     async def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> str | None:
         self.patches.append(dict(patch))
@@ -218,3 +228,55 @@ async def test_the_watch_event_of_our_own_write_does_not_wake_the_run() -> None:
     edit = {**body, "metadata": {**body["metadata"], "resourceVersion": "99"}}
     controller.run_event("MODIFIED", edit)
     assert flag.is_set()
+
+
+# ----- what the reconcile reads live ------------------------------------------------------
+
+
+async def test_a_finished_run_reads_the_live_pipelines_retention_and_its_generation() -> None:
+    body = run_body()
+    store, blocks = RecordingStore(body), Blocks()
+    store.generation = 3
+    reconciler = Reconciler(store, blocks, NoLimits(), clock=lambda: T0)
+    worker = Worker(key=("ns", "r"), body=body)
+    for finish in (None, "a", "b"):
+        if finish:
+            blocks.succeed(finish)
+        step = await reconciler.step(worker)
+        assert step is not None
+        await reconciler.apply(worker, step)
+    assert body["status"]["phase"] == "Succeeded"
+    assert body["status"]["pipelineGeneration"] == 3
+    store.pipeline_now = PipelineSpec.model_validate(
+        {**SPEC.dump(), "retention": {"succeededSeconds": 60}}
+    )
+    step = await reconciler.step(worker)
+    assert step is not None
+    assert step.result.wake_at == T0.replace(minute=1)
+
+
+def test_a_retention_edit_wakes_the_pipelines_finished_runs_only() -> None:
+    controller = RunController(
+        VersionedKube(),  # type: ignore[arg-type]
+        Blocks(),
+        OperatorConfig(max_concurrent_blocks=None),
+        clock=lambda: T0,
+    )
+    woken: list[tuple[str, str]] = []
+    controller.wake = lambda ns, run: woken.append((ns, run))  # type: ignore[method-assign]
+    spec = SPEC.model_dump(by_alias=True, mode="json")
+    meta = {"name": "p", "namespace": "ns", "generation": 1}
+    controller.pipeline_event("ADDED", {"metadata": meta, "spec": spec})
+    done = RunState("p", T0, T0, RunPhase.SUCCEEDED, T0)
+    controller.states[("ns", "done")] = done
+    controller.states[("ns", "running")] = RunState("p", T0, T0, RunPhase.RUNNING, None)
+    controller.states[("ns", "other")] = RunState("q", T0, T0, RunPhase.SUCCEEDED, T0)
+    edited = {**spec, "retention": {"succeededSeconds": 0}}
+    controller.pipeline_event("MODIFIED", {"metadata": {**meta, "generation": 2}, "spec": edited})
+    assert woken == [("ns", "done")]
+    woken.clear()
+    blocks_only = {**edited, "failFast": False}
+    controller.pipeline_event(
+        "MODIFIED", {"metadata": {**meta, "generation": 3}, "spec": blocks_only}
+    )
+    assert woken == []

@@ -344,11 +344,15 @@ def test_a_suspended_trigger_creates_nothing_and_marks_the_fire_handled() -> Non
     p = plan(trigger, FIRE + timedelta(minutes=1))
     assert p.create == []
     assert p.status.last_schedule_time == FIRE
-    assert p.status.next_schedule_time == utc(2026, 1, 3, 2)
+    # Nothing will fire while suspended: no NEXT time (`kubectl get trg`), but the planner
+    # still wakes at the next fire to mark it handled.
+    assert p.status.next_schedule_time is None
+    assert p.wake_at == utc(2026, 1, 3, 2)
     assert p.status.fires_skipped == 0
 
     resumed = plan(spec(**nightly()), FIRE + timedelta(hours=1), p.status)
     assert resumed.create == []  # the fire that passed while suspended is not run late
+    assert resumed.status.next_schedule_time == utc(2026, 1, 3, 2)
 
 
 def test_an_invalid_schedule_makes_ready_false_naming_the_field() -> None:
@@ -567,3 +571,12 @@ def test_planning_step_by_step_fires_each_fire_exactly_once_in_order(
     stamps = [int(n.rsplit("-", 1)[1]) for n in created_names]
     assert stamps == sorted(stamps)
     assert status.runs_created == len(created_names)
+
+
+def test_a_suspended_once_trigger_shows_no_next_time_until_resumed() -> None:
+    at = utc(2026, 2, 1, 12)
+    waiting = plan(spec(type="Once", once={"at": "2026-02-01T12:00:00Z"}), at - timedelta(days=1))
+    assert waiting.status.next_schedule_time == at
+    suspended = spec(type="Once", once={"at": "2026-02-01T12:00:00Z"}, suspend=True)
+    p = plan(suspended, at - timedelta(hours=1), waiting.status)
+    assert p.status.next_schedule_time is None

@@ -101,11 +101,15 @@ KINDS = [
         columns=[
             _col("Pipeline", ".spec.pipelineRef.name"),
             _col("Phase", ".status.phase"),
+            _col("Reason", ".status.reason"),
             _col("Progress", ".status.progress"),
             _col("Trigger", ".spec.triggerRef.name"),
             _col("Started", ".status.startedAt", "date"),
-            _col("Duration", ".status.durationSeconds", "integer"),
+            _col("Duration", ".status.duration"),
             _AGE,
+            # `-o wide` only (priority 1): what failed, and why.
+            _col("Failed Block", ".status.failedBlock", priority=1),
+            _col("Message", ".status.message", priority=1),
         ],
     ),
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from runwright.api.common import (
+    DNS1123_SUBDOMAIN,
     Condition,
     LocalObjectReference,
     Model,
@@ -38,6 +39,17 @@ class RetryMode(StrEnum):
     FROM_BLOCK = "FromBlock"
 
 
+class PipelineSpecSource(StrEnum):
+    """Which Pipeline spec a retry or a rerun runs: the run's frozen copy, or the live one."""
+
+    FROZEN = "Frozen"
+    CURRENT = "Current"
+
+
+#: How many attempts `status.blocks.NAME.attempts` keeps (the latest ones).
+MAX_ATTEMPT_HISTORY = 10
+
+
 class RetryRequest(Model):
     """Ask for an in-place retry of a finished run; bump `id` to ask again."""
 
@@ -60,6 +72,28 @@ class RetryRequest(Model):
         "and everything downstream of it.",
     )
     from_block: str | None = Field(default=None, description="For mode FromBlock: the block.")
+    pipeline_spec: PipelineSpecSource = Field(
+        default=PipelineSpecSource.FROZEN,
+        description="Frozen: run the spec frozen at start. Current: re-freeze from the Pipeline "
+        "as it is now (blocks still Succeeded keep their state and outputs, new blocks start "
+        "Pending, blocks gone from the Pipeline leave the run).",
+    )
+
+
+class RerunReference(Model):
+    """The earlier run a rerun repeats, and which Pipeline spec it runs."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=DNS1123_SUBDOMAIN,
+        description="Name of the earlier PipelineRun in the same namespace.",
+    )
+    pipeline_spec: PipelineSpecSource = Field(
+        default=PipelineSpecSource.FROZEN,
+        description="Frozen: the earlier run's frozen spec. Current: the Pipeline as it is now "
+        "(the earlier run's variables and executionDate still apply).",
+    )
 
 
 class PipelineRunSpec(Model):
@@ -90,8 +124,10 @@ class PipelineRunSpec(Model):
     triggered_by: TriggeredBy = Field(default=TriggeredBy.MANUAL, description="What made the run.")
     cancel: bool = Field(default=False, description="Set true to cancel the run.")
     retry: RetryRequest | None = Field(default=None, description="In-place retry request.")
-    rerun_of: LocalObjectReference | None = Field(
-        default=None, description="Run again with the same inputs as this earlier run."
+    rerun_of: RerunReference | None = Field(
+        default=None,
+        description="Run again with the same inputs as this earlier run (triggeredBy is then "
+        "Rerun unless set).",
     )
     timeout_seconds: int | None = Field(
         default=None, ge=1, description="Overrides the pipeline's (and trigger's) timeout."
@@ -102,6 +138,13 @@ class PipelineRunSpec(Model):
     sla_seconds: int | None = Field(
         default=None, ge=1, description="Overrides the pipeline's (and trigger's) SLA."
     )
+
+    @model_validator(mode="after")
+    def _rerun_is_triggered_by_rerun(self) -> PipelineRunSpec:
+        """A rerun that does not say what made it was made by a rerun request."""
+        if self.rerun_of is not None and "triggered_by" not in self.model_fields_set:
+            self.triggered_by = TriggeredBy.RERUN
+        return self
 
 
 class BlockPhase(StrEnum):
@@ -134,6 +177,17 @@ _FINISHED_BLOCK_PHASES = frozenset(
 )
 
 
+class AttemptRecord(Model):
+    """One attempt of a block, as `kubectl get -o yaml` tells the retry story."""
+
+    attempt: int = Field(ge=1, description="The attempt number (1 = first).")
+    phase: BlockPhase = Field(description="Running, or how the attempt ended.")
+    reason: str = Field(default="", description="CamelCase cause of how it ended.")
+    exit_code: int | None = Field(default=None, description="The attempt's exit code.")
+    started_at: Time | None = Field(default=None, description="When the attempt started.")
+    completed_at: Time | None = Field(default=None, description="When the attempt ended.")
+
+
 class BlockStatus(Model):
     """What happened to one block of the run."""
 
@@ -162,6 +216,11 @@ class BlockStatus(Model):
     metrics: dict[str, float] = Field(
         default_factory=dict, description="Numeric metrics the block reported."
     )
+    attempts: list[AttemptRecord] = Field(
+        default_factory=list,
+        max_length=MAX_ATTEMPT_HISTORY,
+        description=f"The latest attempts, oldest first (at most {MAX_ATTEMPT_HISTORY}).",
+    )
 
 
 class PipelineRunStatus(Model):
@@ -185,12 +244,26 @@ class PipelineRunStatus(Model):
     duration_seconds: int | None = Field(
         default=None, description="completedAt - startedAt, in whole seconds."
     )
-    progress: str | None = Field(default=None, description='Finished blocks / all blocks: "2/4".')
+    duration: str | None = Field(
+        default=None, description='durationSeconds in human units, e.g. "1m32s".'
+    )
+    progress: str | None = Field(
+        default=None,
+        description="Blocks completed successfully (Succeeded, ConditionFailed, or failed under "
+        'allowFailure) / all blocks: "2/4".',
+    )
+    failed_block: str | None = Field(
+        default=None, description="The first block (in DAG order) that failed the run."
+    )
     sla_missed: bool = Field(default=False, description="The run was unfinished past its SLA.")
     timed_out: bool = Field(default=False, description="The run exceeded its timeout.")
     retry_id: str | None = Field(default=None, description="The last retry request handled.")
     variables: dict[str, str] = Field(
         default_factory=dict, description="Resolved variables: pipeline < trigger < run."
+    )
+    pipeline_generation: int | None = Field(
+        default=None,
+        description="The Pipeline's metadata.generation the run (or its latest retry) froze.",
     )
     pipeline_spec: PipelineSpec | None = Field(
         default=None,

@@ -20,12 +20,17 @@ class KubeStore:
         self,
         kube: Kube,
         pipelines: Callable[[str, str], tuple[PipelineSpec | None, str | None]],
+        generations: Callable[[str, str], int | None] = lambda _ns, _name: None,
     ) -> None:
         self.kube = kube
         self._pipelines = pipelines
+        self._generations = generations
 
     def pipeline(self, namespace: str, name: str) -> tuple[PipelineSpec | None, str | None]:
         return self._pipelines(namespace, name)
+
+    def pipeline_generation(self, namespace: str, name: str) -> int | None:
+        return self._generations(namespace, name)
 
     async def get_run(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return await self.kube.get(RUNS, namespace, name)

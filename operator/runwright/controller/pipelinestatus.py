@@ -31,20 +31,34 @@ class PipelineStatusWriter:
         self.written: dict[PipelineKey, dict[str, Any]] = {}
         self._dirty: set[PipelineKey] = set()
         self._writing: set[PipelineKey] = set()
+        self._newest: dict[PipelineKey, tuple[datetime, str, RunRecord]] = {}
+        """The newest run seen per Pipeline: lastRun outlives the run (retention deletes it)."""
 
     def summary(self, namespace: str, pipeline: str) -> tuple[int, RunRecord | None]:
-        """(active runs, the most recent run) of a pipeline, from memory."""
+        """(active runs, the most recent run) of a pipeline, from memory.
+
+        The most recent run is remembered after retention deletes it, so LAST RUN does
+        not go blank (or back to an older run); after a restart, with no run left, the
+        stored status.lastRun is kept.
+        """
+        key = (namespace, pipeline)
         mine = list(self.model.runs_of_pipeline(namespace, pipeline))
         active = sum(1 for _, s in mine if s.active)
-        if not mine:
-            return active, None
-        name, latest = max(mine, key=lambda item: (item[1].created, item[0]))
-        record = RunRecord(
-            name=name,
-            phase=str(latest.phase) if latest.phase else None,
-            completed_at=latest.completed_at,
-        )
-        return active, record
+        newest = self._newest.get(key)
+        if mine:
+            name, latest = max(mine, key=lambda item: (item[1].created, item[0]))
+            if newest is None or (latest.created, name) >= newest[:2]:
+                record = RunRecord(
+                    name=name,
+                    phase=str(latest.phase) if latest.phase else None,
+                    completed_at=latest.completed_at,
+                )
+                newest = self._newest[key] = (latest.created, name, record)
+        if newest is not None:
+            return active, newest[2]
+        body = self.model.pipelines.get(key) or {}
+        stored = (body.get("status") or {}).get("lastRun")
+        return active, RunRecord.model_validate(stored) if stored else None
 
     async def changed(self, namespace: str, name: str) -> None:
         """Something the Pipeline's status shows may have changed: write it (coalesced)."""
@@ -64,6 +78,7 @@ class PipelineStatusWriter:
         """The Pipeline was deleted."""
         self.written.pop((namespace, name), None)
         self._dirty.discard((namespace, name))
+        self._newest.pop((namespace, name), None)
 
     async def _write(self, namespace: str, name: str) -> None:
         body = self.model.pipelines.get((namespace, name))

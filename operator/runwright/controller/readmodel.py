@@ -101,6 +101,12 @@ class ReadModel:
             return None, checked.message
         return checked.spec, None
 
+    def pipeline_generation(self, namespace: str, name: str) -> int | None:
+        """The Pipeline's metadata.generation: which spec a run froze (status.pipelineGeneration)."""
+        body = self.pipelines.get((namespace, name))
+        generation = ((body or {}).get("metadata") or {}).get("generation")
+        return generation if isinstance(generation, int) else None
+
     # ----- Triggers -----------------------------------------------------------------
 
     def trigger(self, namespace: str, name: str) -> dict[str, Any] | None:

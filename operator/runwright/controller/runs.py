@@ -74,7 +74,10 @@ class RunController:
         self.namespace_limits = self.model.namespace_limits
         self.pipeline_status = PipelineStatusWriter(kube, self.model, clock)
         self.reconciler = Reconciler(
-            KubeStore(kube, self.model.pipeline_spec), executor, self, clock
+            KubeStore(kube, self.model.pipeline_spec, self.model.pipeline_generation),
+            executor,
+            self,
+            clock,
         )
         self.pool: WorkerPool[RunKey] = WorkerPool("PipelineRun", self._reconcile_key, clock)
         #: Told of every new, changed (phase) and deleted run: the trigger controller listens.
@@ -114,9 +117,16 @@ class RunController:
             self.model.drop_pipeline(*key)
             self.pipeline_status.forget(*key)
             return
+        old = self.model.pipelines.get(key)
         self.model.put_pipeline(body)
+        # Retention is read live: a change of it applies to the finished runs too.
+        retention = (body.get("spec") or {}).get("retention")
+        retention_changed = (
+            old is not None and (old.get("spec") or {}).get("retention") != retention
+        )
         for run_key, state in self.states.items():
-            if run_key[0] == key[0] and state.pipeline == key[1] and state.phase is None:
+            waiting = state.phase is None or (retention_changed and not state.active)
+            if run_key[0] == key[0] and state.pipeline == key[1] and waiting:
                 self.wake(*run_key)
 
     def namespace_event(self, name: str, annotations: Mapping[str, str]) -> None:

@@ -73,11 +73,15 @@ def start_ready(work: Work, graph: dag.Graph) -> bool:
                 name,
                 phase=BlockPhase.FAILED,
                 attempt=st.attempt + 1,
+                started_at=None,
                 completed_at=now,
+                next_attempt_at=None,
+                exit_code=None,
                 reason=BlockReason.INVALID_TEMPLATE,
                 message=str(exc),
             )
-            work.event(EventReason.BLOCK_FAILED, f"{name}: {exc}", warning=True)
+            work.record_attempt(name)
+            work.event(EventReason.BLOCK_FAILED, str(exc), warning=True)
             start_failed = True
             continue
         work.plan.starts.append(action)
@@ -94,9 +98,11 @@ def start_ready(work: Work, graph: dag.Graph) -> bool:
             reason="",
             message="",
         )
+        work.record_attempt(name)
         work.event(
             EventReason.BLOCK_STARTED, f"{name} attempt {action.attempt} started as {action.name}"
         )
+        work.started[name] = (st, work.plan.events[-1])
         free_run -= 1
         budget -= 1
     return start_failed
@@ -124,11 +130,14 @@ def start_action(work: Work, graph: dag.Graph, name: str, attempt: int) -> Start
         v.value is not None and templating.is_template(v.value) for v in template.env
     )
     ctx = template_context(work, graph, name, attempt) if templated else {}
-    args = [templating.render(a, ctx) for a in block.args]
+    args = [templating.render(a, ctx, f"block {name}: args[{i}]") for i, a in enumerate(block.args)]
     env: dict[str, EnvVar] = {}
-    for var in [*template.env, *block.env]:
+    fields = [(f"template.env[{i}]", v) for i, v in enumerate(template.env)]
+    fields += [(f"env[{i}]", v) for i, v in enumerate(block.env)]
+    for where, var in fields:
         if var.value is not None and templating.is_template(var.value):
-            var = var.model_copy(update={"value": templating.render(var.value, ctx)})
+            value = templating.render(var.value, ctx, f"block {name}: {where}.value")
+            var = var.model_copy(update={"value": value})
         env[var.name] = var
     contract = {
         labels.ENV_RUN: work.inp.run_name,

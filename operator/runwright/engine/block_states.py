@@ -77,6 +77,7 @@ def observe(work: Work, graph: dag.Graph) -> None:
                 reason="",
                 message="",
             )
+            work.record_attempt(name)
         if st.phase != BlockPhase.RUNNING:
             if obs is not None and obs.state == AttemptState.RUNNING:
                 # Level-triggered cleanup: nothing but a Running block may have a live attempt.
@@ -97,6 +98,7 @@ def observe(work: Work, graph: dag.Graph) -> None:
                 outputs=dict(obs.outputs),
                 metrics=dict(obs.metrics),
             )
+            work.record_attempt(name)
             work.event(EventReason.BLOCK_SUCCEEDED, f"{name} attempt {st.attempt} succeeded")
         elif obs.state == AttemptState.FAILED:
             reason = obs.reason or BlockReason.ERROR
@@ -133,6 +135,8 @@ def attempt_failed(
             reason=reason,
             message=message,
         )
+        ended = obs.finished_at if obs is not None and obs.finished_at else work.now
+        work.record_attempt(name, BlockPhase.FAILED, ended)
         work.event(
             EventReason.BLOCK_RETRYING,
             f"{name} attempt {st.attempt} failed ({reason}); attempt {st.attempt + 1} "
@@ -151,6 +155,7 @@ def attempt_failed(
         outputs=dict(obs.outputs) if obs is not None else {},
         metrics=dict(obs.metrics) if obs is not None else {},
     )
+    work.record_attempt(name)
     work.event(
         EventReason.BLOCK_FAILED,
         f"{name} attempt {st.attempt} failed ({reason}){': ' + message if message else ''}",
@@ -218,16 +223,16 @@ def when_holds(work: Work, graph: dag.Graph, name: str) -> bool:
     ctx = template_context(work, graph, name, work.status.blocks[name].attempt + 1)
     for i, cond in enumerate(block.when):
         try:
-            value = templating.render(cond.input, ctx)
+            value = templating.render(cond.input, ctx, f"block {name}: when[{i}].input")
         except templating.TemplateError as exc:
             work.set_block(
                 name,
                 phase=BlockPhase.FAILED,
                 completed_at=work.now,
                 reason=BlockReason.INVALID_TEMPLATE,
-                message=f"when[{i}].input: {exc}",
+                message=str(exc),
             )
-            work.event(EventReason.BLOCK_FAILED, f"{name}: when[{i}].input: {exc}", warning=True)
+            work.event(EventReason.BLOCK_FAILED, str(exc), warning=True)
             return False
         if not _compare(cond.operator, value, cond.values):
             work.set_block(
@@ -255,18 +260,25 @@ def fail_fast(work: Work, graph: dag.Graph) -> str | None:
     return first_failure(work, graph) + "; failFast cancelled the rest"
 
 
+def failed_block(work: Work, graph: dag.Graph) -> str | None:
+    """The first block (topologically) that fails the run: status.failedBlock."""
+    blocks = work.status.blocks
+    for name in graph.order:
+        if blocks[name].phase == BlockPhase.FAILED and not graph.blocks[name].allow_failure:
+            return name
+    return next((n for n in graph.order if not block_ok(graph.blocks[n], blocks[n])), None)
+
+
 def first_failure(work: Work, graph: dag.Graph) -> str:
     """The run's failure message: the first block (topologically) that failed it."""
-    for name in graph.order:
-        st = work.status.blocks[name]
-        if st.phase == BlockPhase.FAILED and not graph.blocks[name].allow_failure:
-            detail = f": {st.message}" if st.message else ""
-            return f"block {name} failed ({st.reason}){detail}"
-    for name in graph.order:
-        st = work.status.blocks[name]
-        if not block_ok(graph.blocks[name], st):
-            return f"block {name} is {st.phase}"
-    return "a block failed"
+    name = failed_block(work, graph)
+    if name is None:
+        return "a block failed"
+    st = work.status.blocks[name]
+    if st.phase != BlockPhase.FAILED:
+        return f"block {name} is {st.phase}"
+    detail = f": {st.message}" if st.message else ""
+    return f"block {name} failed ({st.reason}){detail}"
 
 
 def _compare(op: ConditionOperator, value: str, values: list[str]) -> bool:

@@ -1,11 +1,12 @@
 """The run lifecycle: start, admission, cancel, in-place retry, SLA, timeout, completion, retention.
 
 A call of `plan` walks these cases in order (the blocks' own fate is `block_states`):
-1. No phase yet: `initialize` freezes the Pipeline spec and the variables (a rerun copies
-   its source's), or fails the run (InvalidPipeline, InvalidRerun), or waits a grace
-   period for a Pipeline that does not exist yet.
-2. Finished: stop stray attempts; handle a new in-place retry request (`retry`), else
-   delete the run once its retention has passed.
+1. No phase yet: `initialize` freezes the Pipeline spec (and records its generation) and
+   the variables (a rerun copies its source's; with pipelineSpec Current it takes the
+   live spec), or fails the run (InvalidPipeline, InvalidRerun), or waits a grace period
+   for a Pipeline that does not exist yet.
+2. Finished: stop stray attempts; handle a new in-place retry request (`run_retry`),
+   else delete the run once the live Pipeline's retention has passed.
 3. spec.cancel: `end` Cancelled.
 4. Pending/Queued: `admit` under pipelineRunLimit (Queued, or Cancelled with onLimit Skip).
 5. Running: observe, propagate, fail fast, start what is ready; then complete, time out,
@@ -16,11 +17,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from runwright.api.common import TimeoutStatus, format_time
+from runwright.api.common import TimeoutStatus, format_duration, format_time
 from runwright.api.pipeline import OnLimit, PipelineSpec
-from runwright.api.run import BlockPhase, BlockStatus, PipelineRunSpec, RetryMode
+from runwright.api.run import BlockPhase, BlockStatus, PipelineRunSpec, PipelineSpecSource
 from runwright.api.trigger import RunPhase
-from runwright.engine import block_states, dag, templating
+from runwright.engine import block_states, dag, run_retry, templating
 from runwright.engine.block_start import start_ready
 from runwright.engine.reasons import (
     BlockReason,
@@ -75,9 +76,11 @@ def initialize(work: Work) -> bool:
     st.execution_date = inp.spec.execution_date or inp.created_at
     pipeline = inp.pipeline
     base_variables = {**(pipeline.variables if pipeline else {}), **inp.trigger_variables}
+    generation = inp.pipeline_generation
     if inp.spec.rerun_of is not None:
-        # A rerun repeats the earlier run's inputs exactly: its frozen spec, its resolved
-        # variables and its executionDate; the rerun's own variables still win.
+        # A rerun repeats the earlier run's inputs: its resolved variables and its
+        # executionDate, and (pipelineSpec Frozen, the default) its frozen spec; the
+        # rerun's own variables still win.
         source = inp.rerun_source
         if source is None or source.pipeline_spec is None:
             message = (
@@ -86,9 +89,18 @@ def initialize(work: Work) -> bool:
             )
             _invalid(work, ConditionReason.RERUN_SOURCE_NOT_FOUND, message, RunReason.INVALID_RERUN)
             return False
-        pipeline = source.pipeline_spec
-        base_variables = dict(source.variables)
         st.execution_date = inp.spec.execution_date or source.execution_date or st.execution_date
+        if inp.spec.rerun_of.pipeline_spec == PipelineSpecSource.CURRENT:
+            # The Pipeline as it is now, with the source's inputs (its variables that
+            # were not the old defaults, its executionDate).
+            if pipeline is not None:
+                base_variables = run_retry.refrozen_variables(
+                    pipeline, source.pipeline_spec, source.variables
+                )
+        else:
+            pipeline = source.pipeline_spec
+            generation = source.pipeline_generation
+            base_variables = dict(source.variables)
     if pipeline is None and inp.pipeline_error is not None:
         message = f"Pipeline {inp.spec.pipeline_ref.name}: {inp.pipeline_error}"
         _invalid(work, ConditionReason.INVALID_PIPELINE, message)
@@ -111,6 +123,7 @@ def initialize(work: Work) -> bool:
         _invalid(work, problems[0].reason, "; ".join(str(p) for p in problems))
         return False
     st.pipeline_spec = pipeline
+    st.pipeline_generation = generation
     st.variables = {**base_variables, **inp.spec.variables}
     st.blocks = {b.name: BlockStatus() for b in pipeline.blocks}
     st.phase = RunPhase.PENDING
@@ -166,11 +179,13 @@ def finished_run(work: Work) -> None:
     st, spec = work.status, work.inp.spec
     request = spec.retry
     if request is not None and request.id != st.retry_id:
-        retry(work, request.id, request.mode, request.from_block)
+        run_retry.retry(work, request, _admit_and_run)
         return
     if st.completed_at is None or st.pipeline_spec is None or st.phase is None:
         return
-    retention = st.pipeline_spec.retention
+    # Retention is policy, not part of what the run executed: the Pipeline as it is now
+    # decides (its frozen copy only when the Pipeline is gone or invalid).
+    retention = (work.inp.pipeline or st.pipeline_spec).retention
     ttl = {
         RunPhase.SUCCEEDED: retention.succeeded_seconds,
         RunPhase.FAILED: retention.failed_seconds,
@@ -184,62 +199,8 @@ def finished_run(work: Work) -> None:
             work.plan.wake(expires)
 
 
-def _retry_rejected(work: Work, reason: ConditionReason, message: str, event: str) -> None:
-    work.event(EventReason.RETRY_REJECTED, event, warning=True)
-    work.condition(ConditionType.RETRY_ACCEPTED, False, reason, message)
-
-
-def retry(work: Work, request_id: str, mode: RetryMode, from_block: str | None) -> None:
-    """An in-place retry: reset blocks to Pending (attempts go on) and run again."""
-    st = work.status
-    st.retry_id = request_id
-    if st.pipeline_spec is None or not st.blocks:
-        message = "the run never started"
-        _retry_rejected(work, ConditionReason.NOT_STARTED, message, message + "; create a new run")
-        return
-    if work.inp.spec.cancel:
-        message = "spec.cancel is true; set it to false to retry"
-        _retry_rejected(work, ConditionReason.CANCELLED, message, message)
-        return
-    graph = dag.cached_build(work.frozen.blocks)
-    if mode == RetryMode.FROM_BLOCK:
-        if from_block is None or from_block not in graph.blocks:
-            message = (
-                f'spec.retry.fromBlock names "{from_block}", no such block'
-                f"{dag.did_you_mean(from_block or '', graph.blocks)}"
-            )
-            _retry_rejected(work, ConditionReason.UNKNOWN_BLOCK, message, message)
-            return
-        reset: set[str] = {from_block, *graph.descendants(from_block)}
-    else:
-        keep = (BlockPhase.SUCCEEDED, BlockPhase.CONDITION_FAILED)
-        reset = {n for n, b in st.blocks.items() if b.phase not in keep}
-    for name in reset:
-        # Attempt numbers go on (Job names stay unique); the retry budget starts afresh.
-        work.set_block(
-            name,
-            phase=BlockPhase.PENDING,
-            retries=0,
-            ready_at=None,
-            started_at=None,
-            completed_at=None,
-            next_attempt_at=None,
-            exit_code=None,
-            reason="",
-            message="",
-            outputs={},
-            metrics={},
-        )
-    st.phase, st.reason, st.message = RunPhase.PENDING, "", ""
-    st.completed_at = st.duration_seconds = None
-    st.timed_out = False
-    accepted = ConditionReason(str(mode))
-    work.condition(
-        ConditionType.RETRY_ACCEPTED, True, accepted, f"{len(reset)} blocks reset to Pending"
-    )
-    work.event(
-        EventReason.RUN_RETRIED, f"retry {request_id} ({mode}): {len(reset)} blocks run again"
-    )
+def _admit_and_run(work: Work) -> None:
+    """After an accepted retry: admission, then the blocks, as for a new run."""
     if not work.inp.spec.cancel and admit(work):
         running(work)
 
@@ -338,11 +299,17 @@ def end(
     message: str,
     block_reason: BlockReason = BlockReason.CANCELLED,
 ) -> None:
-    """Finish the run early: stop what runs and cancel every unfinished block."""
+    """Finish the run early: stop what runs and cancel every unfinished block.
+
+    Starts planned in this same call are taken back first: a plan that ends the run
+    starts nothing (no BlockStarted after RunFailed).
+    """
+    work.retract_starts()
     for name, st in list(work.status.blocks.items()):
         if st.phase.finished:
             continue
-        if st.phase == BlockPhase.RUNNING:
+        was_running = st.phase == BlockPhase.RUNNING
+        if was_running:
             work.stop(name, StopReason(block_reason))
         work.set_block(
             name,
@@ -352,6 +319,8 @@ def end(
             reason=block_reason,
             message=message if block_reason != BlockReason.CANCELLED else "the run was cancelled",
         )
+        if was_running:
+            work.record_attempt(name)
     complete(work, phase, reason, message, _RUN_ENDED_EVENT[phase])
 
 
@@ -362,7 +331,11 @@ def complete(work: Work, phase: RunPhase, reason: str, message: str, event: Even
         sla_check(work)  # a run that finishes late has missed its SLA too
     st.phase, st.reason, st.message = phase, reason, message
     st.completed_at = work.now
+    st.failed_block = None
+    if reason == RunReason.BLOCK_FAILED and st.pipeline_spec is not None:
+        st.failed_block = block_states.failed_block(work, dag.cached_build(work.frozen.blocks))
     if st.started_at is not None:
         st.duration_seconds = int((work.now - st.started_at).total_seconds())
+        st.duration = format_duration(st.duration_seconds)
     work.event(event, message or f"run {phase}", warning=phase != RunPhase.SUCCEEDED)
     finished_run(work)

@@ -14,11 +14,23 @@ from typing import Any
 
 from runwright.api.common import format_time
 from runwright.api.pipeline import EnvVar, K8sObject, PipelineSpec, PodTemplate
-from runwright.api.run import BlockPhase, BlockStatus, PipelineRunSpec, PipelineRunStatus
+from runwright.api.run import (
+    MAX_ATTEMPT_HISTORY,
+    AttemptRecord,
+    BlockPhase,
+    BlockStatus,
+    PipelineRunSpec,
+    PipelineRunStatus,
+)
 from runwright.engine import conditions
 from runwright.engine.events import Event
 from runwright.engine.naming import attempt_name
 from runwright.engine.reasons import BlockReason, StopReason
+
+#: Blocks that completed successfully, for `status.progress` (and failed ones under
+#: allowFailure): a Failed run does not read "4/4".
+_COMPLETED_OK = (BlockPhase.SUCCEEDED, BlockPhase.CONDITION_FAILED)
+_MAY_FAIL = (BlockPhase.FAILED, BlockPhase.UPSTREAM_FAILED)
 
 
 class AttemptState(StrEnum):
@@ -55,7 +67,11 @@ class PlanInput:
     now: datetime
     created_at: datetime
     pipeline: PipelineSpec | None = None
-    """The live Pipeline spec; read only when the run starts (then frozen in status)."""
+    """The live Pipeline spec. What a run executes is frozen in status when it starts (or
+    re-frozen by a retry/rerun with pipelineSpec Current); live, it gives only policy
+    that is not part of the execution: the retention of finished runs."""
+    pipeline_generation: int | None = None
+    """The live Pipeline's metadata.generation (recorded as status.pipelineGeneration)."""
     trigger_variables: Mapping[str, str] = field(default_factory=dict)
     observed: Mapping[str, Observation] = field(default_factory=dict)
     """Latest attempt per block. Absent means no Job/process exists for the block."""
@@ -153,6 +169,8 @@ class Work:
         """Blocks found ready in this call (their readyAt is written with the start)."""
         self.cache: dict[Any, Any] = {}
         """Strings the same for many blocks within a call (upstream outputs JSON...)."""
+        self.started: dict[str, tuple[BlockStatus, Event]] = {}
+        """Blocks started in this call: their status before the start, and its Event."""
 
     @property
     def frozen(self) -> PipelineSpec:
@@ -179,6 +197,43 @@ class Work:
         updated = self.status.blocks[name].model_copy(update=changes)
         self.status.blocks[name] = updated
         return updated
+
+    def record_attempt(
+        self, name: str, phase: BlockPhase | None = None, completed_at: datetime | None = None
+    ) -> None:
+        """Write the block's latest attempt into its bounded history (`attempts`).
+
+        Called where an attempt starts or ends; `phase` is how the attempt itself ended
+        when the block's phase says something else (Retrying: the attempt Failed).
+        """
+        st = self.status.blocks[name]
+        record = AttemptRecord(
+            attempt=st.attempt,
+            phase=phase or st.phase,
+            reason=st.reason,
+            exit_code=st.exit_code,
+            started_at=st.started_at,
+            completed_at=completed_at or st.completed_at,
+        )
+        history = list(st.attempts)
+        if history and history[-1].attempt == st.attempt:
+            history[-1] = record
+        else:
+            history.append(record)
+        self.status.blocks[name] = st.model_copy(
+            update={"attempts": history[-MAX_ATTEMPT_HISTORY:]}
+        )
+
+    def retract_starts(self) -> None:
+        """Take back the starts of this call: a plan that ends the run starts nothing."""
+        if not self.started:
+            return
+        self.plan.starts = [s for s in self.plan.starts if s.block not in self.started]
+        retracted = {id(event) for _, event in self.started.values()}
+        self.plan.events = [e for e in self.plan.events if id(e) not in retracted]
+        for name, (before, _) in self.started.items():
+            self.status.blocks[name] = before
+        self.started.clear()
 
     def condition(self, type_: str, ok: bool, reason: str, message: str) -> None:
         """Set a condition of the run (see `engine.conditions`)."""
@@ -209,10 +264,15 @@ class Work:
         if st.blocks:
             done = running = 0
             totals: dict[str, float] = {}
+            may_fail = (
+                {b.name for b in st.pipeline_spec.blocks if b.allow_failure}
+                if st.pipeline_spec is not None
+                else set()
+            )
             for name, b in st.blocks.items():
-                if b.phase.finished:
+                if b.phase in _COMPLETED_OK or (name in may_fail and b.phase in _MAY_FAIL):
                     done += 1
-                elif b.phase == BlockPhase.RUNNING:
+                if b.phase == BlockPhase.RUNNING:
                     running += 1
                 elif b.phase == BlockPhase.QUEUED and b.reason == BlockReason.CONCURRENCY_LIMIT:
                     plan.queued_on_budget.append(name)

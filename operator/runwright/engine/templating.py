@@ -42,16 +42,41 @@ def _compile(text: str) -> Any:
     return _ENV.from_string(text)
 
 
-def render(text: str, context: Mapping[str, Any]) -> str:
-    """Render one template string in the sandbox; plain strings come back unchanged."""
+def render(text: str, context: Mapping[str, Any], where: str = "") -> str:
+    """Render one template string in the sandbox; plain strings come back unchanged.
+
+    `where` names the template for the user ("block load: args[0]"); an error says
+    it in the pipeline's terms (which upstream output is missing, what it wrote),
+    not jinja's (`'dict object' has no attribute 'rows'`).
+    """
     if not is_template(text):
         return text
+    prefix = f"{where}: {text}" if where else text
     try:
         return str(_compile(text).render(context))
     except UndefinedError as exc:
-        raise TemplateError(f"{text!r}: {exc}") from exc
+        raise TemplateError(f"{prefix}: {_missing(text, context) or exc}") from exc
     except (TemplateSyntaxError, SecurityError) as exc:
-        raise TemplateError(f"{text!r}: {exc}") from exc
+        raise TemplateError(f"{prefix}: {exc}") from exc
+
+
+def _missing(text: str, context: Mapping[str, Any]) -> str | None:
+    """The first name the template reads that the context lacks, said in the user's terms."""
+    for path in _references(_ENV.parse(text)):
+        if len(path) < 2 or path[0] not in _ROOTS:
+            continue
+        root, key = path[0], path[1]
+        if root == "variables" and key not in context.get("variables", {}):
+            return f'variable "{key}" is not set'
+        if root == "blocks" and len(path) > 3 and path[2] == "outputs":
+            upstream = context.get("blocks", {}).get(key)
+            if upstream is None:
+                return f'"{key}" is not upstream of this block'
+            written = sorted(upstream.get("outputs", {}))
+            if path[3] not in written:
+                wrote = f"it wrote: {', '.join(written)}" if written else "it wrote no outputs"
+                return f'upstream "{key}" wrote no output "{path[3]}" ({wrote})'
+    return None
 
 
 def context(

@@ -57,12 +57,14 @@ def fire(work: TriggerWork) -> None:
 def suspended(work: TriggerWork) -> None:
     """Mark what passes while suspended as handled; create nothing."""
     st, spec = work.status, work.spec
+    # No NEXT time while suspended (any type): nothing fires then. A schedule still
+    # wakes the planner at its next fire, to mark it handled.
+    st.next_schedule_time = None
     if spec.type == TriggerType.SCHEDULE and spec.schedule is not None:
         latest = schedule.previous_fire(spec.schedule, work.now)
         if latest is not None and (st.last_schedule_time is None or latest > st.last_schedule_time):
             st.last_schedule_time = latest
-        st.next_schedule_time = schedule.next_fire(spec.schedule, work.now)
-        work.wake(st.next_schedule_time)
+        work.wake(schedule.next_fire(spec.schedule, work.now))
     elif spec.type == TriggerType.EVENT:
         for upstream in pending_upstream(work):
             advance_cursor(work, upstream)

@@ -45,8 +45,8 @@ Rules, per type (API.md, issue 5):
   keeps the status (Ready with MissingSecret, activeRuns, history).
 - suspend: no new runs. Fires (and upstream runs) that pass while suspended are
   marked handled without running or counting them, so resuming does not run a burst
-  of old work; nextScheduleTime keeps showing when the schedule would fire (the
-  SUSPEND column says it will not). A suspended Once fires when resumed.
+  of old work; nextScheduleTime is cleared (nothing will fire, so `kubectl get trg`
+  shows no NEXT time) and set again on resume. A suspended Once fires when resumed.
 - Not Ready (InvalidSchedule, UnknownTimezone, MissingPipeline, MissingSecret,
   MissingConfig/UnexpectedConfig): no runs, nextScheduleTime cleared, lastScheduleTime
   kept, so fixing the problem picks up the missed fires by the usual rules; wake_at
