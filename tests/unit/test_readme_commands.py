@@ -27,7 +27,7 @@ CLUSTER = {
         "builds and starts the control plane; the demo itself is tests of hack/demo.py"
     ),
     "export KUBECONFIG=$PWD/.cluster/kubeconfig PATH=$PWD/.cluster/bin:$PATH   # or any cluster": (
-        "the operator quick-start: needs the control plane and ports 8080/8081"
+        "the operator quick-start: run by tests/integration/test_readme.py"
     ),
     "kubectl create namespace runwright-system": "Helm install into a cluster",
     'curl -X POST -H "Authorization: Bearer $TOKEN" \\': (
