@@ -98,7 +98,7 @@ def build_job(run: RunRef, spec: PipelineSpec, start: StartBlock) -> dict[str, A
     The pod spec is the pipeline's `template` merged with the block. The block's pod
     labels and annotations win over the template's, and our labels win over both (a
     user label must not move a pod to another run's index).
-    The contract environment (API.md) comes first and cannot be overridden by the
+    The contract environment (docs/block-contract.md) comes first and cannot be overridden by the
     block's env, matching local mode, where the contract is applied last.
 
     Raises ValueError when the block has no image or is not in `spec`: the engine and
