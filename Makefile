@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
         demo demo-local bench bench-engine bench-operator bench-triggers bench-archive clean \
-        dashboards check-dashboards reasons check-reasons operator-lock
+        dashboards check-dashboards reasons check-reasons apidocs check-apidocs operator-lock
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -30,7 +30,7 @@ lint: $(STAMP) ## ruff over code, tests and scripts
 
 typecheck: $(STAMP) ## mypy --strict over the package (and the dashboard generator, the runner SDK)
 	$(BIN)/mypy
-	$(BIN)/mypy --strict hack/dashboards.py hack/reasons.py runner-image/runwright_sdk.py
+	$(BIN)/mypy --strict hack/dashboards.py hack/reasons.py hack/apidocs.py runner-image/runwright_sdk.py
 
 crds: $(STAMP) ## regenerate crds/ (and the chart's copy) from the models
 	$(PY) -m runwright.api.crdgen --out crds --out charts/runwright/crds
@@ -50,6 +50,12 @@ reasons: $(STAMP) ## regenerate docs/reasons.md from runwright.engine.reasons
 check-reasons: $(STAMP) ## fail when docs/reasons.md is stale against the vocabulary
 	$(PY) hack/reasons.py --check
 
+apidocs: $(STAMP) ## regenerate docs/api.md (the API reference) from the models
+	$(PY) hack/apidocs.py
+
+check-apidocs: $(STAMP) ## fail when docs/api.md is stale against the models
+	$(PY) hack/apidocs.py --check
+
 operator-lock: ## re-pin operator/requirements.lock (the operator image's dependencies) from pyproject.toml
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --upgrade pip
@@ -62,7 +68,7 @@ operator-lock: ## re-pin operator/requirements.lock (the operator image's depend
 test-unit: $(STAMP) ## the fast inner loop: unit tests only
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck check-crds check-dashboards check-reasons $(if $(shell command -v go 2>/dev/null),tools) ## lint, type check, CRD staleness, unit and integration tests (builds the cluster tools when Go is present)
+test: lint typecheck check-crds check-dashboards check-reasons check-apidocs $(if $(shell command -v go 2>/dev/null),tools) ## lint, type check, CRD staleness, unit and integration tests (builds the cluster tools when Go is present)
 	$(BIN)/pytest -q tests/unit tests/integration
 
 demo-local: $(STAMP) ## run every example pipeline locally with the live progress view

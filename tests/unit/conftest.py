@@ -1,4 +1,5 @@
-"""Fixtures shared by unit-test modules: the archive on both backends (SQLite, real PostgreSQL)."""
+"""Fixtures shared by unit-test modules: a private cache for `runwright run`'s logs, and
+the archive on both backends (SQLite, real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ import pytest_asyncio
 
 from runwright.archive import Archive
 from tests.postgres import INSTALL_HINT, PostgresServer, binaries, postgres_server
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unit tests never write to the user's cache: `runwright run` keeps its logs under
+    $RUNWRIGHT_CACHE/runs, so every test gets its own."""
+    monkeypatch.setenv("RUNWRIGHT_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(scope="session")

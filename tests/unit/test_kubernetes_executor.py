@@ -183,7 +183,7 @@ def test_container_contract_env_and_termination_message() -> None:
     assert c["command"] == ["python", "-m", "etl"]
     assert c["args"] == ["--date", "2026-11-21"]
     assert c["terminationMessagePath"] == "/dev/termination-log"
-    assert c["terminationMessagePolicy"] == "File"
+    assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
     env = env_of(job)
     assert env[labels.ENV_OUTPUT_PATH] == "/dev/termination-log"
     assert env[labels.ENV_RUN] == "etl-x7k2p"

@@ -2,12 +2,15 @@
 
 A terminal gets a `rich` Live table that redraws as blocks move; a CI log gets plain,
 timestamped lines (a redrawn table would be noise there). Both end with the same
-summary table, built by `run_table`.
+summary table, built by `run_table`: blocks in DAG order (a block never shows above
+its upstream; the pipeline's order breaks ties), each phase with a symbol explained
+by a one-line legend, durations in human units (engine/durations.py).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, TextIO
@@ -19,7 +22,32 @@ from rich.text import Text
 
 from runwright.api.run import BlockPhase, BlockStatus, PipelineRun
 from runwright.api.trigger import RunPhase
+from runwright.engine import dag
+from runwright.engine.durations import human
 from runwright.engine.plan import Event
+
+#: One symbol per block phase, so a glance down the table tells what is done.
+BLOCK_SYMBOL: dict[BlockPhase, str] = {
+    BlockPhase.PENDING: "·",
+    BlockPhase.QUEUED: "…",
+    BlockPhase.RUNNING: "▶",
+    BlockPhase.RETRYING: "↻",
+    BlockPhase.SUCCEEDED: "✓",
+    BlockPhase.FAILED: "✗",
+    BlockPhase.CANCELLED: "■",
+    BlockPhase.UPSTREAM_FAILED: "↑",
+    BlockPhase.CONDITION_FAILED: "○",
+}
+
+
+def legend(phases: Iterable[BlockPhase]) -> str:
+    """One line saying what the symbols on screen mean, in the order a run meets them.
+
+    Only the phases shown are explained: all nine would not fit one line of a terminal.
+    """
+    shown = set(phases)
+    return "  ".join(f"{BLOCK_SYMBOL[p]} {p}" for p in BLOCK_SYMBOL if p in shown)
+
 
 BLOCK_STYLE: dict[BlockPhase, str] = {
     BlockPhase.PENDING: "dim",
@@ -68,24 +96,12 @@ def for_stream(stream: TextIO) -> Progress:
     return LineProgress(stream)
 
 
-def format_duration(seconds: float) -> str:
-    """0.4s, 12s, 3m04s, 1h02m: short enough for a table column."""
-    if 0 <= seconds < 10:
-        return f"{seconds:.1f}s"
-    total = max(int(seconds), 0)
-    if total < 60:
-        return f"{total}s"
-    if total < 3600:
-        return f"{total // 60}m{total % 60:02d}s"
-    return f"{total // 3600}h{total % 3600 // 60:02d}m"
-
-
 def block_duration(status: BlockStatus, now: datetime) -> str:
     """How long the latest attempt ran (or has run so far)."""
     if status.started_at is None:
         return ""
     end = status.completed_at or now
-    return format_duration((end - status.started_at).total_seconds())
+    return human((end - status.started_at).total_seconds())
 
 
 def last_line(message: str) -> str:
@@ -94,8 +110,23 @@ def last_line(message: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
+def dag_order(run: PipelineRun) -> list[str]:
+    """The run's blocks upstream-first, ties in the pipeline's order (the planner's order).
+
+    A spec that is not a DAG never runs, but the table must still show it: then the
+    pipeline's own order.
+    """
+    status = run.status
+    if status is None or status.pipeline_spec is None:
+        return []
+    blocks = status.pipeline_spec.blocks
+    if dag.validate(blocks):
+        return [block.name for block in blocks]
+    return list(dag.cached_build(blocks).order)
+
+
 def run_table(run: PipelineRun, now: datetime | None = None) -> Table:
-    """The blocks of a run as a table, in pipeline order, with the run in the title."""
+    """The blocks of a run as a table, in DAG order, with the run in the title."""
     now = now or datetime.now(UTC)
     status = run.status
     table = Table(title=_title(run, now), title_justify="left", expand=False)
@@ -104,19 +135,21 @@ def run_table(run: PipelineRun, now: datetime | None = None) -> Table:
     table.add_column("ATTEMPT", justify="right")
     table.add_column("DURATION", justify="right")
     table.add_column("MESSAGE", overflow="fold")
-    if status is None or status.pipeline_spec is None:
+    if status is None:
         return table
-    for block in status.pipeline_spec.blocks:
-        st = status.blocks.get(block.name)
+    table.caption = legend(st.phase for st in status.blocks.values())
+    table.caption_justify = "left"
+    for name in dag_order(run):
+        st = status.blocks.get(name)
         if st is None:
             continue
-        phase = Text(str(st.phase), style=BLOCK_STYLE[st.phase])
+        phase = Text(f"{BLOCK_SYMBOL[st.phase]} {st.phase}", style=BLOCK_STYLE[st.phase])
         message = last_line(st.message)
         if st.phase == BlockPhase.RETRYING and st.next_attempt_at is not None:
-            wait = format_duration(max((st.next_attempt_at - now).total_seconds(), 0.0))
+            wait = human((st.next_attempt_at - now).total_seconds())
             message = f"next attempt in {wait}: {message}" if message else f"next attempt in {wait}"
         table.add_row(
-            block.name,
+            name,
             phase,
             str(st.attempt) if st.attempt else "",
             block_duration(st, now),
@@ -135,7 +168,7 @@ def _title(run: PipelineRun, now: datetime) -> Text:
         title.append(f"  {status.progress} blocks")
     if status.started_at is not None:
         end = status.completed_at or now
-        title.append(f"  {format_duration((end - status.started_at).total_seconds())}")
+        title.append(f"  {human((end - status.started_at).total_seconds())}")
     return title
 
 

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,10 +15,10 @@ from rich.console import Console
 from runwright.api.pipeline import Pipeline
 from runwright.api.run import BlockPhase, PipelineRun
 from runwright.api.trigger import RunPhase
-from runwright.cli import exits, progress
+from runwright.cli import exits, progress, runlogs
 from runwright.cli.exits import InputError
 from runwright.engine.dag import did_you_mean
-from runwright.executors.localrun import run_pipeline
+from runwright.executors.localrun import local_run_name, run_pipeline
 from runwright.manifests import load_files
 
 OUTPUT_FORMATS = ("table", "json", "yaml")
@@ -53,7 +52,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="print the finished run as a summary table (default), or as the PipelineRun "
         "object in JSON or YAML",
     )
+    parser.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        type=Path,
+        help="where each run's block logs go, in DIR/<run>/ (default: $RUNWRIGHT_CACHE/runs, "
+        "else ~/.cache/runwright/runs); the path is printed at the end",
+    )
+    parser.add_argument(
+        "--keep-logs",
+        metavar="N",
+        type=_at_least_one,
+        default=runlogs.KEEP_RUNS,
+        help=f"keep the logs of the newest N runs in the log directory, delete older ones "
+        f"(default {runlogs.KEEP_RUNS})",
+    )
     parser.set_defaults(func=command)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more (the run being started is kept)")
+    return value
 
 
 class ManifestErrors(InputError):
@@ -114,14 +138,22 @@ def command(args: argparse.Namespace) -> int:
     """Run the pipeline and print its outcome; the exit status says how it ended."""
     variables = parse_variables(args.var)
     pipeline = select_pipeline(args.file, args.pipeline)
-    # Logs are kept after the run: a failed block's full output is worth reading.
-    workdir = Path(tempfile.mkdtemp(prefix=f"runwright-{pipeline.metadata.name}-"))
+    # Logs are kept after the run (a failed block's full output is worth reading), in a
+    # directory the user can find again; older runs' logs beyond --keep-logs go.
+    run_name = local_run_name(pipeline.metadata.name or "pipeline")
+    root = args.log_dir if args.log_dir is not None else runlogs.default_root()
+    try:
+        workdir = runlogs.new_run_dir(root, run_name)
+    except OSError as exc:
+        raise InputError(f"--log-dir {root}: cannot create {root / run_name}: {exc}") from exc
+    runlogs.prune(root, args.keep_logs)
     view = progress.for_stream(sys.stderr)
     with view:
         run = asyncio.run(
             run_pipeline(
                 pipeline,
                 variables=variables,
+                run_name=run_name,
                 on_update=view.update,
                 warn=view.warn,
                 workdir=workdir,

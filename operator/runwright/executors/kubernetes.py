@@ -19,7 +19,8 @@ Rules the controller can rely on:
 - `backoffLimit: 0`: retries are the operator's (a new Job per attempt, after the
   engine's backoff), never the Job controller's.
 - The block's result is its exit code plus the pod's termination message, which is
-  the file at RUNWRIGHT_OUTPUT_PATH (`/dev/termination-log`).
+  the file at RUNWRIGHT_OUTPUT_PATH (`/dev/termination-log`), or, when the block
+  failed without writing it, the last lines of its log (FallbackToLogsOnError).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ from runwright.kube.retry import is_transient
 #: Where the block writes its outputs JSON: the container's termination message file,
 #: so the kubelet copies it into the pod status and no sidecar or volume is needed.
 OUTPUT_PATH = "/dev/termination-log"
+#: A failed container with an empty output file reports its log tail instead.
+TERMINATION_MESSAGE_POLICY = "FallbackToLogsOnError"
 #: The one container of every block pod.
 CONTAINER = "block"
 #: Labels the Job controller puts on its pods (the second is the older spelling).
@@ -96,8 +99,8 @@ def build_job(run: RunRef, start: StartBlock) -> dict[str, Any]:
     Everything comes from the start action, which carries the whole pod intent (the
     engine merged the pipeline's `template` with the block), so the pipeline spec is
     never read again here. Our labels win over the user's (a user label must not move
-    a pod to another run's index). The contract environment (API.md) comes first and
-    cannot be overridden by the block's env, matching local mode.
+    a pod to another run's index). The contract environment (docs/block-contract.md) comes first
+    and cannot be overridden by the block's env, matching local mode.
 
     Raises ValueError when the block has no image: Pipeline validation makes that
     impossible, so reaching it is a bug to surface, not a state to report.
@@ -134,9 +137,13 @@ def build_job(run: RunRef, start: StartBlock) -> dict[str, Any]:
     if template.volume_mounts:
         container["volumeMounts"] = list(template.volume_mounts)
     container["terminationMessagePath"] = OUTPUT_PATH
-    # File, not FallbackToLogsOnError: the message is the block's JSON, never a log tail
-    # that would be mistaken for (invalid) outputs.
-    container["terminationMessagePolicy"] = "File"
+    # FallbackToLogsOnError: a block that crashes before writing its outputs gets the
+    # last lines of its log (at most 80 lines / 2 KiB) as its termination message, so
+    # the run says what went wrong rather than "backoff limit reached". The kubelet
+    # falls back only when the container failed AND the file is empty: a block that
+    # wrote its JSON keeps it, and a success never carries a log tail. The verdict
+    # (engine/verdict.py) parses outputs only on success, so a tail is never outputs.
+    container["terminationMessagePolicy"] = TERMINATION_MESSAGE_POLICY
 
     pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
     optional: dict[str, Any] = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Callable
@@ -88,6 +89,9 @@ class LocalExecutor:
         warn: Warn | None = None,
         on_change: Callable[[], None] | None = None,
     ) -> None:
+        # A directory we made is ours to remove on close; one we were given is the
+        # caller's (`runwright run` keeps its logs for the user).
+        self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="runwright-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.grace_seconds = grace_seconds
@@ -197,9 +201,15 @@ class LocalExecutor:
             await asyncio.shield(attempt.waiter)
 
     async def close(self) -> None:
-        """Kill every attempt still running; the executor is not used afterwards."""
+        """Kill every attempt still running; the executor is not used afterwards.
+
+        A temporary directory the executor made itself (no `workdir` given) is removed
+        too, so no run leaves one behind; a given `workdir` is kept.
+        """
         running = [a.name for a in self._attempts.values() if a.state == AttemptState.RUNNING]
         await asyncio.gather(*(self.stop(name) for name in running))
+        if self._own_workdir:
+            await asyncio.to_thread(shutil.rmtree, self.workdir, True)
 
     def log_path(self, name: str) -> Path | None:
         """Where the attempt's stdout and stderr went, if it was started."""
