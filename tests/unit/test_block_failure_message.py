@@ -52,7 +52,7 @@ TRACEBACK = (
 
 
 def _job(failed: bool) -> dict[str, Any]:
-    body = build_job(RUN, SPEC, START)
+    body = build_job(RUN, START)
     condition = (
         {
             "type": "Failed",
@@ -102,7 +102,7 @@ def _observe(failed: bool, exit_code: int, message: str) -> Any:
 
 
 def test_block_pods_fall_back_to_their_log_on_error() -> None:
-    (container,) = build_job(RUN, SPEC, START)["spec"]["template"]["spec"]["containers"]
+    (container,) = build_job(RUN, START)["spec"]["template"]["spec"]["containers"]
     assert container["terminationMessagePath"] == "/dev/termination-log"
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from runwright.api import BlockPhase, PipelineRunStatus, RunPhase
-from runwright.api.common import format_duration
 from runwright.api.run import MAX_ATTEMPT_HISTORY, TriggeredBy
+from runwright.engine.durations import human
 from runwright.engine.plan import PlanInput, plan
 from runwright.engine.reasons import BlockReason, ConditionReason, EventReason
 from tests.unit.sim import FAIL, T0, Outcome, Sim, run_spec, spec
@@ -279,14 +279,15 @@ def test_a_retry_clears_the_failed_block_and_the_duration() -> None:
 
 
 def test_durations_read_in_human_units() -> None:
-    assert [format_duration(s) for s in (0, 5, 60, 92, 3600, 3725, 90061)] == [
+    # status.duration uses the one formatter of the CLI and the live view.
+    assert [human(s) for s in (0, 5, 60, 92, 3600, 3725, 90061)] == [
         "0s",
-        "5s",
-        "1m",
+        "5.0s",
+        "1m00s",
         "1m32s",
-        "1h",
-        "1h2m5s",
-        "25h1m1s",
+        "1h00m",
+        "1h02m",
+        "1d01h",
     ]
 
 

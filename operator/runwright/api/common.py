@@ -58,18 +58,6 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def format_duration(seconds: int) -> str:
-    """Whole seconds in human units, as Go prints a duration: 92 -> "1m32s", 3600 -> "1h".
-
-    Zero units are left out (a column reads "1h", not "1h0m0s"); hours do not roll over
-    into days, so a long run still reads at a glance ("25h1m1s").
-    """
-    hours, rest = divmod(max(seconds, 0), 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
-    return "".join(parts) or "0s"
-
-
 #: A point in time: RFC 3339 on the wire, always an aware UTC datetime in Python.
 Time = Annotated[
     datetime,

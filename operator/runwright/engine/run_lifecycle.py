@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from runwright.api.common import TimeoutStatus, format_duration, format_time
+from runwright.api.common import TimeoutStatus, format_time
 from runwright.api.pipeline import OnLimit, PipelineSpec
 from runwright.api.run import BlockPhase, BlockStatus, PipelineRunSpec, PipelineSpecSource
 from runwright.api.trigger import RunPhase
-from runwright.engine import block_states, dag, run_retry, templating
+from runwright.engine import block_states, dag, durations, run_retry, templating
 from runwright.engine.block_start import start_ready
 from runwright.engine.reasons import (
     BlockReason,
@@ -336,6 +336,6 @@ def complete(work: Work, phase: RunPhase, reason: str, message: str, event: Even
         st.failed_block = block_states.failed_block(work, dag.cached_build(work.frozen.blocks))
     if st.started_at is not None:
         st.duration_seconds = int((work.now - st.started_at).total_seconds())
-        st.duration = format_duration(st.duration_seconds)
+        st.duration = durations.human(st.duration_seconds)
     work.event(event, message or f"run {phase}", warning=phase != RunPhase.SUCCEEDED)
     finished_run(work)
