@@ -4,10 +4,12 @@
     .venv/bin/python hack/demo.py [--keep-cluster] [--timeout SECONDS]
 
 1. the local control plane: reused when `make cluster-up` already runs one, else
-   built (Go, cached) and started here;
+   built (Go, cached) and started here (RUNWRIGHT_TEST_KUBECONFIG: use that running
+   control plane instead, as the tests and benchmarks do);
 2. crds/ applied (waiting for Established), namespace `runwright-demo` (runs of an
    earlier demo in it are deleted);
-3. the operator, `runwright operator -n runwright-demo --executor local`: blocks run
+3. the operator, `runwright operator -n runwright-demo --executor local`, started by
+   hack/operator_process.py (the launcher the tests and benchmarks use): blocks run
    as real local processes of the operator, every state change is written to the
    PipelineRuns (its log: .cluster/demo/operator.log);
 4. every Pipeline in examples/ applied, one PipelineRun per pipeline (two for
@@ -39,8 +41,14 @@ from operator_process import OperatorProcess, OperatorStartError  # hack/, besid
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = ROOT / ".cluster"
-KUBECTL = CLUSTER / "bin" / "kubectl"
-KUBECONFIG = CLUSTER / "kubeconfig"
+#: RUNWRIGHT_TEST_KUBECONFIG (as for the tests and benchmarks): a running control plane
+#: to use instead of this checkout's .cluster/; it is never started or stopped here.
+EXTERNAL_KUBECONFIG = os.environ.get("RUNWRIGHT_TEST_KUBECONFIG")
+KUBECONFIG = Path(EXTERNAL_KUBECONFIG) if EXTERNAL_KUBECONFIG else CLUSTER / "kubeconfig"
+#: The control plane's own kubectl (.cluster/bin); for another one without it, PATH's.
+KUBECTL = KUBECONFIG.parent / "bin" / "kubectl"
+if EXTERNAL_KUBECONFIG and not KUBECTL.exists():
+    KUBECTL = Path(shutil.which("kubectl") or KUBECTL)
 DEMO_DIR = CLUSTER / "demo"
 NAMESPACE = "runwright-demo"
 TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
@@ -120,6 +128,10 @@ def hack(script: str, *args: str, quiet: bool = False) -> int:
 
 def cluster_up() -> bool:
     """Reuse a healthy control plane or start one; True when started here."""
+    if EXTERNAL_KUBECONFIG:
+        say(f"using the control plane of RUNWRIGHT_TEST_KUBECONFIG ({KUBECONFIG})")
+        kubectl("get", "namespaces", "-o", "name")  # reachable, or DemoError
+        return False
     if hack("cluster.py", "status", quiet=True) == 0:
         say("reusing the running local control plane (.cluster/)")
         return False
