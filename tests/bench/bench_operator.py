@@ -249,7 +249,8 @@ async def watch_forever(
     on_event: Callable[[str, dict[str, Any]], None],
     **kwargs: Any,
 ) -> None:
-    """Watch from now on; reconnect from the last resourceVersion when the stream ends."""
+    """Watch from now on; reconnect from the last resourceVersion when the stream ends,
+    and after a transient refusal (429, 5xx)."""
     version: str | None = None
     while True:
         w = watch.Watch()
@@ -261,9 +262,12 @@ async def watch_forever(
                 version = obj.get("metadata", {}).get("resourceVersion", version)
                 on_event(event["type"], obj)
         except client.exceptions.ApiException as exc:
-            if exc.status != 410:
+            if exc.status == 410:  # expired: list again from now
+                version = None
+            elif exc.status == 429 or exc.status >= 500:  # e.g. a CRD's storage initializing
+                await asyncio.sleep(1.0)  # the API server's usual Retry-After
+            else:
                 raise
-            version = None
         finally:
             await w.close()
 
