@@ -44,7 +44,7 @@ STATE = CLUSTER / "state.json"
 KUBECONFIG = CLUSTER / "kubeconfig"
 STAGES = ROOT / "hack" / "kwok" / "stages.yaml"
 
-NODE_NAME = "kwok-node-0"  # = runwright.kwokstages.NODE_NAME
+NODE_NAME = "kwok-node-0"  # = hack/kwokstages.py NODE_NAME
 # Stop order: the reverse of start order.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 READY_TIMEOUT = float(os.environ.get("RUNWRIGHT_CLUSTER_TIMEOUT", "180"))

@@ -4,10 +4,12 @@
     .venv/bin/python hack/demo.py [--keep-cluster] [--timeout SECONDS]
 
 1. the local control plane: reused when `make cluster-up` already runs one, else
-   built (Go, cached) and started here;
+   built (Go, cached) and started here (RUNWRIGHT_TEST_KUBECONFIG: use that running
+   control plane instead, as the tests and benchmarks do);
 2. crds/ applied (waiting for Established), namespace `runwright-demo` (runs of an
    earlier demo in it are deleted);
-3. the operator, `runwright operator -n runwright-demo --executor local`: blocks run
+3. the operator, `runwright operator -n runwright-demo --executor local`, started by
+   hack/operator_process.py (the launcher the tests and benchmarks use): blocks run
    as real local processes of the operator, every state change is written to the
    PipelineRuns (its log: .cluster/demo/operator.log);
 4. every Pipeline in examples/ applied, one PipelineRun per pipeline (two for
@@ -27,23 +29,27 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from operator_process import OperatorProcess, OperatorStartError  # hack/, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = ROOT / ".cluster"
-KUBECTL = CLUSTER / "bin" / "kubectl"
-KUBECONFIG = CLUSTER / "kubeconfig"
+#: RUNWRIGHT_TEST_KUBECONFIG (as for the tests and benchmarks): a running control plane
+#: to use instead of this checkout's .cluster/; it is never started or stopped here.
+EXTERNAL_KUBECONFIG = os.environ.get("RUNWRIGHT_TEST_KUBECONFIG")
+KUBECONFIG = Path(EXTERNAL_KUBECONFIG) if EXTERNAL_KUBECONFIG else CLUSTER / "kubeconfig"
+#: The control plane's own kubectl (.cluster/bin); for another one without it, PATH's.
+KUBECTL = KUBECONFIG.parent / "bin" / "kubectl"
+if EXTERNAL_KUBECONFIG and not KUBECTL.exists():
+    KUBECTL = Path(shutil.which("kubectl") or KUBECTL)
 DEMO_DIR = CLUSTER / "demo"
-VENV_BIN = Path(sys.executable).parent
 NAMESPACE = "runwright-demo"
 TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 FINISHED = {"Succeeded", "Failed", "Cancelled"}
@@ -122,6 +128,10 @@ def hack(script: str, *args: str, quiet: bool = False) -> int:
 
 def cluster_up() -> bool:
     """Reuse a healthy control plane or start one; True when started here."""
+    if EXTERNAL_KUBECONFIG:
+        say(f"using the control plane of RUNWRIGHT_TEST_KUBECONFIG ({KUBECONFIG})")
+        kubectl("get", "namespaces", "-o", "name")  # reachable, or DemoError
+        return False
     if hack("cluster.py", "status", quiet=True) == 0:
         say("reusing the running local control plane (.cluster/)")
         return False
@@ -166,74 +176,28 @@ def prepare_namespace() -> None:
 # ----- the operator ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 class Operator:
-    """`runwright operator` as a child process, stopped by its pid."""
+    """The demo's operator: `--executor local`, scoped to the demo namespace."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.log_path = DEMO_DIR / "operator.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        args = ["--executor", "local", "--workdir", str(DEMO_DIR / "work")]
+        self.process = OperatorProcess(KUBECONFIG, [NAMESPACE], args, DEMO_DIR / "operator.log")
 
-    def start(self, timeout: float = 60.0) -> None:
-        DEMO_DIR.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            str(VENV_BIN / "runwright"),
-            "operator",
-            "-n",
-            NAMESPACE,
-            "--executor",
-            "local",
-            "--workdir",
-            str(DEMO_DIR / "work"),
-            "--health-port",
-            str(self.port),
-            "--api-port",
-            str(free_port()),
-        ]
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=kube_env(), stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        delay = 0.05
-        while not healthy(self.port):
-            if self.proc.poll() is not None:
-                raise DemoError(
-                    f"the operator exited ({self.proc.returncode}); see {self.log_path}"
-                )
-            if time.monotonic() > deadline:
-                raise DemoError(
-                    f"the operator was not healthy in {timeout:.0f}s; see {self.log_path}"
-                )
-            time.sleep(delay)  # poll interval
-            delay = min(delay * 1.5, 0.5)
-        say(f"operator running (pid {self.proc.pid}, --executor local, log {self.log_path})")
+    def start(self) -> None:
+        try:
+            self.process.start()
+        except OperatorStartError as exc:
+            raise DemoError(str(exc)) from None
+        say(
+            f"operator running (pid {self.process.pid}, --executor local, "
+            f"log {self.process.log_path})"
+        )
 
     def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if not self.process.running:
             return
-        proc.send_signal(signal.SIGTERM)  # kopf stops its workers and local processes
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        say(f"operator stopped (pid {proc.pid}, exit status {proc.returncode})")
+        status = self.process.stop(timeout=30)  # kopf stops its workers and local processes
+        say(f"operator stopped (pid {self.process.pid}, exit status {status})")
 
 
 # ----- the runs --------------------------------------------------------------------------

@@ -6,15 +6,15 @@ these series on `:8080/metrics`. Labels are bounded: namespace, pipeline, trigge
 block, phase, reason, kind, verb, resource, code, and block metric names capped per
 pipeline. A run's name is never a label; it would make a new series per run.
 
-The controller calls three things:
+The controller calls two things:
 
 - `observe_run_transition(old, new, run)` after each reconcile, with the status the
   worker planned from and the one it wrote: counters and histograms come from the
   difference alone, so a restarted operator (whose first "old" is the stored status)
-  never counts a transition twice;
-- `forget_run(namespace, name)` when a run is deleted;
-- `rebuild_gauges(runs)` once the initial listing is in: the gauges are set from
-  the statuses that exist, so they are right after a restart.
+  never counts a transition twice. The gauges come from `new` alone, as this run's
+  share replacing its previous one: after a restart each run's first reconcile puts
+  it back into them, so no separate rebuild from a listing is needed;
+- `forget_run(namespace, name)` when a run is deleted.
 
 Counters count transitions *into* a phase: an in-place retry that takes a Failed run
 back to Running and on to Succeeded counts one Failed and one Succeeded.
@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter as Tally
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -292,14 +292,6 @@ class Metrics:
         entry = self._shares.get((namespace, name))
         if entry is not None:
             self._set_share(entry[0], _Share(None, 0, 0), present=False)
-
-    def rebuild_gauges(self, runs: Iterable[tuple[RunLabels, PipelineRunStatus]]) -> None:
-        """Set every gauge from the runs that exist (on start, or to correct drift)."""
-        self._shares.clear()
-        for gauge in (self.pipeline_runs_active, self.block_runs_active, self.block_runs_queued):
-            gauge.clear()
-        for labels, status in runs:
-            self._set_share(labels, _share(status))
 
     def _set_share(self, run: RunLabels, share: _Share, present: bool = True) -> None:
         key = (run.namespace, run.name)

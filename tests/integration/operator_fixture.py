@@ -3,7 +3,8 @@
 Each test that asks for the `operator` fixture gets its own `runwright operator -n <ns>`
 process, scoped to the test's namespace, so no two operators ever manage the same
 namespace and a test's flags (`@pytest.mark.operator_args("--max-concurrent-blocks",
-"2")`) cannot leak into another test. The process logs to `.cluster/operators/<ns>.log`
+"2")`) cannot leak into another test. The process (started by hack/operator_process.py,
+the launcher the demo and the benchmarks use too) logs to `.cluster/operators/<ns>.log`
 (the report of a failing test carries its tail), is healthy once `/healthz` answers
 200, and can be killed with SIGKILL and started again to test crash recovery.
 
@@ -15,123 +16,50 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runwright import kwokstages, labels
+from hack import kwokstages
+from hack.operator_process import START_TIMEOUT, OperatorProcess, OperatorStartError
+from hack.operator_process import free_port as free_port  # for tests needing a port
+from runwright import labels
 
 from .kube import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNWRIGHT = ROOT / ".venv" / "bin" / "runwright"
 LOG_DIR = ROOT / ".cluster" / "operators"
-#: How long the operator may take to answer /healthz after it starts.
-START_TIMEOUT = 60.0
 #: Default deadline for a run to reach a state (generous: a loaded 2-core CI machine).
 RUN_TIMEOUT = 90.0
 IMAGE = "registry.invalid/block:1"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+class Operator(OperatorProcess):
+    """One `runwright operator` subprocess of a test, against the test cluster.
 
+    The launcher is hack/operator_process.py (shared with the demo and the
+    benchmarks); a start that fails here fails the test, with the log's tail.
+    """
 
-def _healthz(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    def __init__(
+        self,
+        cluster: Cluster,
+        namespaces: Sequence[str],
+        args: Sequence[str] = (),
+        log_path: Path = LOG_DIR / "operator.log",
+    ) -> None:
+        super().__init__(cluster.kubeconfig, namespaces, args, log_path)
+        self.cluster = cluster
 
-
-@dataclass
-class Operator:
-    """One `runwright operator` subprocess watching `namespaces`."""
-
-    cluster: Cluster
-    namespaces: Sequence[str]
-    args: Sequence[str] = ()
-    log_path: Path = field(default=LOG_DIR / "operator.log")
-    proc: subprocess.Popen[bytes] | None = None
-    port: int = 0
-    api_port: int = 0
-    starts: int = 0
-
-    def start(self) -> None:
+    def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the process and wait until /healthz answers 200."""
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.port = free_port()
-        self.api_port = free_port()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [str(RUNWRIGHT), "operator", "--health-port", str(self.port)]
-        command += ["--api-port", str(self.api_port)]
-        for ns in self.namespaces:
-            command += ["-n", ns]
-        command += list(self.args)
-        self.starts += 1
-        with self.log_path.open("ab") as log:
-            log.write(f"\n===== start {self.starts}: {' '.join(command)}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)},
-                cwd=ROOT,
-            )
-        proc = self.proc
-
-        def healthy() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(
-                    f"the operator exited with {proc.returncode}:\n{self.log_tail()}"
-                )
-            return _healthz(self.port)
-
-        self.cluster.wait_for("the operator's /healthz", healthy, timeout=START_TIMEOUT)
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup handlers, no goodbye; what a crash or an OOM kill looks like."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
-    def stop(self) -> None:
-        """SIGTERM and wait; SIGKILL when it does not exit in time."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, lines: int = 60) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            super().start(timeout)
+        except OperatorStartError as exc:
+            raise AssertionError(str(exc)) from None
 
 
 class Operators:

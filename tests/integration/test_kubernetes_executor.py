@@ -20,7 +20,8 @@ import pytest
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import new_client_from_config
 
-from runwright import kwokstages, labels
+from hack import kwokstages
+from runwright import labels
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import PipelineRunSpec, PipelineRunStatus
 from runwright.engine.plan import AttemptState, Observation, PlanInput, StartBlock, plan

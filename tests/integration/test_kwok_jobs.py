@@ -1,7 +1,7 @@
 """Plain Jobs run through the real Job controller, with kwok scripting the pods.
 
 These check the control plane the operator will rely on: the Job controller
-sees the outcomes our kwok Stages script (runwright.kwokstages), the
+sees the outcomes our kwok Stages script (hack/kwokstages.py), the
 termination exit code and message reach the container status, and the real
 garbage collector deletes Jobs (and their pods) with their owner.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from runwright import kwokstages
+from hack import kwokstages
 
 from .kube import Cluster
 

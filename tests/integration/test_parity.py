@@ -5,20 +5,15 @@ Local mode (`runwright run FILE -o json`) and the operator with `--executor loca
 engine; this checks the controller around it adds nothing and loses nothing: the
 same run phase and the same phase for every block.
 
-The operator is a subprocess scoped to the test's namespace. Waiting is polling
-with a deadline, never a fixed sleep.
+The operator is a subprocess scoped to the test's namespace (hack/operator_process.py).
+Waiting is polling with a deadline, never a fixed sleep.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +24,7 @@ import yaml
 from runwright import labels
 
 from .kube import Cluster
+from .operator_fixture import Operator
 
 pytestmark = pytest.mark.integration
 
@@ -52,59 +48,16 @@ def _case_id(case: tuple[str, dict[str, str]]) -> str:
     return Path(path).stem + "".join(f"-{k}={v}" for k, v in variables.items())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture
 def local_operator(cluster: Cluster, ns: str, tmp_path: Path) -> Iterator[Path]:
     """`runwright operator -n <ns> --executor local`; yields its log file."""
-    port = _free_port()
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"{ns}-parity.log"
-    command = [
-        str(RUNWRIGHT), "operator", "-n", ns, "--executor", "local",
-        "--workdir", str(tmp_path / "blocks"), "--health-port", str(port),
-        "--api-port", str(_free_port()),
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
-            cwd=ROOT,
-        )
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"the operator exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}"
-            )
-        return _healthy(port)
-
+    args = ["--executor", "local", "--workdir", str(tmp_path / "blocks")]
+    operator = Operator(cluster, [ns], args, LOG_DIR / f"{ns}-parity.log")
     try:
-        cluster.wait_for("the operator's /healthz", healthy)
-        yield log_path
+        operator.start()
+        yield operator.log_path
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        operator.stop(timeout=30)
 
 
 def phases(run: dict[str, Any]) -> tuple[str | None, dict[str, str | None]]:

@@ -1,4 +1,4 @@
-"""hack/kwok/stages.yaml must use exactly the keys runwright.kwokstages documents."""
+"""hack/kwok/stages.yaml must use exactly the keys hack/kwokstages.py documents."""
 
 import re
 from pathlib import Path
@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from runwright import kwokstages
+from hack import kwokstages
 
 STAGES = Path(__file__).resolve().parents[2] / "hack" / "kwok" / "stages.yaml"
 KEY = re.compile(re.escape(kwokstages.PREFIX) + r"/[A-Za-z0-9._-]+")

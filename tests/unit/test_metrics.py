@@ -250,8 +250,9 @@ def test_a_deleted_run_leaves_the_gauges(metrics: m.Metrics) -> None:
     assert gauges(metrics)["Queued"] == 0
 
 
-def test_rebuild_sets_the_gauges_from_what_exists_after_a_restart(metrics: m.Metrics) -> None:
-    metrics.observe_run_transition(None, status(RunPhase.RUNNING), RUN)  # stale, pre-restart
+def test_a_restarted_operator_sets_the_gauges_from_each_runs_first_reconcile() -> None:
+    # A fresh process: its first reconcile of each run plans from the stored status.
+    metrics = m.Metrics()
     runs: list[tuple[m.RunLabels, PipelineRunStatus]] = [
         (m.RunLabels("data", "r1", "etl"), status(RunPhase.QUEUED)),
         (m.RunLabels("data", "r2", "etl"), status(None)),
@@ -261,7 +262,8 @@ def test_rebuild_sets_the_gauges_from_what_exists_after_a_restart(metrics: m.Met
         ),
         (m.RunLabels("data", "r4", "etl"), status(RunPhase.FAILED)),
     ]
-    metrics.rebuild_gauges(runs)
+    for labels, stored in runs:
+        metrics.observe_run_transition(stored, stored, labels)
     assert gauges(metrics) == {
         "Pending": 1,
         "Queued": 1,
@@ -269,7 +271,7 @@ def test_rebuild_sets_the_gauges_from_what_exists_after_a_restart(metrics: m.Met
         "blocks_running": 1,
         "blocks_queued": 0,
     }
-    # The run seen again by its first reconcile replaces its share, never adds to it.
+    # The run seen again by a later reconcile replaces its share, never adds to it.
     metrics.observe_run_transition(runs[2][1], runs[2][1], runs[2][0])
     assert gauges(metrics)["Running"] == 1
 
