@@ -282,7 +282,7 @@ def test_durations_read_in_human_units() -> None:
     # status.duration uses the one formatter of the CLI and the live view.
     assert [human(s) for s in (0, 5, 60, 92, 3600, 3725, 90061)] == [
         "0s",
-        "5.0s",
+        "5s",
         "1m00s",
         "1m32s",
         "1h00m",

@@ -236,13 +236,21 @@ START = StartBlock(
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 
-def executor(error: ExecutorError) -> KubeRunExecutor:
+def executor(error: ExecutorError, woken: list[tuple[str, str]] | None = None) -> KubeRunExecutor:
     return KubeRunExecutor(
         RefusingJobs(error),  # type: ignore[arg-type]
         lambda ns, run: [],
         lambda ns, job: [],
         clock=lambda: NOW,
+        wake=lambda ns, run: (woken if woken is not None else []).append((ns, run)),
     )
+
+
+async def test_a_refused_job_wakes_its_run_since_no_watch_event_will() -> None:
+    woken: list[tuple[str, str]] = []
+    ex = executor(ExecutorError(403, "create Job ns/r-a-1: forbidden"), woken)
+    await ex.start(RUN, START)
+    assert woken == [("ns", "r")]
 
 
 @pytest.mark.parametrize("status", [403, 422])

@@ -52,8 +52,11 @@ class KubeRunExecutor:
         job_lookup: JobLookup,
         pod_lookup: PodLookup,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wake: Callable[[str, str], None] = lambda _namespace, _run: None,
     ) -> None:
         self.jobs = jobs
+        # A refused Job makes no watch event: the run must be woken to see its failure.
+        self.wake = wake
         self.job_lookup = job_lookup
         self.pod_lookup = pod_lookup
         self.clock = clock
@@ -120,6 +123,7 @@ class KubeRunExecutor:
                     message=f"the API server refused Job {action.name}: {why}",
                 ),
             )
+            self.wake(run.namespace, run.name)
 
     async def stop(self, run: RunRef, name: str) -> None:
         await self.jobs.stop(run.namespace, name)

@@ -71,7 +71,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     else:
         jobs = KubernetesExecutor(kube)
         memo.jobs = jobs
-        controller = RunController(kube, KubeRunExecutor(jobs, jobs_of, pods_of), CONFIG)
+        executor = KubeRunExecutor(
+            jobs, jobs_of, pods_of, wake=lambda ns, run: controller.wake(ns, run)
+        )
+        controller = RunController(kube, executor, CONFIG)
     memo.runs = controller
     memo.triggers = TriggerController(kube, controller)
     memo.kube = kube

@@ -18,12 +18,12 @@ _DAY = 24 * _HOUR
 def human(seconds: float) -> str:
     """`seconds` in at most two units: `0s`, `4.2s`, `59s`, `1m32s`, `1h02m`, `2d03h`.
 
-    Under 10 s one decimal is kept (a block's 0.4 s matters); above, whole seconds
-    rounded down. A negative or non-finite value (clock skew, a missing end) is `0s`.
+    Under 10 s one decimal is kept (a block's 0.4 s matters) unless the value is whole
+    seconds (a status's durationSeconds reads `5s`); above, whole seconds rounded down. A negative or non-finite value (clock skew, a missing end) is `0s`.
     """
     if not math.isfinite(seconds) or seconds <= 0:
         return "0s"
-    if seconds < 10:
+    if seconds < 10 and not float(seconds).is_integer():
         tenths = math.floor(seconds * 10) / 10
         return f"{tenths:.1f}s" if tenths < 10 else "10s"
     total = int(seconds)
