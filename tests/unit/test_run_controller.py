@@ -276,3 +276,34 @@ async def test_a_finished_run_wakes_only_the_next_queued_run_of_its_pipeline(
     executor.finish("first", "a")
     await controller.reconcile(first)
     assert [woken(controller, w) for w in queued] == [True, False, False]
+
+
+async def test_a_pipeline_event_of_the_same_generation_needs_no_status_look(
+    setup: tuple[RunController, FakeKube, FakeExecutor],
+) -> None:
+    controller, _, _ = setup
+    assert controller.pipeline_event("ADDED", pipeline_body()) is True  # new: compute Ready
+    echo = {**pipeline_body(), "status": {"activeRuns": 3}}  # our own status write, back
+    assert controller.pipeline_event("MODIFIED", echo) is False
+    edited = pipeline_body(failFast=False)
+    edited["metadata"]["generation"] = 2
+    assert controller.pipeline_event("MODIFIED", edited) is True
+
+
+async def test_budgets_are_seeded_once_whatever_memo_copy_asks(
+    setup: tuple[RunController, FakeKube, FakeExecutor],
+) -> None:
+    controller, _, _ = setup
+    assert controller.claims_seeded is False
+    controller.seed_claims({("ns", "r1"): 2})
+    assert controller.claims_seeded is True
+    assert controller.claims[("ns", "r1")].running == 2
+
+
+def test_kopf_gets_no_diff_base_to_copy() -> None:
+    from runwright.controller.handlers import NoDiffBase
+
+    body: Any = {"metadata": {"name": "r"}, "spec": {"x": 1}, "status": {"big": "y" * 100}}
+    store = NoDiffBase()
+    assert store.build(body=body) == {}
+    assert store.fetch(body=body) is None

@@ -52,6 +52,15 @@ RUNS = "pipelineruns"
 __all__ = ["RunController", "RunState", "Worker", "parse_time"]
 
 
+def _same_spec(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """The same Pipeline spec: by generation when the API server gave one, else by value."""
+    before = (old.get("metadata") or {}).get("generation")
+    after = (new.get("metadata") or {}).get("generation")
+    if before is not None and after is not None:
+        return bool(before == after)
+    return bool(old.get("spec") == new.get("spec"))
+
+
 class RunController:
     """Owns every run worker and the in-memory budgets of one operator."""
 
@@ -82,6 +91,8 @@ class RunController:
         self.pool: WorkerPool[RunKey] = WorkerPool("PipelineRun", self._reconcile_key, clock)
         #: Told of every new, changed (phase) and deleted run: the trigger controller listens.
         self.on_change: Callable[[RunKey, RunState], None] = lambda _key, _state: None
+        #: The budgets were rebuilt from the Jobs index (once, on the first event).
+        self.claims_seeded = False
         self.background: set[asyncio.Task[None]] = set()
 
     # ----- events in ---------------------------------------------------------------------
@@ -109,16 +120,24 @@ class RunController:
         """Something about the run changed (a Job, a pod, a budget): reconcile it soon."""
         self.pool.wake((namespace, run))
 
-    def pipeline_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """A Pipeline changed: keep its body, and wake its runs waiting for it to exist."""
+    def pipeline_event(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        """A Pipeline changed: keep its body, and wake its runs waiting for it to exist.
+
+        True when its status needs a look: it is new, or its spec changed. An event of
+        the same generation is a status or metadata write (mostly our own status
+        write coming back): neither the runs nor the Ready condition depend on it, and
+        answering it would cost a pass over the Pipeline's runs per echo.
+        """
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         if event_type == "DELETED":
             self.model.drop_pipeline(*key)
             self.pipeline_status.forget(*key)
-            return
+            return False
         old = self.model.pipelines.get(key)
         self.model.put_pipeline(body)
+        if old is not None and _same_spec(old, body):
+            return False
         # Retention is read live: a change of it applies to the finished runs too.
         retention = (body.get("spec") or {}).get("retention")
         retention_changed = (
@@ -128,6 +147,7 @@ class RunController:
             waiting = state.phase is None or (retention_changed and not state.active)
             if run_key[0] == key[0] and state.pipeline == key[1] and waiting:
                 self.wake(*run_key)
+        return True
 
     def namespace_event(self, name: str, annotations: Mapping[str, str]) -> None:
         """A Namespace's block limit annotation (runwright.dev/max-concurrent-blocks)."""
@@ -149,6 +169,7 @@ class RunController:
 
     def seed_claims(self, running: Mapping[RunKey, int]) -> None:
         """Budgets rebuilt on start from the Jobs that exist, before any run is planned."""
+        self.claims_seeded = True
         for key, count in running.items():
             if key not in self.claims:
                 state = self.states.get(key)
