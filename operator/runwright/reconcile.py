@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from runwright import labels
 from runwright.api.pipeline import PipelineSpec
-from runwright.api.run import PipelineRunSpec, PipelineRunStatus
+from runwright.api.run import PipelineRunSpec, PipelineRunStatus, TriggeredBy
 from runwright.engine.concurrency import RunKey
 from runwright.engine.plan import Plan, PlanInput, plan
 from runwright.executors.contract import Executor, RunRef
@@ -239,10 +239,20 @@ class Reconciler:
             desired[labels.TRIGGER] = step.spec.trigger_ref.name
         if new.phase is not None:
             desired[labels.PHASE] = str(new.phase)
-        if any(worker.labels.get(k) != v for k, v in desired.items()):
+        # A rerun that does not say what made it was made by a rerun: the spec says so
+        # from its first write on (a default, as a defaulting webhook would set it), in
+        # the same request as the first labels, so it costs no write of its own.
+        body_spec = worker.body.get("spec") or {}
+        defaults: dict[str, Any] = {}
+        if step.spec.rerun_of is not None and "triggeredBy" not in body_spec:
+            defaults["triggeredBy"] = str(TriggeredBy.RERUN)
+        if defaults or any(worker.labels.get(k) != v for k, v in desired.items()):
             namespace, name = worker.key
-            worker.remember_write(await self.store.patch_labels(namespace, name, desired))
+            version = await self.store.patch_labels(namespace, name, desired, spec=defaults)
+            worker.remember_write(version)
             worker.labels.update(desired)
+            if defaults:
+                worker.body = {**worker.body, "spec": {**body_spec, **defaults}}
 
 
 def _status_dump(

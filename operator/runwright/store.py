@@ -80,9 +80,15 @@ class RunStore(Protocol):
         """Merge-patch the run's status; returns the resourceVersion it made, if known."""
 
     async def patch_labels(
-        self, namespace: str, name: str, labels: Mapping[str, str]
+        self,
+        namespace: str,
+        name: str,
+        labels: Mapping[str, str],
+        *,
+        spec: Mapping[str, Any] | None = None,
     ) -> str | None:
-        """Merge-patch the run's labels; returns the resourceVersion it made, if known."""
+        """Merge-patch the run's labels (and spec defaults the operator fills in, if any);
+        returns the resourceVersion it made, if known."""
 
     async def post_events(self, body: Mapping[str, Any], events: Sequence[Event]) -> None:
         """Record the run's history."""
@@ -119,9 +125,16 @@ class MemoryStore:
         return None
 
     async def patch_labels(
-        self, namespace: str, name: str, labels: Mapping[str, str]
+        self,
+        namespace: str,
+        name: str,
+        labels: Mapping[str, str],
+        *,
+        spec: Mapping[str, Any] | None = None,
     ) -> str | None:
         self.body["metadata"].setdefault("labels", {}).update(labels)
+        if spec:
+            self.body.setdefault("spec", {}).update(spec)
         return None
 
     async def post_events(self, body: Mapping[str, Any], events: Sequence[Event]) -> None:

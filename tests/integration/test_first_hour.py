@@ -71,6 +71,7 @@ def test_a_current_rerun_runs_the_pipeline_as_it_is_now(operator: Operator, runs
     assert status(rerun)["phase"] == "Succeeded"
     assert status(rerun)["pipelineGeneration"] == generation
     assert runs.job_names("again-2") == {"again-2-a-1", "again-2-b-1"}
+    assert rerun["spec"]["triggeredBy"] == "Rerun"  # what kubectl shows, not only the operator
 
 
 def test_editing_retention_cleans_finished_runs_and_last_run_keeps_the_record(

@@ -88,10 +88,15 @@ class RecordingStore(MemoryStore):
         return await super().patch_status(namespace, name, patch)
 
     async def patch_labels(
-        self, namespace: str, name: str, labels: Mapping[str, str]
+        self,
+        namespace: str,
+        name: str,
+        labels: Mapping[str, str],
+        *,
+        spec: Mapping[str, Any] | None = None,
     ) -> str | None:
         self.label_writes += 1
-        return await super().patch_labels(namespace, name, labels)
+        return await super().patch_labels(namespace, name, labels, spec=spec)
 
 
 class Blocks:
@@ -194,7 +199,9 @@ class VersionedKube:
     async def patch_status(self, plural: str, ns: str, name: str, status: Any) -> str:
         return self._answer(plural)
 
-    async def patch_labels(self, plural: str, ns: str, name: str, new: Any) -> str:
+    async def patch_labels(
+        self, plural: str, ns: str, name: str, new: Any, *, spec: Any = None
+    ) -> str:
         return self._answer(plural)
 
     async def event(self, involved: Any, type_: str, reason: str, message: str) -> None:
@@ -280,3 +287,25 @@ def test_a_retention_edit_wakes_the_pipelines_finished_runs_only() -> None:
         "MODIFIED", {"metadata": {**meta, "generation": 3}, "spec": blocks_only}
     )
     assert woken == []
+
+
+async def test_a_rerun_says_triggered_by_rerun_in_its_spec_with_its_first_labels() -> None:
+    body = run_body()
+    body["spec"]["rerunOf"] = {"name": "gone"}  # the source is missing: the run fails
+    store = RecordingStore(body)
+    reconciler = Reconciler(store, Blocks(), NoLimits(), clock=lambda: T0)
+    worker = Worker(key=("ns", "r"), body=body)
+    step = await reconciler.step(worker)
+    assert step is not None
+    await reconciler.apply(worker, step)
+    assert store.body["spec"]["triggeredBy"] == "Rerun"
+    assert store.label_writes == 1  # the default rode on the first label write
+
+    explicit = run_body()
+    explicit["spec"].update(rerunOf={"name": "gone"}, triggeredBy="Manual")
+    store = RecordingStore(explicit)
+    worker = Worker(key=("ns", "r"), body=explicit)
+    step = await Reconciler(store, Blocks(), NoLimits(), clock=lambda: T0).step(worker)
+    assert step is not None
+    await Reconciler(store, Blocks(), NoLimits(), clock=lambda: T0).apply(worker, step)
+    assert store.body["spec"]["triggeredBy"] == "Manual"

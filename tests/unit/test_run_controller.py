@@ -34,7 +34,9 @@ class FakeKube:
     ) -> None:
         self.statuses.append((plural, name, dict(status)))
 
-    async def patch_labels(self, plural: str, ns: str, name: str, new: Mapping[str, str]) -> None:
+    async def patch_labels(
+        self, plural: str, ns: str, name: str, new: Mapping[str, str], *, spec: Any = None
+    ) -> None:
         self.labels.append((name, dict(new)))
 
     async def event(

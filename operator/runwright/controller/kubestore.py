@@ -39,9 +39,14 @@ class KubeStore:
         return _version(await self.kube.patch_status(RUNS, namespace, name, patch))
 
     async def patch_labels(
-        self, namespace: str, name: str, labels: Mapping[str, str]
+        self,
+        namespace: str,
+        name: str,
+        labels: Mapping[str, str],
+        *,
+        spec: Mapping[str, Any] | None = None,
     ) -> str | None:
-        return _version(await self.kube.patch_labels(RUNS, namespace, name, labels))
+        return _version(await self.kube.patch_labels(RUNS, namespace, name, labels, spec=spec))
 
     async def post_events(self, body: Mapping[str, Any], events: Sequence[Event]) -> None:
         meta = body["metadata"]

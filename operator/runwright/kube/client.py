@@ -163,12 +163,20 @@ class Kube:
         )
 
     async def patch_labels(
-        self, plural: str, namespace: str, name: str, new_labels: Mapping[str, str]
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        new_labels: Mapping[str, str],
+        *,
+        spec: Mapping[str, Any] | None = None,
     ) -> str | None:
-        """Merge-patch metadata.labels of a custom object; returns the new resourceVersion."""
-        return await self._merge_patch(
-            plural, namespace, name, {"metadata": {"labels": dict(new_labels)}}
-        )
+        """Merge-patch metadata.labels of a custom object (with `spec` fields the operator
+        defaults, in the same request); returns the new resourceVersion."""
+        body: dict[str, Any] = {"metadata": {"labels": dict(new_labels)}}
+        if spec:
+            body["spec"] = dict(spec)
+        return await self._merge_patch(plural, namespace, name, body)
 
     async def patch_spec(
         self, plural: str, namespace: str, name: str, spec: Mapping[str, Any]
