@@ -46,18 +46,16 @@ from tests.unit.test_readme_commands import CLUSTER_BLOCKS, CLUSTER_LINES, TESTS
 
 from .kube import Cluster
 from .operator_fixture import Operator, Runs
-from .test_chart_install import Release
+from .test_chart_install import Release, helm_run
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-FIRST_LINE = "export KUBECONFIG=$PWD/.cluster/kubeconfig PATH=$PWD/.cluster/bin:$PATH"
 OPERATOR = ".venv/bin/runwright operator -A --executor local &"
 
 
 def _quick_start() -> str:
-    blocks = re.findall(r"^```sh\n(.*?)^```", README.read_text(), re.M | re.S)
-    (block,) = [b for b in blocks if b.startswith(FIRST_LINE)]
-    return str(block)
+    (block,) = blocks_run_by("test_the_operator_quick_start_runs_diamond_etl_to_success")
+    return block
 
 
 def blocks_run_by(test: str, page: Path = README) -> list[str]:
@@ -232,15 +230,10 @@ def test_the_helm_blocks_install_a_release(cluster: Cluster, chart_names: dict[s
     release = Release(cluster, rel, system)
 
     def status() -> dict[str, object]:
-        out = subprocess.run(
-            [helm(), f"--kubeconfig={cluster.kubeconfig}", "status", rel, "-n", system, "-o=json"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout
-        info: dict[str, object] = json.loads(out)["info"]
-        return {"status": info["status"], "version": json.loads(out)["version"]}
+        out = helm_run(cluster, "status", rel, "-n", system, "--output", "json")
+        assert out.returncode == 0, out.stderr
+        release_status = json.loads(out.stdout)
+        return {"status": release_status["info"]["status"], "version": release_status["version"]}
 
     first = {k: v for k, v in names.items() if k in install}
     done = bash(substituted(install, first), env)
