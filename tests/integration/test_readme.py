@@ -91,15 +91,16 @@ def substituted(block: str, names: Mapping[str, str]) -> str:
 
 
 def bash(
-    script: str, env: Mapping[str, str], cwd: Path = ROOT, timeout: float = 300
+    script: str, env: Mapping[str, str], timeout: float = 300, *, stderr: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """Run README lines with `bash -e` as a user's shell would; stdout and stderr together."""
+    """Run README lines with `bash -e` from the repository root, as a user's shell would;
+    stderr goes with stdout unless `stderr=False` (then it is apart: curl's progress meter)."""
     return subprocess.run(
         ["bash", "-e", "-c", script],
-        cwd=cwd,
+        cwd=ROOT,
         env=dict(env),
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.STDOUT if stderr else subprocess.PIPE,
         text=True,
         timeout=timeout,
         check=False,
@@ -288,8 +289,8 @@ def test_the_curl_block_creates_a_run_of_an_api_trigger(
             "/namespaces/data/": f"/namespaces/{ns}/",
         },
     )
-    done = bash(script, {**os.environ, "TOKEN": token}, timeout=60)
-    assert done.returncode == 0, done.stdout
+    done = bash(script, {**os.environ, "TOKEN": token}, timeout=60, stderr=False)
+    assert done.returncode == 0, done.stdout + done.stderr
     head, _, body = done.stdout.replace("\r\n", "\n").partition("\n\n")
     assert head.startswith("HTTP/1.1 201 Created"), done.stdout
     name = json.loads(body)["name"]
