@@ -2,9 +2,11 @@
 
 Blocks that need no cluster (`runwright run` / `runwright validate` on the examples)
 are run here, line by line, exactly as written, from the repository root, and must
-exit 0. Blocks that need a cluster, a long build or a network name are listed in
-CLUSTER with the reason; a new `sh` block that is neither runnable here nor listed
-fails the test, so every command block a user can copy is accounted for.
+exit 0. The others are accounted for below: a block run whole on the bundled control
+plane (CLUSTER_BLOCKS), or line by line (CLUSTER_LINES), names the integration test
+that runs it, and a line no test runs says why. A new `sh` block or line that is
+neither runnable here nor listed fails the test, and so does a listed test that does
+not exist, so every command a user can copy is accounted for.
 """
 
 from __future__ import annotations
@@ -20,27 +22,75 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LOCAL_COMMAND = re.compile(r"^\.venv/bin/runwright (run|validate) ")
+TESTS = "tests/integration/test_readme.py::"
+#: The reason of a line no test runs starts with this.
+NOT_RUN = "not run: "
+NESTED = (
+    NOT_RUN + "what CI itself runs (.ci/run: `make test`); a test running it would run "
+    "the suite inside itself"
+)
 
-#: Blocks left to the control plane (tests/integration), keyed by their first line.
-CLUSTER = {
-    "make demo    # the example pipelines run by the operator on a local control plane": (
-        "builds and starts the control plane; the demo itself is tests of hack/demo.py"
-    ),
+#: Blocks run whole on the control plane, by their first line: the test that runs each.
+CLUSTER_BLOCKS = {
     "export KUBECONFIG=$PWD/.cluster/kubeconfig PATH=$PWD/.cluster/bin:$PATH   # or any cluster": (
-        "the operator quick-start: run by tests/integration/test_readme.py"
+        TESTS + "test_the_operator_quick_start_runs_diamond_etl_to_success"
     ),
-    "kubectl create namespace runwright-system": "Helm install into a cluster",
-    'curl -X POST -H "Authorization: Bearer $TOKEN" \\': (
-        "an API trigger of a running operator (tests/integration/test_api_trigger.py)"
+    "kubectl create namespace runwright-system": TESTS + "test_the_helm_blocks_install_a_release",
+    "helm upgrade runwright charts/runwright -n runwright-system "
+    "--set 'operator.watchNamespaces={data,ml}'": TESTS + "test_the_helm_blocks_install_a_release",
+    'curl -i -X POST -H "Authorization: Bearer $TOKEN" \\': (
+        TESTS + "test_the_curl_block_creates_a_run_of_an_api_trigger"
     ),
+}
+
+#: Lines of the other blocks: the test that runs the line, or why none does.
+CLUSTER_LINES = {
+    "make demo    # the example pipelines run by the operator on a local control plane": (
+        TESTS + "test_make_demo_runs_the_examples_on_the_control_plane"
+    ),
+    "make test    # lint, type check, generated files fresh, unit and integration tests": NESTED,
+    # The Prometheus Operator's CRDs are not on the bundled control plane, and
+    # installing them would change a cluster other tests share.
+    "helm upgrade runwright charts/runwright -n runwright-system --reuse-values \\": (
+        NOT_RUN + "needs the Prometheus Operator's ServiceMonitor and PrometheusRule CRDs"
+    ),
+    "  --set serviceMonitor.enabled=true --set prometheusRule.enabled=true": (
+        NOT_RUN + "the continuation of the line above"
+    ),
+    # The local control plane: safe to run only when the suite's cluster is this
+    # checkout's .cluster/ (then make tools and make cluster-up are no-ops).
     "make tools          # build what is missing, link into .cluster/bin/": (
-        "builds Kubernetes from source (minutes) and starts the control plane"
+        TESTS + "test_the_local_control_plane_block_on_this_checkouts_cluster"
     ),
-    "RUNWRIGHT_TEST_KUBECONFIG=~/.kube/config make test-integration": "another cluster",
+    "make cluster-up     # start the control plane (idempotent); writes .cluster/kubeconfig": (
+        TESTS + "test_the_local_control_plane_block_on_this_checkouts_cluster"
+    ),
+    "export KUBECONFIG=$PWD/.cluster/kubeconfig PATH=$PWD/.cluster/bin:$PATH": (
+        TESTS + "test_the_local_control_plane_block_on_this_checkouts_cluster"
+    ),
+    "kubectl get nodes   # one Ready node, kwok-node-0": (
+        TESTS + "test_the_local_control_plane_block_on_this_checkouts_cluster"
+    ),
+    "make cluster-status # processes and /readyz": (
+        TESTS + "test_the_local_control_plane_block_on_this_checkouts_cluster"
+    ),
+    "make cluster-logs   # tail of every component log": (
+        TESTS + "test_the_local_control_plane_block_on_this_checkouts_cluster"
+    ),
+    "make cluster-down   # stop every process by its pid (idempotent)": (
+        NOT_RUN + "it would stop the control plane the suite runs on"
+    ),
+    "make test           # lint, types, CRDs, unit + integration tests (builds tools when Go is present)": (
+        NESTED
+    ),
+    "make test-integration": NESTED,
+    "RUNWRIGHT_TEST_KUBECONFIG=~/.kube/config make test-integration": (
+        NESTED + ", on another cluster"
+    ),
 }
 
 
-def _sh_blocks(page: Path) -> list[list[str]]:
+def sh_blocks(page: Path) -> list[list[str]]:
     """The `sh` fenced blocks of a page, as lists of lines."""
     blocks = re.findall(r"^```sh\n(.*?)^```", page.read_text(), flags=re.M | re.S)
     return [block.splitlines() for block in blocks]
@@ -56,7 +106,7 @@ def _is_local(block: list[str]) -> bool:
 
 
 def _all_blocks() -> list[tuple[str, list[str]]]:
-    return [(page.name, block) for page in PAGES for block in _sh_blocks(page)]
+    return [(page.name, block) for page in PAGES for block in sh_blocks(page)]
 
 
 LOCAL_LINES = [
@@ -67,16 +117,31 @@ LOCAL_LINES = [
 ]
 
 
-def test_every_command_block_is_run_here_or_left_to_the_cluster_with_a_reason() -> None:
+def _unaccounted(block: list[str]) -> list[str]:
+    """The command lines of a block that neither this test nor CLUSTER_* accounts for."""
+    if _is_local(block) or block[0] in CLUSTER_BLOCKS:
+        return []
+    return [line for line in _commands(block) if line not in CLUSTER_LINES]
+
+
+def test_every_command_is_run_here_or_left_to_the_cluster_with_a_reason() -> None:
     unaccounted = [
-        f"{page}: {block[0]}"
-        for page, block in _all_blocks()
-        if not _is_local(block) and block[0] not in CLUSTER
+        f"{page}: {line}" for page, block in _all_blocks() for line in _unaccounted(block)
     ]
-    assert not unaccounted, f"sh blocks neither run by this test nor in CLUSTER: {unaccounted}"
+    assert not unaccounted, f"sh lines neither run by this test nor in CLUSTER_*: {unaccounted}"
     first_lines = {block[0] for _, block in _all_blocks()}
-    stale = [line for line in CLUSTER if line not in first_lines]
-    assert not stale, f"CLUSTER lists blocks the docs no longer have: {stale}"
+    lines = {line for _, block in _all_blocks() for line in block}
+    stale = [line for line in CLUSTER_BLOCKS if line not in first_lines]
+    stale += [line for line in CLUSTER_LINES if line not in lines]
+    assert not stale, f"CLUSTER_* lists lines the docs no longer have: {stale}"
+
+
+def test_every_cluster_entry_names_an_existing_test_or_says_why_not() -> None:
+    for entry in [*CLUSTER_BLOCKS.values(), *CLUSTER_LINES.values()]:
+        if entry.startswith(NOT_RUN):
+            continue
+        module, _, name = entry.partition("::")
+        assert f"def {name}(" in (ROOT / module).read_text(), f"no test {entry}"
 
 
 def test_the_readme_has_local_commands_to_run() -> None:
