@@ -4,11 +4,13 @@ Runs and Triggers are reconciled the same way: an asyncio task per object that c
 `reconcile(key)`, which returns "call me again at T at the latest"; any event about
 the object sets its wake flag. Errors are logged and retried with a capped backoff, so
 one bad object never stalls the others. A reconcile that asks to run again at once
-(a wake time no later than its own start) with no event since it began has made no
-progress and would make none the next time: it is throttled with the same kind of
-backoff and counted (runwright_reconcile_throttled_total), so no object can spin the
-event loop (issue 16: a finished run whose pod was deleted reconciled 5,000 times a
-second). Plain tasks rather than kopf daemons: kopf puts
+(a wake time no later than its own start), with no event since it began, for a time no
+later than its previous such answer, has made no progress and would make none the
+next time: it is throttled with the same kind of backoff and counted
+(runwright_reconcile_throttled_total), so no object can spin the event loop (issue 16:
+a finished run whose pod was deleted reconciled 5,000 times a second). A time that
+moves forward is progress, not a spin: a trigger catching up on missed fires asks for
+"now" after each batch. Plain tasks rather than kopf daemons: kopf puts
 a finalizer on every object that has a daemon, and our objects must stay deletable
 without the operator.
 """
@@ -51,6 +53,8 @@ class WorkerPool(Generic[K]):
         self.closing = False
         #: The next throttle delay of each object that keeps asking to run again at once.
         self.spins: dict[K, float] = {}
+        #: The last wake time of each object that was already past when answered.
+        self.overdue: dict[K, datetime] = {}
 
     def __contains__(self, key: object) -> bool:
         return key in self.flags
@@ -72,6 +76,7 @@ class WorkerPool(Generic[K]):
         """The object is gone: end its loop."""
         self.flags.pop(key, None)
         self.spins.pop(key, None)
+        self.overdue.pop(key, None)
         task = self.tasks.pop(key, None)
         if task is not None:
             task.cancel()
@@ -127,17 +132,24 @@ class WorkerPool(Generic[K]):
     ) -> float | None:
         """Seconds to sleep (unless an event comes) after a reconcile begun at `started`.
 
-        None is "until an event". A wake time in the future is slept until. A wake time
-        at or before `started`, with no event during the reconcile (`woken`), asks for
-        the very reconcile that just ran, on the same inputs: the object is throttled
+        None is "until an event". A wake time in the future is slept until, one already
+        past is honoured at once. But a past wake time no later than the previous past
+        one, with no event during the reconcile (`woken`), asks again for the very
+        reconcile that just ran, on the same inputs: the object is throttled
         (SPIN_BACKOFF, doubling per repeat, reset by any other answer) instead of
         spinning, and an event still wakes it at once.
         """
-        if wake_at is None or wake_at > started or woken:
+        previous = self.overdue.pop(key, None)
+        if wake_at is None:
             self.spins.pop(key, None)
-            if wake_at is None:
-                return None
+            return None
+        if wake_at > started:
+            self.spins.pop(key, None)
             return max((wake_at - self.clock()).total_seconds(), 0.0)
+        self.overdue[key] = wake_at
+        if woken or previous is None or wake_at > previous:
+            self.spins.pop(key, None)
+            return 0.0
         backoff = self.spins.get(key, SPIN_BACKOFF[0])
         self.spins[key] = min(backoff * 2, SPIN_BACKOFF[1])
         METRICS.reconcile_throttled_total.labels(self.kind).inc()
