@@ -208,6 +208,13 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.reconcile_throttled_total = Counter(
+            "runwright_reconcile_throttled_total",
+            "Reconciles that asked to run again at once with nothing new (no progress "
+            "possible) and were delayed with backoff instead, by resource kind.",
+            ["kind"],
+            registry=r,
+        )
         self.kube_requests_total = Counter(
             "runwright_kube_requests_total",
             "Kubernetes API requests the operator made, by verb, resource and HTTP code.",

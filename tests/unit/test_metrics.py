@@ -61,6 +61,7 @@ def test_every_metric_of_the_issue_is_defined_with_its_labels(metrics: m.Metrics
         "runwright_reconcile_duration_seconds": "histogram",
         "runwright_kube_requests": "counter",
         "runwright_reconcile_errors": "counter",
+        "runwright_reconcile_throttled": "counter",
     }
     assert "runwright_pipeline_runs_total" in metrics.names()
     assert "runwright_block_run_duration_seconds_bucket" in metrics.names()

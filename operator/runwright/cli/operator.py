@@ -6,8 +6,19 @@ import argparse
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runwright.cli import exits
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio.client import ApiClient
+
+log = logging.getLogger("runwright.operator")
+
+#: Waiting for an API server that does not answer: first delay, doubling to the cap.
+API_WAIT_BACKOFF = (1.0, 30.0)
+#: One try's time limit.
+API_WAIT_TIMEOUT = 10.0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,12 +82,7 @@ def command(args: argparse.Namespace) -> int:
     config.CONFIG.log_format = args.log_format
     config.CONFIG.workdir = args.workdir
 
-    problem = asyncio.run(_preflight())
-    if problem is not None:
-        raise exits.InputError(problem)
-
-    import runwright.controller  # noqa: F401  (registers the handlers)
-
+    # Logging first: waiting for the API server logs a line per try.
     kopf.configure(
         debug=args.verbose,
         verbose=args.verbose,
@@ -87,6 +93,13 @@ def command(args: argparse.Namespace) -> int:
         # kopf logs every handler call on every object at INFO: a line per Job and pod
         # event. Our own Events and logs already tell the story; keep kopf's warnings.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+    problem = asyncio.run(_preflight())
+    if problem is not None:
+        raise exits.InputError(problem)
+
+    import runwright.controller  # noqa: F401  (registers the handlers)
+
     namespaces = config.CONFIG.namespaces
     asyncio.run(
         kopf.operator(
@@ -99,7 +112,12 @@ def command(args: argparse.Namespace) -> int:
 
 
 async def _preflight() -> str | None:
-    """Why the operator cannot reach a cluster, or None: fail at once, not retry forever."""
+    """Why the operator cannot run at all, or None once the API server answered.
+
+    No cluster configured (no kubeconfig, not in a pod) is a configuration error: it
+    fails at once with what to set. An API server that does not answer is transient
+    (the control plane is restarting, the operator started first): it is waited for.
+    """
     from runwright.kube.client import new_api_client
 
     try:
@@ -110,11 +128,39 @@ async def _preflight() -> str | None:
             "the operator in a pod with a service account"
         )
     try:
-        from kubernetes_asyncio import client
-
-        await asyncio.wait_for(client.VersionApi(api).get_code(), 10)
-    except Exception as exc:
-        return f"cannot reach the Kubernetes API server: {type(exc).__name__}: {exc}"
+        await wait_for_api_server(api)
     finally:
         await api.close()
     return None
+
+
+async def wait_for_api_server(
+    api: ApiClient,
+    backoff: tuple[float, float] = API_WAIT_BACKOFF,
+    try_seconds: float = API_WAIT_TIMEOUT,
+) -> None:
+    """Return once the API server answers /version; until then retry with backoff.
+
+    Each failed try logs one line with the server's address, the error and the next
+    delay (backoff[0] doubling to backoff[1]), so whoever watches the log knows what
+    the operator waits for. Waits as long as it takes: an operator is a service.
+    """
+    from kubernetes_asyncio import client
+
+    from runwright.kube.errors import describe
+
+    versions = client.VersionApi(api)
+    delay = backoff[0]
+    while True:
+        try:
+            await asyncio.wait_for(versions.get_code(), try_seconds)
+            return
+        except Exception as exc:
+            log.warning(
+                "waiting for the API server at %s: %s; retrying in %s",
+                api.configuration.host,
+                describe(exc) or type(exc).__name__,
+                f"{delay:g}s",
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, backoff[1])

@@ -60,7 +60,10 @@ class KubeRunExecutor:
         self.job_lookup = job_lookup
         self.pod_lookup = pod_lookup
         self.clock = clock
-        self._last: dict[tuple[str, str], tuple[list[JobRecord], dict[str, PodRecord]]] = {}
+        #: The records and time of the last observe() of each run, for recheck_at().
+        self._last: dict[
+            tuple[str, str], tuple[list[JobRecord], dict[str, PodRecord], datetime]
+        ] = {}
         # Attempts the API server refused (4xx): reported as failed, never retried here.
         # Known to us, never to the index, so without a time-out: forget() ends them.
         self.rejected: Expectations[tuple[str, str, str], Observation] = Expectations(math.inf)
@@ -77,15 +80,17 @@ class KubeRunExecutor:
 
     def observe(self, run: RunRef) -> dict[str, Observation]:
         jobs, pods = self._records(run)
-        # recheck_at() is asked right after, in the same reconcile: reuse these records.
-        self._last[(run.namespace, run.name)] = (jobs, pods)
+        now = self.clock()
+        # recheck_at() is asked right after, in the same reconcile: reuse these records,
+        # and this time, so a grace that ends in between is still rechecked.
+        self._last[(run.namespace, run.name)] = (jobs, pods, now)
         self.jobs.seen(run.namespace, [j.name for j in jobs])
         seen = observations(
             jobs,
             pods,
             expected=self.jobs.expected(run.namespace, run.name),
             run_uid=run.uid or None,
-            now=self.clock(),
+            now=now,
         )
         for (_, _, block), obs in self.rejected.of((run.namespace, run.name)).items():
             current = seen.get(block)
@@ -95,8 +100,9 @@ class KubeRunExecutor:
 
     def recheck_at(self, run: RunRef) -> datetime | None:
         records = self._last.pop((run.namespace, run.name), None)
-        jobs, pods = records if records is not None else self._records(run)
-        return recheck_at(jobs, pods)
+        if records is None:
+            records = (*self._records(run), self.clock())
+        return recheck_at(*records)
 
     async def start(self, run: RunRef, action: StartBlock) -> None:
         try:

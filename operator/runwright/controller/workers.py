@@ -3,7 +3,14 @@
 Runs and Triggers are reconciled the same way: an asyncio task per object that calls
 `reconcile(key)`, which returns "call me again at T at the latest"; any event about
 the object sets its wake flag. Errors are logged and retried with a capped backoff, so
-one bad object never stalls the others. Plain tasks rather than kopf daemons: kopf puts
+one bad object never stalls the others. A reconcile that asks to run again at once
+(a wake time no later than its own start), with no event since it began, for a time no
+later than its previous such answer, has made no progress and would make none the
+next time: it is throttled with the same kind of backoff and counted
+(runwright_reconcile_throttled_total), so no object can spin the event loop (issue 16:
+a finished run whose pod was deleted reconciled 5,000 times a second). A time that
+moves forward is progress, not a spin: a trigger catching up on missed fires asks for
+"now" after each batch. Plain tasks rather than kopf daemons: kopf puts
 a finalizer on every object that has a daemon, and our objects must stay deletable
 without the operator.
 """
@@ -25,6 +32,8 @@ log = logging.getLogger("runwright.workers")
 K = TypeVar("K", bound=Hashable)
 #: A reconcile that raised is tried again after this many seconds, doubling to the cap.
 ERROR_BACKOFF = (0.5, 30.0)
+#: A reconcile asking to run again at once with nothing new waits this long, doubling to the cap.
+SPIN_BACKOFF = (0.5, 30.0)
 
 
 class WorkerPool(Generic[K]):
@@ -42,6 +51,10 @@ class WorkerPool(Generic[K]):
         self.flags: dict[K, asyncio.Event] = {}
         self.tasks: dict[K, asyncio.Task[None]] = {}
         self.closing = False
+        #: The next throttle delay of each object that keeps asking to run again at once.
+        self.spins: dict[K, float] = {}
+        #: The last wake time of each object that was already past when answered.
+        self.overdue: dict[K, datetime] = {}
 
     def __contains__(self, key: object) -> bool:
         return key in self.flags
@@ -62,6 +75,8 @@ class WorkerPool(Generic[K]):
     def stop(self, key: K) -> None:
         """The object is gone: end its loop."""
         self.flags.pop(key, None)
+        self.spins.pop(key, None)
+        self.overdue.pop(key, None)
         task = self.tasks.pop(key, None)
         if task is not None:
             task.cancel()
@@ -83,6 +98,7 @@ class WorkerPool(Generic[K]):
             if flag is None:
                 return
             flag.clear()
+            started = self.clock()
             try:
                 with METRICS.reconcile(self.kind):
                     wake_at = await self.reconcile(key)
@@ -107,8 +123,44 @@ class WorkerPool(Generic[K]):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, ERROR_BACKOFF[1])
                 continue
-            timeout = None
-            if wake_at is not None:
-                timeout = max((wake_at - self.clock()).total_seconds(), 0.0)
+            timeout = self.delay(key, started, wake_at, woken=flag.is_set())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(flag.wait(), timeout)
+
+    def delay(
+        self, key: K, started: datetime, wake_at: datetime | None, *, woken: bool
+    ) -> float | None:
+        """Seconds to sleep (unless an event comes) after a reconcile begun at `started`.
+
+        None is "until an event". A wake time in the future is slept until, one already
+        past is honoured at once. But a past wake time no later than the previous past
+        one, with no event during the reconcile (`woken`), asks again for the very
+        reconcile that just ran, on the same inputs: the object is throttled
+        (SPIN_BACKOFF, doubling per repeat, reset by any other answer) instead of
+        spinning, and an event still wakes it at once.
+        """
+        previous = self.overdue.pop(key, None)
+        if wake_at is None:
+            self.spins.pop(key, None)
+            return None
+        if wake_at > started:
+            self.spins.pop(key, None)
+            return max((wake_at - self.clock()).total_seconds(), 0.0)
+        self.overdue[key] = wake_at
+        if woken or previous is None or wake_at > previous:
+            self.spins.pop(key, None)
+            return 0.0
+        backoff = self.spins.get(key, SPIN_BACKOFF[0])
+        self.spins[key] = min(backoff * 2, SPIN_BACKOFF[1])
+        METRICS.reconcile_throttled_total.labels(self.kind).inc()
+        if backoff == SPIN_BACKOFF[0]:
+            log.warning(
+                "%s %s asks to be reconciled again at once with nothing new (wake time %s); "
+                "throttling it, from %.1fs up to %.0fs",
+                self.kind,
+                key,
+                wake_at.isoformat(),
+                backoff,
+                SPIN_BACKOFF[1],
+            )
+        return backoff

@@ -472,11 +472,18 @@ def observations(
     return result
 
 
-def recheck_at(jobs: Iterable[JobRecord], pods: Mapping[str, PodRecord]) -> datetime | None:
+def recheck_at(
+    jobs: Iterable[JobRecord], pods: Mapping[str, PodRecord], now: datetime | None = None
+) -> datetime | None:
     """When `observations(..., now=...)` would stop waiting for a missing pod, if ever.
 
     The controller wakes the run then, so a Job whose pod was deleted is judged from
-    the Job alone instead of staying Running forever.
+    the Job alone instead of staying Running forever. With `now` (the time the
+    observations were made at), a grace that has already ended is no reason to
+    recheck: that Job was judged from the Job alone, and asking for a time in the
+    past would reconcile the run again and again for nothing (issue 16: a finished
+    run whose pod was deleted). The pod's later deletion, or a finished run's, then
+    needs nothing more.
     """
     times = [
         job.finished_at + timedelta(seconds=POD_GRACE_SECONDS)
@@ -486,7 +493,8 @@ def recheck_at(jobs: Iterable[JobRecord], pods: Mapping[str, PodRecord]) -> date
         and job.finished_at is not None
         and not ((pod := pods.get(job.name)) is not None and pod.terminated)
     ]
-    return min(times, default=None)
+    pending = [t for t in times if now is None or t > now]
+    return min(pending, default=None)
 
 
 def job_news(old: JobRecord | None, new: JobRecord | None) -> bool:
