@@ -19,7 +19,13 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from runwright.controller.kubestore import KubeStore
 from runwright.engine.plan import Event
 from runwright.kube.client import Kube
-from runwright.kube.events import NOTE_BYTES, REPORTING_CONTROLLER, SERIES_WINDOW, EventLog
+from runwright.kube.events import (
+    NOTE_BYTES,
+    REPORTING_CONTROLLER,
+    SERIES_WINDOW,
+    EventLog,
+    shape,
+)
 from runwright.metrics import Metrics
 
 T0 = datetime(2026, 11, 30, 13, 0, 0, 250_000, tzinfo=UTC)
@@ -216,7 +222,9 @@ async def test_a_refused_create_is_logged_and_the_next_repeat_creates(
 
 def test_the_series_memory_is_bounded_least_recently_used_first(clock: Clock) -> None:
     log = EventLog(clock=clock, instance="i", capacity=2)
-    runs = [{"kind": "PipelineRun", "metadata": {**RUN["metadata"], "uid": f"u{i}"}} for i in range(3)]
+    runs = [
+        {"kind": "PipelineRun", "metadata": {**RUN["metadata"], "uid": f"u{i}"}} for i in range(3)
+    ]
     log.record(runs[0], "Normal", "BlockStarted", "a started")
     log.record(runs[1], "Normal", "BlockStarted", "a started")
     assert not log.record(runs[0], "Normal", "BlockStarted", "a started").create  # u0 used last
@@ -224,3 +232,13 @@ def test_the_series_memory_is_bounded_least_recently_used_first(clock: Clock) ->
     assert len(log.series) == 2
     assert not log.record(runs[0], "Normal", "BlockStarted", "a started").create
     assert log.record(runs[1], "Normal", "BlockStarted", "a started").create
+
+
+def test_notes_are_one_series_when_only_their_numbers_differ_after_the_first_word() -> None:
+    assert shape("a attempt 2 failed (Error); attempt 3 in 10s") == shape(
+        "a attempt 3 failed (Error); attempt 4 in 20s"
+    )
+    assert shape("step1 attempt 1 started as r-step1-1") != shape(
+        "step2 attempt 1 started as r-step2-1"
+    )
+    assert shape("a attempt 1 failed (Error)") != shape("a attempt 1 failed (OOMKilled)")

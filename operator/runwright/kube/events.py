@@ -11,8 +11,9 @@ A happening that repeats on one object (a block retrying, a fire skipped) is one
 Event with a `series` {count, lastObservedTime}, patched on each repeat, as
 client-go's events broadcaster does, instead of one Event per repeat. Which
 Events are "the same" is their isomorphic key: the object, the type, the reason,
-and the note with its numbers masked ("a attempt 2 failed ... in 5s" and "a
-attempt 3 failed ... in 10s" are one series; block b's retries are another). An
+and the note's shape: its first word as it is (the block a block Event is about,
+so "step1" and "step2" stay apart) and the numbers of the rest masked ("a attempt
+2 failed ... in 5s" and "a attempt 3 failed ... in 10s" are one series). An
 Event's note cannot change after it is created (the API server refuses it), so a
 series keeps the note of its first occurrence, as client-go's does. A series ends
 when it has not repeated for SERIES_WINDOW (client-go's 6 minutes); the keys are
@@ -53,6 +54,12 @@ def micro_time(at: datetime) -> str:
 def bounded_note(message: str) -> str:
     """The message cut to the API server's 1 kB note limit (bytes, not characters)."""
     return message.encode()[:NOTE_BYTES].decode(errors="ignore")
+
+
+def shape(note: str) -> str:
+    """What repeats of one happening share: the first word, then the note without its numbers."""
+    first, space, rest = note.partition(" ")
+    return first + space + _NUMBERS.sub("#", rest)
 
 
 def reporting_instance() -> str:
@@ -108,9 +115,7 @@ class EventLog:
         self._last = now
         return now
 
-    def record(
-        self, involved: Mapping[str, Any], type_: str, reason: str, message: str
-    ) -> Post:
+    def record(self, involved: Mapping[str, Any], type_: str, reason: str, message: str) -> Post:
         """Decide the write for one happening: a new Event, or one more of a series.
 
         Synchronous on purpose: callers that post several Events at once call it in
@@ -122,7 +127,7 @@ class EventLog:
             str(meta.get("uid") or f"{involved['kind']}/{meta['namespace']}/{meta['name']}"),
             type_,
             reason,
-            _NUMBERS.sub("#", note),
+            shape(note),
         )
         at = self.stamp()
         known = self.series.get(key)
