@@ -67,7 +67,7 @@ class FakeEvents:
     if nothing ordered them.
     """
 
-    def __init__(self, *failures: ApiException | None) -> None:
+    def __init__(self, *failures: BaseException | None) -> None:
         self.failures = list(failures)
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
 
@@ -242,3 +242,16 @@ def test_notes_are_one_series_when_only_their_numbers_differ_after_the_first_wor
         "step2 attempt 1 started as r-step2-1"
     )
     assert shape("a attempt 1 failed (Error)") != shape("a attempt 1 failed (OOMKilled)")
+
+
+async def test_an_api_server_out_of_reach_loses_the_event_not_the_run(
+    kube: Kube, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def no_wait(delay: float) -> None:
+        pass
+
+    monkeypatch.setattr("asyncio.sleep", no_wait)  # the retries' backoff
+    kube.events = FakeEvents(*[ConnectionResetError()] * 10)  # type: ignore[assignment]
+    await kube.event(RUN, "Normal", "BlockStarted", "a started")  # no exception
+    assert "not posted" in caplog.text
+    assert not kube.event_log.series  # the next one is created afresh

@@ -25,7 +25,7 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 from runwright import labels
 from runwright.kube.errors import forbidden
 from runwright.kube.events import EventLog, Post
-from runwright.kube.retry import DEFAULT_POLICY, RetryPolicy, Sleep, retrying
+from runwright.kube.retry import DEFAULT_POLICY, RetryPolicy, Sleep, is_transient, retrying
 from runwright.metrics import METRICS, Metrics
 
 log = logging.getLogger("runwright.kube")
@@ -316,22 +316,26 @@ class Kube:
         Events are history, not state: a failure is logged, never raised.
         """
         post = self.event_log.record(involved, type_, reason, message)
-        meta = involved["metadata"]
         try:
-            async with post.series.lock:
-                try:
+            try:
+                async with post.series.lock:
                     await self._post_event(post, reason)
-                except ApiException as exc:
-                    self.event_log.lost(post)
-                    if post.create or exc.status != 404:
-                        raise
-                    # The series' Event expired (or was deleted): start it again.
-                    await self._post_event(
-                        self.event_log.record(involved, type_, reason, message), reason
-                    )
-        except ApiException as exc:
-            why = forbidden(exc) or exc.reason
-            log.warning("event %s on %s not posted: %s", reason, meta["name"], why)
+            except ApiException as exc:
+                if post.create or exc.status != 404:
+                    raise
+                # The series' Event expired (or was deleted): this repeat starts a new one.
+                self.event_log.lost(post)
+                again = self.event_log.record(involved, type_, reason, message)
+                async with again.series.lock:
+                    await self._post_event(again, reason)
+        except Exception as exc:
+            # Events are history, not state: losing one must never stall a run.
+            if not (isinstance(exc, ApiException) or is_transient(exc)):
+                raise
+            if post.create:
+                self.event_log.lost(post)  # the next repeat creates it
+            why = (forbidden(exc) or exc.reason) if isinstance(exc, ApiException) else exc
+            log.warning("event %s on %s not posted: %s", reason, involved["metadata"]["name"], why)
 
     async def _post_event(self, post: Post, reason: str) -> None:
         """Send one Event write: its create, or the merge patch of its series."""
