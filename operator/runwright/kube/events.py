@@ -137,7 +137,9 @@ class EventLog:
             self.series.move_to_end(key)
             body = {"series": {"count": known.count, "lastObservedTime": micro_time(at)}}
             return Post(known, False, body, key)
-        name = f"{meta['name']}.{int(at.timestamp() * 1_000_000):x}"
+        # Fixed-width hex of the microsecond: an object's Events list (by name) in the
+        # order they first happened, which is the order `kubectl describe` shows.
+        name = f"{meta['name']}.{round(at.timestamp() * 1_000_000):016x}"
         started = Series(meta["namespace"], name, 1, at)
         self.series[key] = started
         self.series.move_to_end(key)
