@@ -40,6 +40,7 @@ SERIES_KEYS = 4096
 NOTE_BYTES = 1024  # the API server's limit on `note`
 FIELD_CHARS = 128  # the limit on reason, action and reportingInstance
 TICK = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _NUMBERS = re.compile(r"\d+")
 
@@ -139,7 +140,7 @@ class EventLog:
             return Post(known, False, body, key)
         # Fixed-width hex of the microsecond: an object's Events list (by name) in the
         # order they first happened, which is the order `kubectl describe` shows.
-        name = f"{meta['name']}.{round(at.timestamp() * 1_000_000):016x}"
+        name = f"{meta['name']}.{(at - EPOCH) // TICK:016x}"
         started = Series(meta["namespace"], name, 1, at)
         self.series[key] = started
         self.series.move_to_end(key)
