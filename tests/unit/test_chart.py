@@ -90,6 +90,7 @@ def test_rbac_has_no_wildcards_and_no_write_beyond_what_the_operator_does(
         "batch/jobs": {"list", "watch", "create", "delete"},
         "/pods": {"list", "watch"},
         "/events": {"create"},
+        "events.k8s.io/events": {"create", "patch"},
         "/secrets": {"get"},
         "/namespaces": {"list", "watch"},
         "apiextensions.k8s.io/customresourcedefinitions": {"list", "watch"},

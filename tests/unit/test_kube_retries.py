@@ -192,7 +192,7 @@ async def test_a_status_patch_survives_a_restarting_api_server(
 
 async def test_a_lost_event_never_stalls_a_run(kube: Kube, slept: list[float]) -> None:
     fake = FakeCustom(ApiException(status=403, reason="Forbidden"))
-    kube.core = fake  # type: ignore[assignment]
+    kube.events = fake  # type: ignore[assignment]
     involved = {"kind": "PipelineRun", "metadata": {"name": "r", "namespace": "ns", "uid": "u"}}
     await kube.event(involved, "Normal", "BlockStarted", "a started")
     assert len(fake.calls) == 1

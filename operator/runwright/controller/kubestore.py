@@ -52,7 +52,9 @@ class KubeStore:
         meta = body["metadata"]
         involved = {"kind": "PipelineRun", "metadata": meta}
         # Events are history, written after the state they describe: all at once, so a
-        # reconcile that posts several does not wait for each in turn.
+        # reconcile that posts several does not wait for each in turn. Each is stamped
+        # when its call starts (gather starts them in this order), so their eventTimes
+        # still follow the plan's order.
         await asyncio.gather(
             *(self.kube.event(involved, e.type, e.reason, e.message) for e in events)
         )

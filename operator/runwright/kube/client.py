@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from kubernetes_asyncio import client, config
@@ -25,7 +24,8 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 
 from runwright import labels
 from runwright.kube.errors import forbidden
-from runwright.kube.retry import DEFAULT_POLICY, RetryPolicy, Sleep, retrying
+from runwright.kube.events import EventLog, Post
+from runwright.kube.retry import DEFAULT_POLICY, RetryPolicy, Sleep, is_transient, retrying
 from runwright.metrics import METRICS, Metrics
 
 log = logging.getLogger("runwright.kube")
@@ -75,11 +75,14 @@ class Kube:
         retry: RetryPolicy = DEFAULT_POLICY,
         metrics: Metrics | None = None,
         sleep: Sleep | None = None,
+        event_log: EventLog | None = None,
     ) -> None:
         self.api = api
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
         self.batch = client.BatchV1Api(api)
+        self.events = client.EventsV1Api(api)
+        self.event_log = event_log if event_log is not None else EventLog()
         self.retry = retry
         self.metrics = metrics if metrics is not None else METRICS
         self._sleep = sleep
@@ -313,35 +316,61 @@ class Kube:
         reason: str,
         message: str,
     ) -> None:
-        """Post a core/v1 Event on an object, so `kubectl describe` shows its history."""
-        meta = involved["metadata"]
-        now = datetime.now(UTC)
-        body = {
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": involved.get("apiVersion", labels.API_VERSION),
-                "kind": involved["kind"],
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta.get("uid"),
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": "runwright-operator"},
-            "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "count": 1,
-            "reportingComponent": "runwright-operator",
-        }
+        """Post an events.k8s.io/v1 Event on an object, so `kubectl describe` shows its history.
+
+        The time is stamped when called, before the first await (see `EventLog`): Events
+        posted together (asyncio.gather, in plan order) sort in that order. A repeat of
+        the same happening patches its Event's series instead of creating another.
+        Events are history, not state: a failure is logged, never raised.
+        """
+        post = self.event_log.record(involved, type_, reason, message)
         try:
+            try:
+                async with post.series.lock:
+                    await self._post_event(post, reason)
+            except ApiException as exc:
+                if post.create or exc.status != 404:
+                    raise
+                # The series' Event expired (or was deleted): this repeat starts a new one.
+                self.event_log.lost(post)
+                again = self.event_log.record(involved, type_, reason, message)
+                async with again.series.lock:
+                    await self._post_event(again, reason)
+        except Exception as exc:
+            # Events are history, not state: losing one must never stall a run.
+            if not (isinstance(exc, ApiException) or is_transient(exc)):
+                raise
+            if post.create:
+                self.event_log.lost(post)  # the next repeat creates it
+            why = (forbidden(exc) or exc.reason) if isinstance(exc, ApiException) else exc
+            log.warning("event %s on %s not posted: %s", reason, involved["metadata"]["name"], why)
+
+    async def _post_event(self, post: Post, reason: str) -> None:
+        """Send one Event write: its create, or the merge patch of its series."""
+        ns, name = post.series.namespace, post.series.name
+        if post.create:
             await self._send(
-                lambda: self.core.create_namespaced_event(meta["namespace"], cast(Any, body)),
-                f"event {reason} on {meta['namespace']}/{meta['name']}",
+                lambda: _unread(
+                    lambda: self.events.create_namespaced_event(
+                        ns, cast(Any, post.body), _preload_content=False
+                    )
+                ),
+                f"event {reason} on {ns}/{name}",
                 "create",
                 "events",
             )
-        except ApiException as exc:
-            # Events are history, not state: losing one must never stall a run.
-            why = forbidden(exc) or exc.reason
-            log.warning("event %s on %s not posted: %s", reason, meta["name"], why)
+            return
+        await self._send(
+            lambda: _unread(
+                lambda: self.events.patch_namespaced_event(
+                    name,
+                    ns,
+                    post.body,
+                    _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+                    _preload_content=False,
+                )
+            ),
+            f"event {reason} x{post.series.count} on {ns}/{name}",
+            "patch",
+            "events",
+        )
