@@ -25,13 +25,9 @@ from runwright import labels
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import PipelineRunSpec, PipelineRunStatus
 from runwright.engine.plan import AttemptState, Observation, PlanInput, StartBlock, plan
-from runwright.executors.kubernetes import (
-    KubernetesExecutor,
-    RunRef,
-    job_record,
-    observations,
-    pod_record,
-)
+from runwright.executors.contract import RunRef
+from runwright.executors.job_records import job_record, observations, pod_record
+from runwright.executors.kubernetes import KubernetesExecutor
 from runwright.kube.client import Kube
 from runwright.metrics import Metrics
 

@@ -18,13 +18,9 @@ from runwright import labels
 from runwright.api.pipeline import PipelineSpec
 from runwright.engine.plan import AttemptState, StartBlock
 from runwright.engine.verdict import Ending, judge
-from runwright.executors.kubernetes import (
-    RunRef,
-    build_job,
-    job_record,
-    observations,
-    pod_record,
-)
+from runwright.executors.contract import RunRef
+from runwright.executors.job_manifest import build_job
+from runwright.executors.job_records import job_record, observations, pod_record
 
 RUN = RunRef(namespace="data", name="etl-x7k2p", uid="uid-1", pipeline="etl")
 JOB = "etl-x7k2p-extract-1"

@@ -21,7 +21,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from runwright.api.pipeline import PipelineSpec
 from runwright.controller.executors import KubeRunExecutor
 from runwright.engine.plan import AttemptState, StartBlock
-from runwright.executors.kubernetes import ExecutorError, RunRef
+from runwright.executors.contract import RunRef
+from runwright.executors.kubernetes import ExecutorError
 from runwright.kube.client import Kube
 from runwright.kube.errors import forbidden, permission_missing
 from runwright.kube.retry import RETRIES, RetryPolicy, is_transient, retrying

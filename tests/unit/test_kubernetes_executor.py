@@ -17,19 +17,18 @@ from runwright import labels
 from runwright.api.pipeline import EnvVar, PipelineSpec
 from runwright.engine.block_start import pod_intent
 from runwright.engine.plan import AttemptState, StartBlock
-from runwright.executors import kubernetes as k8s
-from runwright.executors.kubernetes import (
-    ExecutorError,
+from runwright.executors import job_records as k8s
+from runwright.executors.contract import RunRef
+from runwright.executors.job_manifest import build_job
+from runwright.executors.job_records import (
     JobRecord,
-    KubernetesExecutor,
     PodRecord,
-    RunRef,
-    build_job,
     job_record,
     observations,
     pod_record,
     recheck_at,
 )
+from runwright.executors.kubernetes import ExecutorError, KubernetesExecutor
 from runwright.kube.client import Kube
 from runwright.kube.retry import RetryPolicy
 from runwright.metrics import Metrics

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from runwright.controller.executors import News
 from runwright.engine.plan import AttemptState
-from runwright.executors.kubernetes import JobRecord, PodRecord, job_news, pod_news
+from runwright.executors.job_records import JobRecord, PodRecord, job_news, pod_news
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 

@@ -14,13 +14,8 @@ from datetime import UTC, datetime, timedelta
 from runwright.controller.executors import KubeRunExecutor
 from runwright.engine.plan import AttemptState
 from runwright.executors.contract import RunRef
-from runwright.executors.kubernetes import (
-    POD_GRACE_SECONDS,
-    JobRecord,
-    KubernetesExecutor,
-    PodRecord,
-    recheck_at,
-)
+from runwright.executors.job_records import POD_GRACE_SECONDS, JobRecord, PodRecord, recheck_at
+from runwright.executors.kubernetes import KubernetesExecutor
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 GRACE = timedelta(seconds=POD_GRACE_SECONDS)

@@ -20,10 +20,8 @@ from typing import Any
 
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors.contract import RunRef
-from runwright.executors.kubernetes import (
-    ExecutorError,
+from runwright.executors.job_records import (
     JobRecord,
-    KubernetesExecutor,
     PodRecord,
     job_news,
     job_record,
@@ -32,6 +30,7 @@ from runwright.executors.kubernetes import (
     pod_record,
     recheck_at,
 )
+from runwright.executors.kubernetes import ExecutorError, KubernetesExecutor
 from runwright.executors.local import LocalExecutor
 from runwright.kube.errors import permission_missing
 from runwright.kube.expectations import Expectations

@@ -19,13 +19,8 @@ from runwright.controller.health import Health
 from runwright.controller.runs import RunController
 from runwright.controller.triggers import TriggerController
 from runwright.engine.plan import AttemptState
-from runwright.executors.kubernetes import (
-    JobRecord,
-    KubernetesExecutor,
-    PodRecord,
-    job_record,
-    pod_record,
-)
+from runwright.executors.job_records import JobRecord, PodRecord, job_record, pod_record
+from runwright.executors.kubernetes import KubernetesExecutor
 from runwright.http import ApiEndpoint
 from runwright.kube.client import Kube, new_api_client
 

@@ -13,8 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from runwright.api.common import Condition, ConditionStatus, RunRecord
+from runwright.api.explain import explain, format_loc
 from runwright.api.pipeline import Pipeline, PipelineSpec, PipelineStatus
-from runwright.manifests import check, explain, format_loc
+from runwright.manifests import check
 
 
 def validate_spec(raw: Mapping[str, Any]) -> tuple[PipelineSpec | None, str, str]:
