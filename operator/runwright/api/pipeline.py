@@ -63,7 +63,19 @@ class PodTemplate(Model):
         default_factory=list, description="Secrets used to pull images."
     )
     security_context: K8sObject | None = Field(
-        default=None, description="Kubernetes PodSecurityContext."
+        default=None,
+        description="Kubernetes PodSecurityContext; its fields win over the operator's "
+        "restricted defaults (runAsNonRoot, runAsUser 65532, RuntimeDefault seccomp).",
+    )
+    container_security_context: K8sObject | None = Field(
+        default=None,
+        description="Kubernetes SecurityContext of every block container; its fields win over "
+        "the restricted defaults (allowPrivilegeEscalation false, capabilities drop ALL). "
+        "Admission policy decides what a namespace may ask for (docs/security.md).",
+    )
+    automount_service_account_token: bool | None = Field(
+        default=None,
+        description="Mount the ServiceAccount's API token in block pods; default false.",
     )
     volumes: list[K8sObject] = Field(default_factory=list, description="Pod volumes.")
     volume_mounts: list[K8sObject] = Field(

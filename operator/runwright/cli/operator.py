@@ -62,6 +62,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.add_argument("--workdir", type=Path, help="local executor: where block logs go")
+    p.add_argument(
+        "--default-requests",
+        default=None,
+        metavar="R=Q,...",
+        help="block container requests where the Pipeline sets none "
+        "(default cpu=100m,memory=128Mi; '' for none)",
+    )
+    p.add_argument(
+        "--default-limits",
+        default=None,
+        metavar="R=Q,...",
+        help="block container limits where the Pipeline sets none (default memory=512Mi; '' for none)",
+    )
+    p.add_argument(
+        "--pod-security",
+        choices=["restricted", "none"],
+        default=None,
+        help="restricted: block pods meet Pod Security 'restricted' unless their Pipeline asks "
+        "otherwise (default); none: pods exactly as the Pipeline writes them",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=command)
 
@@ -71,6 +91,7 @@ def command(args: argparse.Namespace) -> int:
     import kopf
 
     from runwright.controller import config
+    from runwright.executors.pod_security import parse_quantities
 
     if args.max_concurrent_blocks < 0:
         raise exits.InputError("--max-concurrent-blocks must be 0 (no limit) or more")
@@ -81,6 +102,18 @@ def command(args: argparse.Namespace) -> int:
     config.CONFIG.api_port = args.api_port
     config.CONFIG.log_format = args.log_format
     config.CONFIG.workdir = args.workdir
+    try:
+        # Unset flags keep the environment's (RUNWRIGHT_DEFAULT_REQUESTS, ...) or the defaults.
+        if args.default_requests is not None:
+            config.CONFIG.default_requests = parse_quantities(
+                args.default_requests, "--default-requests"
+            )
+        if args.default_limits is not None:
+            config.CONFIG.default_limits = parse_quantities(args.default_limits, "--default-limits")
+    except ValueError as exc:
+        raise exits.InputError(str(exc)) from None
+    if args.pod_security is not None:
+        config.CONFIG.pod_security = args.pod_security
 
     # Logging first: waiting for the API server logs a line per try.
     kopf.configure(

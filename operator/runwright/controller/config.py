@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from runwright.executors.pod_security import PodDefaults, parse_quantities
+
 ExecutorKind = Literal["kubernetes", "local"]
+PodSecurity = Literal["restricted", "none"]
+
+#: Requests and limits a block container gets for each resource it names no value of,
+#: so block pods are Burstable, not BestEffort (docs/security.md).
+DEFAULT_REQUESTS = "cpu=100m,memory=128Mi"
+DEFAULT_LIMITS = "memory=512Mi"
 
 
 @dataclass
@@ -31,6 +39,24 @@ class OperatorConfig:
     log_format: Literal["text", "json"] = "text"
     workdir: Path | None = None
     """For the local executor: where block logs and output files go."""
+    default_requests: dict[str, str] = field(
+        default_factory=lambda: parse_quantities(DEFAULT_REQUESTS, "--default-requests")
+    )
+    """Block container requests by resource, where the Pipeline sets none."""
+    default_limits: dict[str, str] = field(
+        default_factory=lambda: parse_quantities(DEFAULT_LIMITS, "--default-limits")
+    )
+    """Block container limits by resource, where the Pipeline sets none."""
+    pod_security: PodSecurity = "restricted"
+    """restricted: block pods get the Pod Security "restricted" defaults; none: as written."""
+
+    def pod_defaults(self) -> PodDefaults:
+        """What the Job executor adds to every block pod (executors/pod_security.py)."""
+        return PodDefaults(
+            requests=dict(self.default_requests),
+            limits=dict(self.default_limits),
+            harden=self.pod_security == "restricted",
+        )
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -45,6 +71,11 @@ class OperatorConfig:
             raise ValueError(f"RUNWRIGHT_LOG_FORMAT={log_format!r}: use text or json")
         namespaces = [n for n in env.get("RUNWRIGHT_NAMESPACES", "").split(",") if n]
         workdir = env.get("RUNWRIGHT_WORKDIR")
+        pod_security = env.get("RUNWRIGHT_POD_SECURITY", "restricted")
+        if pod_security not in ("restricted", "none"):
+            raise ValueError(f"RUNWRIGHT_POD_SECURITY={pod_security!r}: use restricted or none")
+        requests = env.get("RUNWRIGHT_DEFAULT_REQUESTS", DEFAULT_REQUESTS)
+        limits = env.get("RUNWRIGHT_DEFAULT_LIMITS", DEFAULT_LIMITS)
         return cls(
             namespaces=namespaces,
             max_concurrent_blocks=int(limit) if limit not in ("", "0", "none") else None,
@@ -53,6 +84,9 @@ class OperatorConfig:
             api_port=int(env.get("RUNWRIGHT_API_PORT", "8081")),
             log_format=log_format,  # type: ignore[arg-type]
             workdir=Path(workdir) if workdir else None,
+            default_requests=parse_quantities(requests, "RUNWRIGHT_DEFAULT_REQUESTS"),
+            default_limits=parse_quantities(limits, "RUNWRIGHT_DEFAULT_LIMITS"),
+            pod_security=pod_security,  # type: ignore[arg-type]
         )
 
 

@@ -124,8 +124,8 @@ class KubeRunExecutor:
                     state=AttemptState.FAILED,
                     started_at=now,
                     finished_at=now,
-                    reason="JobRejected",
-                    message=f"the API server refused Job {action.name}: {why}",
+                    reason=exc.reason,
+                    message=f"the API server refused {exc.refused or 'Job ' + action.name}: {why}",
                 ),
             )
             self.wake(run.namespace, run.name)

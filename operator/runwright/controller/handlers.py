@@ -81,7 +81,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         memo.local = local
         controller = RunController(kube, local, CONFIG)
     else:
-        jobs = KubernetesExecutor(kube)
+        jobs = KubernetesExecutor(kube, pod_defaults=CONFIG.pod_defaults(), check_admission=True)
         memo.jobs = jobs
         executor = KubeRunExecutor(
             jobs, jobs_of, pods_of, wake=lambda ns, run: controller.wake(ns, run)

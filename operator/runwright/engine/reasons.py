@@ -32,6 +32,9 @@ class BlockReason(StrEnum):
     """The attempt's Job or process disappeared before it finished."""
     JOB_REJECTED = "JobRejected"
     """The API server refused to create the attempt's Job (the message says why)."""
+    POD_REJECTED = "PodRejected"
+    """Admission refuses the attempt's pod (Pod Security, an admission policy, a missing
+    ServiceAccount): the message is the API server's words; no Job is created."""
     STOPPED = "Stopped"
     """Local mode: the process was stopped by Runwright (cancel, timeout, failFast)."""
     KILLED = "Killed"

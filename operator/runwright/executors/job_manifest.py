@@ -21,6 +21,7 @@ from runwright import labels
 from runwright.api.pipeline import EnvVar
 from runwright.engine.plan import StartBlock
 from runwright.executors.contract import RunRef, attempt_environment
+from runwright.executors.pod_security import AS_WRITTEN, PodDefaults, harden
 
 #: Where the block writes its outputs JSON: the container's termination message file,
 #: so the kubelet copies it into the pod status and no sidecar or volume is needed.
@@ -53,7 +54,9 @@ def _env_var(var: EnvVar) -> dict[str, Any]:
     return {"name": var.name, "value": _literal(var.value or "")}
 
 
-def build_job(run: RunRef, start: StartBlock) -> dict[str, Any]:
+def build_job(
+    run: RunRef, start: StartBlock, pod_defaults: PodDefaults | None = None
+) -> dict[str, Any]:
     """The batch/v1 Job manifest of one block attempt. Deterministic: same inputs, same dict.
 
     Everything comes from the start action, which carries the whole pod intent (the
@@ -61,6 +64,10 @@ def build_job(run: RunRef, start: StartBlock) -> dict[str, Any]:
     never read again here. Our labels win over the user's (a user label must not move
     a pod to another run's index). The contract environment (docs/block-contract.md) comes first
     and cannot be overridden by the block's env, matching local mode.
+
+    `pod_defaults` (operator settings) makes the pod restricted-ready and not BestEffort
+    where the Pipeline says nothing (executors/pod_security.py); None (AS_WRITTEN)
+    leaves the pod exactly as the Pipeline wrote it.
 
     Raises ValueError when the block has no image: Pipeline validation makes that
     impossible, so reaching it is a bug to surface, not a state to report.
@@ -116,6 +123,12 @@ def build_job(run: RunRef, start: StartBlock) -> dict[str, Any]:
         "volumes": template.volumes or None,
     }
     pod_spec.update({k: v for k, v in optional.items() if v is not None})
+    pod_spec = harden(
+        pod_spec,
+        AS_WRITTEN if pod_defaults is None else pod_defaults,
+        container_security_context=template.container_security_context,
+        automount_service_account_token=template.automount_service_account_token,
+    )
 
     pod_meta: dict[str, Any] = {"labels": pod_labels}
     if start.annotations:

@@ -265,6 +265,29 @@ class Kube:
             raise
         return True
 
+    async def dry_run_pod(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """Ask admission whether this pod could be created (`dryRun=All`: nothing is stored).
+
+        Returns when admitted (a 409 means a pod of that name exists: admitted all the
+        same). Raises ApiException with the server's refusal (Pod Security, an
+        admission policy, a missing ServiceAccount), as `create_job` does.
+        """
+        name = body["metadata"].get("name", "")
+        try:
+            await self._send(
+                lambda: _unread(
+                    lambda: self.core.create_namespaced_pod(
+                        namespace, cast(Any, body), dry_run="All", _preload_content=False
+                    )
+                ),
+                f"create Pod {namespace}/{name} (dry run)",
+                "create",
+                "pods",
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
     async def delete_job(self, namespace: str, name: str) -> None:
         """Delete a Job and, in the background, its pods; already gone (404) is fine.
 
