@@ -41,6 +41,10 @@ pytestmark = pytest.mark.integration
 DENIED = re.compile(r"\b403\b|forbidden|permission", re.IGNORECASE)
 
 
+#: The namespace label a release's admission policy binding selects (tests only).
+RELEASE_LABEL = "runwright-test/chart-release"
+
+
 def helm_run(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [helm(), f"--kubeconfig={cluster.kubeconfig}", *args],
@@ -86,7 +90,10 @@ class Release:
         self.fullname = f"{name}-runwright"
 
     def install(self, *sets: str) -> None:
-        args = ["install", self.name, str(CHART), "-n", self.namespace]
+        # The admission policy is cluster-scoped: on this shared control plane it binds only
+        # the namespaces labelled for this release (the fixture labels the test's).
+        selector = f"admissionPolicy.namespaceSelector.matchLabels.{RELEASE_LABEL}={self.name}"
+        args = ["install", self.name, str(CHART), "-n", self.namespace, "--set", selector]
         for value in sets:
             args += ["--set", value]
         out = helm_run(self.cluster, *args)
@@ -131,6 +138,7 @@ def release(cluster: Cluster, ns: str) -> Iterator[Release]:
     namespace = f"{ns}-sys"
     cluster.kubectl("create", "namespace", namespace)
     rel = Release(cluster, f"rw{ns.rsplit('-', 1)[-1]}", namespace)
+    cluster.kubectl("label", "namespace", ns, f"{RELEASE_LABEL}={rel.name}")
     try:
         yield rel
     finally:
@@ -236,6 +244,10 @@ def test_cluster_wide_install_gives_the_operator_every_permission_it_uses(
         for suffix in ("", "-cluster")
     )
     assert release.cluster.kubectl("get", "role", "-n", ns, "-o", "name").stdout == ""
+    # The admission policy is installed and binds this namespace; the operator's own
+    # writes of the runs' frozen specs pass it (the core scenario would fail otherwise).
+    policy = f"validatingadmissionpolicy/{release.fullname}-pod-template"
+    assert release.cluster.kubectl("get", policy, check=False).ok
     op = release.operator(operators, tmp_path, ns)
     core_scenario(op, runs, ns)
 

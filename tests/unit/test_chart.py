@@ -43,6 +43,8 @@ def test_default_values_render_the_operator_cluster_wide() -> None:
             "Service",
             "Deployment",
             "ConfigMap",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ]
     )
     args = container(objects)["args"]
@@ -88,7 +90,7 @@ def test_rbac_has_no_wildcards_and_no_write_beyond_what_the_operator_does(
         "runwright.dev/triggers": {"get", "list", "watch"},
         "runwright.dev/triggers/status": {"patch"},
         "batch/jobs": {"list", "watch", "create", "delete"},
-        "/pods": {"list", "watch"},
+        "/pods": {"list", "watch", "create"},
         "/events": {"create"},
         "events.k8s.io/events": {"create", "patch"},
         "/secrets": {"get"},

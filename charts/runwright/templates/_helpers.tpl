@@ -67,7 +67,7 @@ by a Role in each watched namespace.
   verbs: ["list", "watch", "create", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "create"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
@@ -77,4 +77,13 @@ by a Role in each watched namespace.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
+{{- end }}
+
+{{/* A resource map as the operator's --default-requests/--default-limits want it: cpu=100m,memory=128Mi. */}}
+{{- define "runwright.quantities" -}}
+{{- $parts := list }}
+{{- range $name, $value := . }}
+{{- $parts = append $parts (printf "%s=%v" $name $value) }}
+{{- end }}
+{{- join "," $parts }}
 {{- end }}
