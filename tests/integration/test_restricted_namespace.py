@@ -78,14 +78,14 @@ def test_the_examples_run_to_their_end_in_a_restricted_namespace(
         "items"
     ]
     assert pods, "no block pod was created"
-    for pod in pods:
-        spec = pod["spec"]
+    for made in pods:
+        spec = made["spec"]
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["automountServiceAccountToken"] is False
         assert spec["enableServiceLinks"] is False
         (container,) = spec["containers"]
         assert container["resources"]["requests"], container  # not BestEffort
-        assert pod["status"].get("qosClass") != "BestEffort"
+        assert made["status"].get("qosClass") != "BestEffort"
 
 
 def test_a_pod_the_namespace_refuses_fails_its_block_at_once_in_the_servers_words(
