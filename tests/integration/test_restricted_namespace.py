@@ -106,3 +106,19 @@ def test_a_pod_the_namespace_refuses_fails_its_block_at_once_in_the_servers_word
     assert status["blocks"]["b"]["phase"] == "UpstreamFailed"
     # No Job was made to retry FailedCreate forever.
     assert runs.job_names(name) == set()
+
+
+def test_a_service_account_that_does_not_exist_fails_the_block_at_once(
+    ns: str, operators: Operators, runs: Runs
+) -> None:
+    # Not a Pod Security matter: the ServiceAccount admission plugin refuses the pod, and
+    # a Job would retry FailedCreate forever all the same.
+    operators()
+    tmpl = {**template(duration="1s"), "serviceAccountName": "missing"}
+    runs.apply(pipeline("no-sa", [block("a")], tmpl))
+    name = runs.start("no-sa-1", "no-sa")
+    run = runs.wait_finished(name)
+    a = run["status"]["blocks"]["a"]
+    assert (run["status"]["phase"], a["reason"]) == ("Failed", "PodRejected"), a
+    assert 'serviceaccount "missing" not found' in a["message"], a
+    assert runs.job_names(name) == set()
