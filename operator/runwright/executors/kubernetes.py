@@ -115,7 +115,9 @@ class KubernetesExecutor:
         The attempt is expected from before the request is sent, so a watch event
         that beats the response is not lost: `seen` then clears it.
         Raises ExecutorError when the API server refuses the Job (e.g. 422 invalid,
-        403 forbidden): the controller reports that as the attempt's failure.
+        403 forbidden), or, with `check_admission`, when admission refuses its pod
+        (reason PodRejected, and no Job is made): the controller reports that as the
+        attempt's failure.
         """
         body = build_job(run, action, self.pod_defaults)
         if self.check_admission:
