@@ -30,6 +30,9 @@ SELECTOR_LABEL = "runwright-test/admission-policy"
 @pytest.fixture(scope="module")
 def policy(cluster: Cluster) -> Iterator[str]:
     """The chart's policy and binding, bound to namespaces labelled with the returned value."""
+    # The shared control plane's CRDs are whichever branch applied them last: this
+    # module needs this branch's (template.containerSecurityContext).
+    cluster.apply_crds(CHART.parents[1] / "crds")
     tag = uuid.uuid4().hex[:8]
     rendered = subprocess.run(
         [
