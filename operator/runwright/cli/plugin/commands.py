@@ -1,0 +1,245 @@
+"""The plugin's command set: one parser for `kubectl runwright` and for `runwright`.
+
+`register(subparsers)` adds the commands to any argparse subparsers (cli/main.py
+adds them to `runwright`); `main()` is the `kubectl-runwright` console script.
+Each command is an async function of (args, cluster): `dispatch` connects with the
+user's kubeconfig, runs it, and turns a `PluginError` into one line on stderr and
+its exit status (errors.py has the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from runwright.cli.exits import InputError
+from runwright.cli.plugin import (
+    actions,
+    errors,
+    export,
+    get,
+    listing,
+    logs,
+    timeline,
+    trigger,
+    watch,
+)
+from runwright.cli.plugin.client import Cluster, Target
+from runwright.cli.plugin.errors import PluginError
+from runwright.cli.plugin.output import Format
+from runwright.cli.plugin.selection import SortBy
+
+Command = Callable[[argparse.Namespace, Cluster], Awaitable[int]]
+PROG = "kubectl-runwright"
+
+
+def common_options() -> argparse.ArgumentParser:
+    """kubectl's connection flags and the archive, accepted by every command."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("cluster and archive")
+    group.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
+    )
+    group.add_argument("--context", help="kubeconfig context (default: the current one)")
+    group.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
+    group.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    group.add_argument(
+        "--archive",
+        metavar="URL",
+        help="run archive, e.g. sqlite:///archive.db (default: $RUNWRIGHT_ARCHIVE)",
+    )
+    return parent
+
+
+def _output(
+    parser: argparse.ArgumentParser, choices: Sequence[str], default: str = "table"
+) -> None:
+    parser.add_argument(
+        "-o", "--output", choices=list(choices), default=default, help="output format"
+    )
+
+
+def _bulk(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="*", metavar="RUN", help="runs by name")
+    listing.add_filters(parser)
+    parser.add_argument("--all-failed", action="store_true", help="every Failed run in scope")
+    parser.add_argument(
+        "--all-running", action="store_true", help="every Pending, Queued or Running run in scope"
+    )
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--dry-run", action="store_true", help="only list what would be touched")
+
+
+def register(subparsers: Any) -> None:
+    """Add every plugin command to `subparsers` (of `kubectl-runwright` or `runwright`)."""
+    common = common_options()
+
+    def add(
+        name: str, command: Command, help_text: str, aliases: Sequence[str] = ()
+    ) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = subparsers.add_parser(
+            name, parents=[common], help=help_text, description=help_text, aliases=list(aliases)
+        )
+        parser.set_defaults(func=lambda args: dispatch(command, args), plugin_command=name)
+        return parser
+
+    p = add("list", listing.run, "list runs (cluster, and the archive with --archived)", ["ls"])
+    listing.add_filters(p)
+    p.add_argument(
+        "--sort",
+        choices=[s.value for s in SortBy],
+        default="started",
+        help="order (default: newest started first)",
+    )
+    p.add_argument("--reverse", action="store_true", help="the other direction")
+    p.add_argument("--limit", type=int, default=listing.DEFAULT_LIMIT, help="rows at most (0: all)")
+    p.add_argument(
+        "--archived", action="store_true", help="add runs from the archive, marked (archived)"
+    )
+    _output(p, [f.value for f in Format])
+
+    p = add("get", get.run, "one run: what happened (works for archived runs)")
+    p.add_argument("run", metavar="RUN")
+    _output(p, ["table", "json", "yaml"])
+
+    p = add("timeline", timeline.run, "a Gantt of the run's blocks and attempts")
+    p.add_argument("run", metavar="RUN")
+    _output(p, ["table", "json", "yaml"])
+
+    p = add("logs", logs.run, "block logs: from the pod while it exists, else the archive")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("block", nargs="?", metavar="BLOCK", help="one block (default: all, prefixed)")
+    p.add_argument("--attempt", type=int, help="the attempt (default: the block's latest)")
+    p.add_argument("-f", "--follow", action="store_true", help="follow live pods' logs")
+    p.add_argument("--tail", type=int, help="the last N lines of each attempt")
+    p.add_argument("--since", help="only lines newer than this (pods): 10m, 1h")
+
+    p = add("watch", watch.run, "a live table until the runs finish")
+    p.add_argument("run", nargs="?", metavar="RUN")
+    listing.add_filters(p)
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+
+    p = add("retry", actions.run, "retry runs in place (spec.retry)")
+    _bulk(p)
+    p.add_argument(
+        "--from",
+        dest="from_block",
+        metavar="BLOCK",
+        help="rerun this block and everything downstream",
+    )
+    p.add_argument(
+        "--current-pipeline", action="store_true", help="re-freeze from the Pipeline as it is now"
+    )
+
+    p = add("rerun", actions.run, "fresh runs with the same inputs (spec.rerunOf)")
+    _bulk(p)
+    p.add_argument("--current-pipeline", action="store_true", help="run the Pipeline as it is now")
+
+    p = add("cancel", actions.run, "cancel runs (spec.cancel)")
+    _bulk(p)
+
+    p = add("delete", actions.run, "delete runs (the archive keeps them)")
+    _bulk(p)
+    p.add_argument(
+        "--older-than", metavar="AGE", help="only runs finished longer ago than this: 7d"
+    )
+    p.add_argument("--keep", type=int, metavar="N", help="keep each pipeline's N newest runs")
+
+    p = add("export", export.run, "the runs table as CSV or JSON, archive included")
+    listing.add_filters(p)
+    _output(p, ["csv", "json"], default="csv")
+    p.add_argument("--file", metavar="F", help="write here instead of stdout")
+
+    p = add("trigger", trigger.run, "run, suspend, resume a Trigger, or show its next fires")
+    p.add_argument(
+        "trigger_command",
+        choices=["run", "suspend", "resume", "next"],
+        metavar="run|suspend|resume|next",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--var", action="append", default=[], metavar="KEY=VALUE", help="trigger run: a variable"
+    )
+    p.add_argument("-c", "--count", type=int, default=5, help="trigger next: how many fires")
+    _output(p, ["table", "json", "yaml"])
+
+
+def _fix_next_count(argv: list[str]) -> list[str]:
+    """`trigger next NAME -n 5` as the issue writes it: -n there is the count, not a namespace."""
+    if len(argv) >= 2 and argv[:2] == ["trigger", "next"] and "-n" in argv:
+        i = argv.index("-n")
+        if i + 1 < len(argv) and argv[i + 1].isdigit():
+            return [*argv[:i], "--count", *argv[i + 1 :]]
+    return argv
+
+
+async def _connected(command: Command, args: argparse.Namespace) -> int:
+    target = Target(args.kubeconfig, args.context, args.namespace, args.all_namespaces)
+    async with await Cluster.connect(target) as cluster:
+        return await command(args, cluster)
+
+
+def dispatch(command: Command, args: argparse.Namespace) -> int:
+    """Run one command; a PluginError (or bad input) is one line and its exit status."""
+    try:
+        return asyncio.run(_connected(command, args))
+    except PluginError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.status
+    except InputError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return errors.INVALID_INPUT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `kubectl runwright` parser."""
+    parser = argparse.ArgumentParser(
+        prog="kubectl runwright",
+        description="See, follow, retry, cancel, export and clean up Runwright runs.",
+        epilog="exit statuses: "
+        + "; ".join(f"{code} {text}" for code, text in errors.EXIT_STATUSES),
+    )
+    register(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `kubectl-runwright` console script."""
+    parser = build_parser()
+    args_list = _fix_next_count(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else errors.INVALID_INPUT
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return errors.INVALID_INPUT
+    if args.command == "ls":
+        args.command = "list"
+    try:
+        status: int = func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return errors.FAILED
+    except Exception as exc:
+        if os.environ.get("RUNWRIGHT_DEBUG"):
+            raise
+        print(
+            f"{PROG}: internal error: {type(exc).__name__}: {exc} (this is a bug; "
+            "RUNWRIGHT_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return errors.INTERNAL_ERROR
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
