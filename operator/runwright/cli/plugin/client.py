@@ -78,7 +78,6 @@ class Cluster:
         self.all_namespaces = all_namespaces
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
-        self.events = client.EventsV1Api(api)
 
     @classmethod
     async def connect(cls, target: Target) -> Cluster:
@@ -255,12 +254,13 @@ class Cluster:
             response.release()
 
     async def run_events(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        """The run's Events (events.k8s.io/v1), oldest first by eventTime."""
+        """The run's Events, oldest first by their microsecond eventTime (the operator
+        writes events.k8s.io/v1; read as core/v1, whose field selectors every server has)."""
         answer = await self._call(
             f"list events of {namespace}/{name}",
-            self.events.list_namespaced_event(
+            self.core.list_namespaced_event(
                 namespace,
-                field_selector=f"regarding.name={name},regarding.kind=PipelineRun",
+                field_selector=f"involvedObject.name={name},involvedObject.kind=PipelineRun",
                 _preload_content=False,
             ),
         )
