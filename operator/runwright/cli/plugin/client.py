@@ -116,6 +116,19 @@ class Cluster:
                 errors.UNREACHABLE,
             ) from None
 
+    async def _raw(self, what: str, request: Any) -> Any:
+        """A request sent with `_preload_content=False` (the client then raises nothing):
+        its response when 2xx, else the refusal, in the server's words."""
+        response = await self._call(what, request)
+        if int(response.status) < 300:
+            return response
+        try:
+            error = ApiException(status=int(response.status), reason=response.reason)
+            error.body = await response.read()
+        finally:
+            response.release()
+        raise refusal(error, what)
+
     # ----- runs ------------------------------------------------------------------------
 
     async def run_pages(self, selector: str | None) -> AsyncIterator[list[dict[str, Any]]]:
@@ -214,7 +227,7 @@ class Cluster:
     async def attempt_pods(self, namespace: str, run: str) -> list[dict[str, Any]]:
         """The pods of a run's attempts, by the labels every executor puts on them (never
         through Jobs: the Pod executor makes pods without one)."""
-        answer = await self._call(
+        answer = await self._raw(
             f"list pods of run {namespace}/{run}",
             self.core.list_namespaced_pod(
                 namespace, label_selector=f"{labels.RUN}={run}", _preload_content=False
@@ -243,7 +256,7 @@ class Cluster:
             kwargs["tail_lines"] = tail
         if since_seconds is not None:
             kwargs["since_seconds"] = since_seconds
-        response = await self._call(
+        response = await self._raw(
             f"read the log of pod {namespace}/{pod}",
             self.core.read_namespaced_pod_log(pod, namespace, **kwargs),
         )
@@ -256,7 +269,7 @@ class Cluster:
     async def run_events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The run's Events, oldest first by their microsecond eventTime (the operator
         writes events.k8s.io/v1; read as core/v1, whose field selectors every server has)."""
-        answer = await self._call(
+        answer = await self._raw(
             f"list events of {namespace}/{name}",
             self.core.list_namespaced_event(
                 namespace,

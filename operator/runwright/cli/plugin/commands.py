@@ -87,7 +87,7 @@ def register(subparsers: Any) -> None:
         parser.set_defaults(func=lambda args: dispatch(command, args), plugin_command=name)
         return parser
 
-    p = add("list", listing.run, "list runs (cluster, and the archive with --archived)", ["ls"])
+    p = add("list", listing.run, "list runs (alias ls; archived runs too with --archived)", ["ls"])
     listing.add_filters(p)
     p.add_argument(
         "--sort",
@@ -103,15 +103,15 @@ def register(subparsers: Any) -> None:
     _output(p, [f.value for f in Format])
 
     p = add("get", get.run, "one run: what happened (works for archived runs)")
-    p.add_argument("run", metavar="RUN")
+    p.add_argument("run", metavar="RUN", help="the PipelineRun")
     _output(p, ["table", "json", "yaml"])
 
     p = add("timeline", timeline.run, "a Gantt of the run's blocks and attempts")
-    p.add_argument("run", metavar="RUN")
+    p.add_argument("run", metavar="RUN", help="the PipelineRun")
     _output(p, ["table", "json", "yaml"])
 
     p = add("logs", logs.run, "block logs: from the pod while it exists, else the archive")
-    p.add_argument("run", metavar="RUN")
+    p.add_argument("run", metavar="RUN", help="the PipelineRun")
     p.add_argument("block", nargs="?", metavar="BLOCK", help="one block (default: all, prefixed)")
     p.add_argument("--attempt", type=int, help="the attempt (default: the block's latest)")
     p.add_argument("-f", "--follow", action="store_true", help="follow live pods' logs")
@@ -119,7 +119,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--since", help="only lines newer than this (pods): 10m, 1h")
 
     p = add("watch", watch.run, "a live table until the runs finish")
-    p.add_argument("run", nargs="?", metavar="RUN")
+    p.add_argument(
+        "run", nargs="?", metavar="RUN", help="one run (else select runs with the filters)"
+    )
     listing.add_filters(p)
     p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
 
@@ -159,8 +161,9 @@ def register(subparsers: Any) -> None:
         "trigger_command",
         choices=["run", "suspend", "resume", "next"],
         metavar="run|suspend|resume|next",
+        help="what to do",
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the Trigger")
     p.add_argument(
         "--var", action="append", default=[], metavar="KEY=VALUE", help="trigger run: a variable"
     )
