@@ -447,3 +447,89 @@ def test_logs_of_a_live_pod_come_from_the_api_server(
     assert shown.ok, shown.stderr
     expected = [f"[wait/1] {line}" for line in direct.stdout.splitlines()]
     assert expected and shown.stdout.splitlines() == expected
+
+
+# ----- rerun, watch, delete, triggers -----------------------------------------------------
+
+
+def test_rerun_watch_and_delete_keeping_the_newest(
+    operator: Operator, runs: Runs, cluster: Cluster, ns: str
+) -> None:
+    runs.apply(pipeline("quick", [block("go")], template(duration="1s")))
+    runs.start("quick-1", "quick", variables={"date": "2026-11-21"})
+    runs.wait_phase("quick-1", "Succeeded")
+
+    rerun = plugin(cluster.kubeconfig, ns, "rerun", "quick-1")
+    assert rerun.ok, rerun.stdout + rerun.stderr
+    (line,) = [x for x in rerun.stdout.splitlines() if x.startswith("pipelinerun/quick-1 rerun")]
+    new = line.split("as pipelinerun/")[1].rstrip(")")
+    watched = plugin(cluster.kubeconfig, ns, "watch", new, "--interval", "0.5")
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    assert watched.stdout.strip().splitlines()[-1].split()[1:3] == [f"{ns}/{new}", "Succeeded"]
+    body = runs.get(new)
+    assert body["spec"]["rerunOf"]["name"] == "quick-1"
+    assert body["spec"]["triggeredBy"] == "Rerun"
+    assert status(body)["variables"]["date"] == "2026-11-21"
+
+    runs.start("quick-2", "quick")
+    selected = plugin(cluster.kubeconfig, ns, "watch", "--pipeline", "quick", "--interval", "0.5")
+    assert selected.returncode == 0, selected.stdout + selected.stderr
+
+    dry = plugin(
+        cluster.kubeconfig, ns, "delete", "--pipeline", "quick", "--keep", "1", "--dry-run"
+    )
+    assert dry.ok and "will delete 2 runs" in dry.stdout, dry.stdout
+    assert "among the 1 newest runs of pipeline quick (--keep)" in dry.stdout
+    done = plugin(cluster.kubeconfig, ns, "delete", "--pipeline", "quick", "--keep", "1", "--yes")
+    assert done.ok, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "deleted 2 of 2, 1 skipped"
+    left = plugin(cluster.kubeconfig, ns, "list", "-o", "name")
+    assert left.stdout.splitlines() == ["pipelinerun.runwright.dev/quick-2"]
+
+
+def test_trigger_run_suspend_resume_and_next(
+    operator: Operator, runs: Runs, cluster: Cluster, ns: str
+) -> None:
+    runs.apply(pipeline("quick", [block("go")], variables={"region": "eu", "env": "dev"}))
+    runs.apply(
+        {
+            "apiVersion": labels.API_VERSION,
+            "kind": "Trigger",
+            "metadata": {"name": "nightly"},
+            "spec": {
+                "pipelineRef": {"name": "quick"},
+                "type": "Schedule",
+                "schedule": {"cron": "0 2 * * *", "timezone": "Europe/Berlin"},
+                "variables": {"env": "prod"},
+            },
+        }
+    )
+    upcoming = plugin(cluster.kubeconfig, ns, "trigger", "next", "nightly", "-n", "3")
+    assert upcoming.ok, upcoming.stderr
+    lines = upcoming.stdout.splitlines()
+    assert lines[0] == "trigger/nightly: cron '0 2 * * *' in Europe/Berlin"
+    assert len(lines) == 4
+    assert all(" 02:00 CE" in line and line.endswith(":00:00Z") for line in lines[1:])
+    as_json = json.loads(
+        plugin(cluster.kubeconfig, ns, "trigger", "next", "nightly", "-o", "json").stdout
+    )
+    assert len(as_json["fires"]) == 5 and as_json["timezone"] == "Europe/Berlin"
+
+    assert plugin(cluster.kubeconfig, ns, "trigger", "suspend", "nightly").ok
+    assert runs.get("nightly", kind="trigger")["spec"]["suspend"] is True
+    assert plugin(cluster.kubeconfig, ns, "trigger", "resume", "nightly").ok
+    assert runs.get("nightly", kind="trigger")["spec"]["suspend"] is False
+
+    made = plugin(cluster.kubeconfig, ns, "trigger", "run", "nightly", "--var", "region=us")
+    assert made.ok, made.stderr
+    name = made.stdout.split()[0].removeprefix("pipelinerun/")
+    body = runs.wait_phase(name, "Succeeded")
+    assert body["spec"]["triggerRef"] == {"name": "nightly"}
+    assert body["spec"]["triggeredBy"] == "Manual"
+    assert status(body)["variables"] == {"region": "us", "env": "prod"}
+    listed = plugin(cluster.kubeconfig, ns, "list", "--trigger", "nightly", "-o", "wide")
+    assert name in listed.stdout and "TOKENS" in listed.stdout
+
+    missing = plugin(cluster.kubeconfig, ns, "trigger", "run", "nope")
+    assert missing.returncode == 4, missing.stderr
+    assert f"get trigger {ns}/nope: not found" in missing.stderr

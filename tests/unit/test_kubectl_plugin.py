@@ -441,6 +441,9 @@ def test_trigger_next_takes_minus_n_as_the_count() -> None:
     assert commands._fix_next_count(["trigger", "next", "nightly", "-n", "3"]) == [
         "trigger", "next", "nightly", "--count", "3",
     ]  # fmt: skip
+    assert commands._fix_next_count(["trigger", "-n", "7", "next", "t", "-n", "2"]) == [
+        "trigger", "-n", "7", "next", "t", "--count", "2",
+    ]  # fmt: skip
     assert commands._fix_next_count(["list", "-n", "data"]) == ["list", "-n", "data"]
 
 

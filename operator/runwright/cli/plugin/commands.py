@@ -172,12 +172,16 @@ def register(subparsers: Any) -> None:
 
 
 def _fix_next_count(argv: list[str]) -> list[str]:
-    """`trigger next NAME -n 5` as the issue writes it: -n there is the count, not a namespace."""
-    if len(argv) >= 2 and argv[:2] == ["trigger", "next"] and "-n" in argv:
-        i = argv.index("-n")
-        if i + 1 < len(argv) and argv[i + 1].isdigit():
-            return [*argv[:i], "--count", *argv[i + 1 :]]
-    return argv
+    """`trigger next NAME -n 5` as the issue writes it: a `-n NUMBER` after `next` is the
+    count, not a namespace (`-n NS` before `next` still names the namespace)."""
+    if not argv or argv[0] != "trigger" or "next" not in argv:
+        return argv
+    start = argv.index("next")
+    fixed = list(argv)
+    for i in range(start + 1, len(fixed) - 1):
+        if fixed[i] == "-n" and fixed[i + 1].isdigit():
+            fixed[i] = "--count"
+    return fixed
 
 
 async def _connected(command: Command, args: argparse.Namespace) -> int:
