@@ -452,3 +452,26 @@ def test_every_command_is_also_a_runwright_command() -> None:
 
     args = build_parser().parse_args(["retry", "-n", "data", "--all-failed", "--yes"])
     assert (args.plugin_command, args.namespace, args.all_failed) == ("retry", "data", True)
+
+
+def test_row_metric_keys_are_the_archive_s() -> None:
+    from runwright.archive import records
+    from runwright.cli.plugin import rows
+
+    assert (rows.ITEMS_PROCESSED, rows.COST, rows.TOKENS) == (
+        records.ITEMS_PROCESSED,
+        records.COST,
+        records.TOKENS,
+    )
+
+
+def test_list_without_an_archive_does_not_load_the_archive() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, runwright.cli.plugin.commands, runwright.cli.plugin.listing;"
+        "print(sorted(m for m in ('sqlalchemy', 'alembic') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -11,29 +11,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runwright.cli.exits import InputError
-from runwright.cli.plugin import (
-    actions,
-    errors,
-    export,
-    get,
-    listing,
-    logs,
-    timeline,
-    trigger,
-    watch,
-)
-from runwright.cli.plugin.client import Cluster, Target
+from runwright.cli.plugin import errors, listing
 from runwright.cli.plugin.errors import PluginError
 from runwright.cli.plugin.output import Format
 from runwright.cli.plugin.selection import SortBy
 
-Command = Callable[[argparse.Namespace, Cluster], Awaitable[int]]
+if TYPE_CHECKING:
+    from runwright.cli.plugin.client import Cluster
+
+Command = Callable[[argparse.Namespace, "Cluster"], Awaitable[int]]
 PROG = "kubectl-runwright"
 
 
@@ -79,15 +72,15 @@ def register(subparsers: Any) -> None:
     common = common_options()
 
     def add(
-        name: str, command: Command, help_text: str, aliases: Sequence[str] = ()
+        name: str, module: str, help_text: str, aliases: Sequence[str] = ()
     ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = subparsers.add_parser(
             name, parents=[common], help=help_text, description=help_text, aliases=list(aliases)
         )
-        parser.set_defaults(func=lambda args: dispatch(command, args), plugin_command=name)
+        parser.set_defaults(func=lambda args: dispatch(module, args), plugin_command=name)
         return parser
 
-    p = add("list", listing.run, "list runs (alias ls; archived runs too with --archived)", ["ls"])
+    p = add("list", "listing", "list runs (alias ls; archived runs too with --archived)", ["ls"])
     listing.add_filters(p)
     p.add_argument(
         "--sort",
@@ -102,15 +95,15 @@ def register(subparsers: Any) -> None:
     )
     _output(p, [f.value for f in Format])
 
-    p = add("get", get.run, "one run: what happened (works for archived runs)")
+    p = add("get", "get", "one run: what happened (works for archived runs)")
     p.add_argument("run", metavar="RUN", help="the PipelineRun")
     _output(p, ["table", "json", "yaml"])
 
-    p = add("timeline", timeline.run, "a Gantt of the run's blocks and attempts")
+    p = add("timeline", "timeline", "a Gantt of the run's blocks and attempts")
     p.add_argument("run", metavar="RUN", help="the PipelineRun")
     _output(p, ["table", "json", "yaml"])
 
-    p = add("logs", logs.run, "block logs: from the pod while it exists, else the archive")
+    p = add("logs", "logs", "block logs: from the pod while it exists, else the archive")
     p.add_argument("run", metavar="RUN", help="the PipelineRun")
     p.add_argument("block", nargs="?", metavar="BLOCK", help="one block (default: all, prefixed)")
     p.add_argument("--attempt", type=int, help="the attempt (default: the block's latest)")
@@ -118,14 +111,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tail", type=int, help="the last N lines of each attempt")
     p.add_argument("--since", help="only lines newer than this (pods): 10m, 1h")
 
-    p = add("watch", watch.run, "a live table until the runs finish")
+    p = add("watch", "watch", "a live table until the runs finish")
     p.add_argument(
         "run", nargs="?", metavar="RUN", help="one run (else select runs with the filters)"
     )
     listing.add_filters(p)
     p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
 
-    p = add("retry", actions.run, "retry runs in place (spec.retry)")
+    p = add("retry", "actions", "retry runs in place (spec.retry)")
     _bulk(p)
     p.add_argument(
         "--from",
@@ -137,26 +130,26 @@ def register(subparsers: Any) -> None:
         "--current-pipeline", action="store_true", help="re-freeze from the Pipeline as it is now"
     )
 
-    p = add("rerun", actions.run, "fresh runs with the same inputs (spec.rerunOf)")
+    p = add("rerun", "actions", "fresh runs with the same inputs (spec.rerunOf)")
     _bulk(p)
     p.add_argument("--current-pipeline", action="store_true", help="run the Pipeline as it is now")
 
-    p = add("cancel", actions.run, "cancel runs (spec.cancel)")
+    p = add("cancel", "actions", "cancel runs (spec.cancel)")
     _bulk(p)
 
-    p = add("delete", actions.run, "delete runs (the archive keeps them)")
+    p = add("delete", "actions", "delete runs (the archive keeps them)")
     _bulk(p)
     p.add_argument(
         "--older-than", metavar="AGE", help="only runs finished longer ago than this: 7d"
     )
     p.add_argument("--keep", type=int, metavar="N", help="keep each pipeline's N newest runs")
 
-    p = add("export", export.run, "the runs table as CSV or JSON, archive included")
+    p = add("export", "export", "the runs table as CSV or JSON, archive included")
     listing.add_filters(p)
     _output(p, ["csv", "json"], default="csv")
     p.add_argument("--file", metavar="F", help="write here instead of stdout")
 
-    p = add("trigger", trigger.run, "run, suspend, resume a Trigger, or show its next fires")
+    p = add("trigger", "trigger", "run, suspend, resume a Trigger, or show its next fires")
     p.add_argument(
         "trigger_command",
         choices=["run", "suspend", "resume", "next"],
@@ -185,13 +178,18 @@ def _fix_next_count(argv: list[str]) -> list[str]:
 
 
 async def _connected(command: Command, args: argparse.Namespace) -> int:
+    from runwright.cli.plugin.client import Cluster, Target
+
     target = Target(args.kubeconfig, args.context, args.namespace, args.all_namespaces)
     async with await Cluster.connect(target) as cluster:
         return await command(args, cluster)
 
 
-def dispatch(command: Command, args: argparse.Namespace) -> int:
-    """Run one command; a PluginError (or bad input) is one line and its exit status."""
+def dispatch(module: str, args: argparse.Namespace) -> int:
+    """Run one command (its module is imported only now: the Kubernetes client, the
+    archive's SQLAlchemy are not loaded for `--help` or another command); a PluginError
+    (or bad input) is one line and its exit status."""
+    command: Command = importlib.import_module(f"runwright.cli.plugin.{module}").run
     try:
         return asyncio.run(_connected(command, args))
     except PluginError as exc:

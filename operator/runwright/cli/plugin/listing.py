@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from runwright.cli.plugin import archived, output
-from runwright.cli.plugin.client import Cluster
+from runwright.cli.plugin import output
 from runwright.cli.plugin.rows import RunRow, from_archived, from_body
 from runwright.cli.plugin.selection import (
     Selection,
@@ -29,6 +26,11 @@ from runwright.cli.plugin.selection import (
     parse_point,
     sort_rows,
 )
+
+if TYPE_CHECKING:  # imported by the commands that use them: `--help` stays quick
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from runwright.cli.plugin.client import Cluster
 
 #: Rows `list` shows unless `--limit` says otherwise.
 DEFAULT_LIMIT = 100
@@ -104,6 +106,8 @@ async def collect(
     rows = await cluster_rows(cluster, selection)
     counts = None
     if engine is not None:
+        from runwright.cli.plugin import archived
+
         where = selection.archive_filter(cluster.namespaces)
         page_size = limit if limit is not None else 500
         page, counts = await archived.first_page(
@@ -116,6 +120,8 @@ async def collect(
 
 async def run(args: argparse.Namespace, cluster: Cluster) -> int:
     """`list`: print the runs; the exit status is 0 even when none match (like kubectl)."""
+    from runwright.cli.plugin import archived
+
     now = datetime.now(UTC)
     engine = archived.open_engine(args.archive, required=True) if args.archived else None
     try:
@@ -139,8 +145,3 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> int:
         now=now,
     )
     return 0
-
-
-def phase_counts(rows: list[RunRow]) -> dict[str, int]:
-    """How many rows of each phase."""
-    return dict(Counter(row.phase for row in rows))

@@ -9,11 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runwright import labels
-from runwright.archive import ArchivedRun
-from runwright.archive.records import COST, ITEMS_PROCESSED, TOKENS, parse_time
+
+if TYPE_CHECKING:  # the archive (SQLAlchemy, Alembic) is imported only when it is used
+    from runwright.archive import ArchivedRun
+
+#: status.metrics keys of the ITEMS, COST and TOKENS columns: the archive's own
+#: (runwright.archive.records; a unit test holds them equal, without importing the
+#: archive on every command).
+ITEMS_PROCESSED, COST, TOKENS = "itemsProcessed", "cost", "tokens"
 
 #: The three phases a run ends in.
 FINISHED = frozenset({"Succeeded", "Failed", "Cancelled"})
@@ -54,6 +60,15 @@ class RunRow:
     def key(self) -> tuple[str, str]:
         """(namespace, name): how a user names a run."""
         return (self.namespace, self.name)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time from the API server as an aware datetime (None when absent)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
 
 
 def _number(metrics: Mapping[str, Any], key: str) -> float | None:

@@ -13,11 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from runwright import labels
-from runwright.archive import RunFilter, Sort, SortKey
 from runwright.cli.exits import InputError
 from runwright.cli.plugin.rows import RunRow
+
+if TYPE_CHECKING:  # the archive is imported only when it is used
+    from runwright.archive import RunFilter, Sort
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -60,12 +63,13 @@ class SortBy(StrEnum):
 
 #: Biggest first for the measures, alphabetical for the names (newest first for time).
 _DESCENDING = {SortBy.STARTED, SortBy.DURATION, SortBy.ITEMS, SortBy.COST}
+#: The archive's SortKey values (runwright.archive.SortKey) of each sort.
 _ARCHIVE_SORT = {
-    SortBy.STARTED: SortKey.STARTED,
-    SortBy.DURATION: SortKey.DURATION,
-    SortBy.PHASE: SortKey.PHASE,
-    SortBy.ITEMS: SortKey.ITEMS_PROCESSED,
-    SortBy.COST: SortKey.COST,
+    SortBy.STARTED: "started",
+    SortBy.DURATION: "duration",
+    SortBy.PHASE: "phase",
+    SortBy.ITEMS: "itemsProcessed",
+    SortBy.COST: "cost",
 }
 
 
@@ -118,6 +122,8 @@ class Selection:
 
     def archive_filter(self, namespaces: Sequence[str] | None) -> RunFilter:
         """The same filters for the archive's query layer (labels other than ours excepted)."""
+        from runwright.archive import RunFilter
+
         return RunFilter(
             namespaces=namespaces,
             pipeline=self.pipeline,
@@ -213,7 +219,9 @@ def sort_rows(rows: Iterable[RunRow], by: SortBy, reverse: bool = False) -> list
 
 def archive_sort(by: SortBy, reverse: bool = False) -> Sort:
     """The archive's sort for `by` (pipeline has none there: started, re-sorted here)."""
-    key = _ARCHIVE_SORT.get(by, SortKey.STARTED)
+    from runwright.archive import Sort, SortKey
+
+    key = SortKey(_ARCHIVE_SORT.get(by, "started"))
     return Sort(key=key, descending=(by in _DESCENDING) != reverse)
 
 
