@@ -419,23 +419,15 @@ def test_logs_of_a_live_pod_come_from_the_api_server(
     runs.apply(pipeline("slow", [block("wait")], template(duration="600s")))
     runs.start("slow-1", "slow")
     runs.wait_block("slow-1", "wait", "Running")
-    pods = cluster.kubectl(
-        "get",
-        "pods",
-        "-n",
-        ns,
-        "-l",
-        f"{labels.RUN}=slow-1,{labels.BLOCK}=wait,{labels.ATTEMPT}=1",
-        "-o",
-        "json",
-    ).json()["items"]
-    (pod_body,) = pods
-    cluster.wait_for(
-        "the pod Running",
-        lambda: (
-            cluster.get("pod", pod_body["metadata"]["name"], ns)["status"].get("phase") == "Running"
-        ),
-    )
+    selector = f"{labels.RUN}=slow-1,{labels.BLOCK}=wait,{labels.ATTEMPT}=1"
+
+    def running_pod() -> dict[str, Any] | None:
+        # The block is Running once its Job (or pod) is created; the pod follows.
+        found = cluster.kubectl("get", "pods", "-n", ns, "-l", selector, "-o", "json").json()
+        running = [p for p in found["items"] if p["status"].get("phase") == "Running"]
+        return running[0] if running else None
+
+    pod_body = cluster.wait_for("the attempt's pod Running", running_pod)
     direct = cluster.kubectl("logs", pod_body["metadata"]["name"], "-n", ns, check=False)
     shown = plugin(cluster.kubeconfig, ns, "logs", "slow-1", "wait")
     no_traceback(shown)
