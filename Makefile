@@ -11,7 +11,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
         demo demo-local bench bench-engine bench-operator bench-triggers bench-archive clean \
-        dashboards check-dashboards reasons check-reasons apidocs check-apidocs operator-lock
+        dashboards check-dashboards reasons check-reasons apidocs check-apidocs operator-lock \
+        plugindocs check-plugindocs bench-cli
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -56,6 +57,12 @@ apidocs: $(STAMP) ## regenerate docs/api.md (the API reference) from the models
 check-apidocs: $(STAMP) ## fail when docs/api.md is stale against the models
 	$(PY) hack/apidocs.py --check
 
+plugindocs: $(STAMP) ## regenerate docs/kubectl-plugin.md from the kubectl plugin's parser
+	$(PY) -m runwright.cli.plugin.reference
+
+check-plugindocs: $(STAMP) ## fail when docs/kubectl-plugin.md is stale against the plugin's parser
+	$(PY) -m runwright.cli.plugin.reference --check
+
 operator-lock: ## re-pin operator/requirements.lock (the operator image's dependencies) from pyproject.toml
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --upgrade pip
@@ -68,7 +75,7 @@ operator-lock: ## re-pin operator/requirements.lock (the operator image's depend
 test-unit: $(STAMP) ## the fast inner loop: unit tests only
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck check-crds check-dashboards check-reasons check-apidocs $(if $(shell command -v go 2>/dev/null),tools) ## lint, type check, CRD staleness, unit and integration tests (builds the cluster tools when Go is present)
+test: lint typecheck check-crds check-dashboards check-reasons check-apidocs check-plugindocs $(if $(shell command -v go 2>/dev/null),tools) ## lint, type check, CRD staleness, unit and integration tests (builds the cluster tools when Go is present)
 	$(BIN)/pytest -q tests/unit tests/integration
 
 demo-local: $(STAMP) ## run every example pipeline locally with the live progress view
@@ -92,6 +99,9 @@ bench-triggers: $(STAMP) ## 100 Schedule triggers firing every minute for 5 minu
 
 bench-archive: $(STAMP) ## the run archive on SQLite and PostgreSQL: 1,000,000 runs, first-page query p50/p95, write latency
 	$(PY) tests/bench/bench_archive.py $(BENCH_ARCHIVE_ARGS)
+
+bench-cli: $(STAMP) ## `kubectl runwright list` first page over 10,000 runs in the cluster and 1,000,000 archived (own control plane)
+	$(PY) tests/bench/bench_cli.py $(BENCH_CLI_ARGS)
 
 bench: bench-engine bench-operator bench-triggers bench-archive ## every benchmark; figures, not assertions
 

@@ -15,6 +15,7 @@ from importlib import metadata
 
 from runwright.cli import exits, operator, run, validate
 from runwright.cli.exits import InputError
+from runwright.cli.plugin import commands as plugin
 
 
 def version() -> str:
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(subparsers)
     validate.register(subparsers)
     operator.register(subparsers)
+    plugin.register(subparsers)  # the kubectl plugin's commands: list, get, logs, retry, ...
     version_parser = subparsers.add_parser("version", help="print the version")
     version_parser.set_defaults(func=_version_command)
     return parser

@@ -1,0 +1,147 @@
+"""`list` (alias `ls`): the runs in scope, filtered and sorted, from the cluster and the archive.
+
+The cluster is read a page at a time (limit/continue), with phase, pipeline,
+trigger and `-l` sent as a label selector so the API server drops what does not
+match; the archive (with `--archived`) gives its first keyset page in the same
+order. The first `--limit` rows of the two merged are the first `--limit` of all,
+so nothing past the first page of the archive is ever read. A run in both is
+shown from the cluster; a run only the archive has is marked `(archived)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from runwright.cli.plugin import output
+from runwright.cli.plugin.rows import RunRow, from_archived, from_body
+from runwright.cli.plugin.selection import (
+    Selection,
+    SortBy,
+    archive_sort,
+    merge,
+    parse_point,
+    sort_rows,
+)
+
+if TYPE_CHECKING:  # imported by the commands that use them: `--help` stays quick
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from runwright.cli.plugin.client import Cluster
+
+#: Rows `list` shows unless `--limit` says otherwise.
+DEFAULT_LIMIT = 100
+
+
+def add_filters(parser: argparse.ArgumentParser) -> None:
+    """The filters `list`, `export`, `watch` and the bulk actions share."""
+    parser.add_argument(
+        "--phase",
+        action="append",
+        default=[],
+        metavar="PHASE",
+        help="only runs in this phase (repeatable)",
+    )
+    parser.add_argument("--pipeline", help="only runs of this Pipeline")
+    parser.add_argument("--trigger", help="only runs made by this Trigger")
+    parser.add_argument(
+        "--by",
+        metavar="TRIGGERED_BY",
+        help="only runs triggered by: Manual, Schedule, Once, AlwaysOn, Event, API, Rerun",
+    )
+    parser.add_argument("--since", help="only runs started since: 24h, 7d or an RFC 3339 time")
+    parser.add_argument("--until", help="only runs started before: 24h, 7d or an RFC 3339 time")
+    parser.add_argument("-l", "--selector", help="label selector, e.g. runwright.dev/phase=Failed")
+    parser.add_argument(
+        "--search", metavar="TEXT", help="text in the run's name, message or block names (any case)"
+    )
+
+
+def selection_of(
+    args: argparse.Namespace, now: datetime, names: list[str] | None = None
+) -> Selection:
+    """The filters given on the command line."""
+    return Selection(
+        phases=tuple(args.phase or ()),
+        pipeline=args.pipeline,
+        trigger=args.trigger,
+        triggered_by=args.by,
+        since=parse_point(args.since, "--since", now) if args.since else None,
+        until=parse_point(args.until, "--until", now) if args.until else None,
+        selector=args.selector,
+        search=args.search,
+        names=tuple(names or ()),
+    )
+
+
+@dataclass
+class Listing:
+    """Rows in order, and the archive's counts by phase (None without the archive)."""
+
+    rows: list[RunRow]
+    archived_counts: dict[str, int] | None = None
+
+
+async def cluster_rows(cluster: Cluster, selection: Selection) -> list[RunRow]:
+    """Every run in scope that passes the filters, from the cluster (paginated)."""
+    rows: list[RunRow] = []
+    async for page in cluster.run_pages(selection.label_selector()):
+        rows.extend(row for row in map(from_body, page) if selection.matches(row))
+    return rows
+
+
+async def collect(
+    cluster: Cluster,
+    selection: Selection,
+    *,
+    sort: SortBy = SortBy.STARTED,
+    reverse: bool = False,
+    limit: int | None = DEFAULT_LIMIT,
+    engine: AsyncEngine | None = None,
+) -> Listing:
+    """The runs to show: the cluster's, plus the archive's first page when `engine` is given."""
+    rows = await cluster_rows(cluster, selection)
+    counts = None
+    if engine is not None:
+        from runwright.cli.plugin import archived
+
+        where = selection.archive_filter(cluster.namespaces)
+        page_size = limit if limit is not None else 500
+        page, counts = await archived.first_page(
+            engine, where, archive_sort(sort, reverse), page_size
+        )
+        rows = merge(rows, (r for r in map(from_archived, page) if selection.matches(r)))
+    ordered = sort_rows(rows, sort, reverse)
+    return Listing(ordered if limit is None else ordered[:limit], counts)
+
+
+async def run(args: argparse.Namespace, cluster: Cluster) -> int:
+    """`list`: print the runs; the exit status is 0 even when none match (like kubectl)."""
+    from runwright.cli.plugin import archived
+
+    now = datetime.now(UTC)
+    engine = archived.open_engine(args.archive, required=True) if args.archived else None
+    try:
+        listing = await collect(
+            cluster,
+            selection_of(args, now),
+            sort=SortBy(args.sort),
+            reverse=args.reverse,
+            limit=args.limit or None,
+            engine=engine,
+        )
+    finally:
+        if engine is not None:
+            await engine.dispose()
+    output.print_rows(
+        listing.rows,
+        output.Format(args.output),
+        sys.stdout,
+        namespaces=cluster.all_namespaces,
+        archived_counts=listing.archived_counts,
+        now=now,
+    )
+    return 0
