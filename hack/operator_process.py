@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -85,6 +86,7 @@ class OperatorProcess:
         *,
         env: Mapping[str, str] | None = None,
         executable: Path | None = None,
+        identity: str | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespaces = list(namespaces)
@@ -100,6 +102,10 @@ class OperatorProcess:
         self.api_port = 0
         """--api-port of the current start: the API-trigger endpoint."""
         self.starts = 0
+        self.identity = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+        """--leader-election-identity, kept across restarts as a pod keeps its name: a
+        restarted process takes its own Lease back at once; another object's process
+        waits for the Lease to expire, as a second replica would."""
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -108,7 +114,7 @@ class OperatorProcess:
         cmd += ["--api-port", str(self.api_port)]
         for ns in self.namespaces:
             cmd += ["-n", ns]
-        return cmd + self.args
+        return cmd + self.args + ["--leader-election-identity", self.identity]
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the process on fresh ports and return once /healthz answers 200."""
@@ -201,6 +207,13 @@ class OperatorProcess:
         if answer is None or answer[0] != 200:
             raise RuntimeError(f"GET {self.url}/metrics failed: {answer}")
         return answer[1].decode()
+
+    def role(self) -> str | None:
+        """`leading` or `standby` from its /readyz; None when it does not answer 200."""
+        answer = _get(f"{self.url}/readyz")
+        if answer is None or answer[0] != 200:
+            return None
+        return answer[1].decode().strip()
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():

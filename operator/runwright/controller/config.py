@@ -31,6 +31,10 @@ class OperatorConfig:
     log_format: Literal["text", "json"] = "text"
     workdir: Path | None = None
     """For the local executor: where block logs and output files go."""
+    qps: float = 50.0
+    """Client-side rate limit of the operator's API requests, per second (0: none)."""
+    burst: int = 100
+    """Requests the rate limit lets through at once."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -53,6 +57,8 @@ class OperatorConfig:
             api_port=int(env.get("RUNWRIGHT_API_PORT", "8081")),
             log_format=log_format,  # type: ignore[arg-type]
             workdir=Path(workdir) if workdir else None,
+            qps=float(env.get("RUNWRIGHT_QPS", "50")),
+            burst=int(env.get("RUNWRIGHT_BURST", "100")),
         )
 
 
