@@ -67,7 +67,7 @@ def succeeded(minute: int) -> TriggerRun:
 def test_a_fire_missed_while_nobody_led_runs_late_within_the_deadline(catch_up: bool) -> None:
     spec = minutely(startingDeadlineSeconds=60, catchUp=catch_up)
     # The old leader handled 10:01 and died; the new one leads at 10:02:40.
-    status = TriggerStatus(lastScheduleTime=at(1))
+    status = TriggerStatus(last_schedule_time=at(1))
     p = plan(spec, at(2, 40), status, [succeeded(1)])
     assert [c.name for c in p.create] == [fired(2)]
     assert p.status.last_schedule_time == at(2)
@@ -79,7 +79,7 @@ def test_a_fire_missed_while_nobody_led_runs_late_within_the_deadline(catch_up: 
 def test_a_fire_created_before_the_crash_but_not_recorded_is_not_created_again() -> None:
     spec = minutely(startingDeadlineSeconds=60, catchUp=True)
     # The old leader created 10:02's run, then died before writing lastScheduleTime.
-    status = TriggerStatus(lastScheduleTime=at(1))
+    status = TriggerStatus(last_schedule_time=at(1))
     p = plan(spec, at(2, 30), status, [succeeded(1), succeeded(2)])
     assert p.create == []
     assert p.status.last_schedule_time == at(2)
@@ -87,14 +87,14 @@ def test_a_fire_created_before_the_crash_but_not_recorded_is_not_created_again()
 
 def test_with_catch_up_every_fire_of_a_long_failover_within_the_deadline_runs_once() -> None:
     spec = minutely(startingDeadlineSeconds=180, catchUp=True)
-    status = TriggerStatus(lastScheduleTime=at(1))
+    status = TriggerStatus(last_schedule_time=at(1))
     p = plan(spec, at(4, 30), status, [succeeded(1)])
     assert [c.name for c in p.create] == [fired(2), fired(3), fired(4)]
 
 
 def test_a_fire_older_than_the_deadline_is_skipped_and_counted_not_lost_silently() -> None:
     spec = minutely(startingDeadlineSeconds=30, catchUp=True)
-    status = TriggerStatus(lastScheduleTime=at(1))
+    status = TriggerStatus(last_schedule_time=at(1))
     p = plan(spec, at(3, 10), status, [succeeded(1)])
     assert [c.name for c in p.create] == [fired(3)]
     assert [s.reason for s in p.skipped] == [SkipReason.DEADLINE_PASSED]
