@@ -117,7 +117,13 @@ class Release:
             self.cluster.kubectl_bin,
             log_dir=None,
         )
-        op = Operator(as_sa, [namespace], log_path=LOG_DIR / f"{namespace}-chart.log")
+        # The Lease lives in the release namespace, as POD_NAMESPACE says in the pod.
+        op = Operator(
+            as_sa,
+            [namespace],
+            ["--leader-election-namespace", self.namespace],
+            log_path=LOG_DIR / f"{namespace}-chart.log",
+        )
         op.log_path.unlink(missing_ok=True)
         operators.started.append(op)  # stopped at the end, its log in a failure report
         op.start()
