@@ -194,7 +194,7 @@ def test_the_standby_takes_over_mid_flight_and_nothing_is_lost_or_done_twice(
         for r in mine:
             made = datetime.fromisoformat(r["metadata"]["creationTimestamp"])
             fire = datetime.fromisoformat(r["spec"]["executionDate"])
-            if killed_at < fire <= made:
+            if killed_at < fire <= killed_at + timedelta(seconds=takeover):
                 late.append(f"{r['metadata']['name']}: {(made - fire).total_seconds():.0f}s late")
     print(f"fires due during the takeover, made by the new leader: {late}")
 

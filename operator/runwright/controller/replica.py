@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import threading
+from collections.abc import Callable
 
 from prometheus_client import Gauge
 
@@ -33,6 +35,69 @@ LEADING = Gauge(
     "1 while this replica holds the Lease and runs the controllers, 0 on a standby",
     registry=METRICS.registry,
 )
+
+
+class ElectionThread:
+    """The election in a thread with its own event loop and API client.
+
+    Renewals must not wait behind the controllers: a takeover's first listing of
+    thousands of runs keeps the operator's event loop busy for seconds, and a renewal
+    queued behind it could miss the renew deadline and make the leader exit. In its
+    own thread (the GIL switches every few milliseconds) a renewal is sent on time
+    whatever the controllers do; the fence reads its renew time across threads.
+    """
+
+    def __init__(self, namespace: str, identity: str, timing: leader.Timing) -> None:
+        self.namespace, self.identity, self.timing = namespace, identity, timing
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.elector: leader.LeaderElector | None = None
+        self.keeping: asyncio.Task[str] | None = None
+        self.released: asyncio.Event
+
+    def start(self, on_leading: Callable[[], object]) -> None:
+        """Start the thread; `on_leading` is called (in the thread) once it holds the Lease."""
+        threading.Thread(
+            target=asyncio.run, args=(self._main(on_leading),), name="leader-election", daemon=True
+        ).start()
+
+    async def _main(self, on_leading: Callable[[], object]) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.released = asyncio.Event()
+        api = await new_api_client()  # its own client: never behind the rate limit
+        elector = leader.LeaderElector(
+            leader.KubeLease(api, self.namespace), self.identity, self.timing
+        )
+        self.elector = leader.ACTIVE = elector
+        try:
+            await elector.acquire()
+            on_leading()
+            self.keeping = asyncio.create_task(elector.keep())
+            reason = await self.keeping
+        except asyncio.CancelledError:  # the process is stopping: release() gives it up
+            await self.released.wait()
+            await api.close()
+            return
+        except Exception as exc:  # a bug: never lead (or go on leading) without renewals
+            log.exception("leader election failed")
+            leader.exit_lost(f"the election failed: {exc}")
+        leader.exit_lost(reason)
+
+    async def release(self) -> None:
+        """Stop renewing and give the Lease up (from the operator's event loop)."""
+        loop, elector = self.loop, self.elector
+        if loop is None or elector is None:
+            return
+
+        async def give_up() -> None:
+            if self.keeping is not None:
+                self.keeping.cancel()  # no renewal after this: it would take the Lease back
+            try:
+                await elector.release()
+            finally:
+                self.released.set()
+
+        done = asyncio.run_coroutine_threadsafe(give_up(), loop)
+        await asyncio.wait_for(asyncio.wrap_future(done), self.timing.renew_deadline)
 
 
 async def serve(args: argparse.Namespace, timing: leader.Timing) -> int:
@@ -56,20 +121,21 @@ async def serve(args: argparse.Namespace, timing: leader.Timing) -> int:
             CONFIG.api_port,
             exc,
         )
-    elector: leader.LeaderElector | None = None
+    election: ElectionThread | None = None
     if args.leader_elect:
         namespace = args.leader_election_namespace or leader.default_namespace(CONFIG.namespaces)
         identity = args.leader_election_identity or leader.default_identity()
-        lease_api = await new_api_client()  # its own client: never behind the rate limit
-        elector = leader.LeaderElector(leader.KubeLease(lease_api, namespace), identity, timing)
-        leader.ACTIVE = elector
+        election = ElectionThread(namespace, identity, timing)
+        leading = asyncio.Event()
+        loop = asyncio.get_running_loop()
         log.info(
             "standby: serving, waiting for Lease %s/%s as %s",
             namespace,
             leader.LEASE_NAME,
             identity,
         )
-        await elector.acquire()
+        election.start(lambda: loop.call_soon_threadsafe(leading.set))
+        await leading.wait()
     LEADING.set(1)
     namespaces = CONFIG.namespaces
     operator = asyncio.create_task(
@@ -80,19 +146,11 @@ async def serve(args: argparse.Namespace, timing: leader.Timing) -> int:
             memo=kopf.Memo(health=health, api=endpoint),
         )
     )
-    if elector is None:
-        await operator
-        await kube.close()
-        return exits.SUCCEEDED
-    kept = asyncio.create_task(elector.keep())
-    done, _ = await asyncio.wait({operator, kept}, return_when=asyncio.FIRST_COMPLETED)
-    if kept in done:
-        leader.exit_lost(kept.result())
-    kept.cancel()
     try:
-        operator.result()  # a failed start raises here, after the Lease is released
+        await operator  # until SIGTERM (kopf stops gracefully) or a failed start
     finally:
         LEADING.set(0)
-        await elector.release()
+        if election is not None:
+            await election.release()
         await kube.close()
     return exits.SUCCEEDED
