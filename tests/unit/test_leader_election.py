@@ -5,12 +5,21 @@ resourceVersion they read, a stale one is a 409 (LeaseConflict)."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from runwright.controller.leader import LeaderElector, LeaseConflict, LeaseRecord, Timing
+from hack.operator_process import runwright_executable
+from runwright.controller.leader import (
+    LeaderElector,
+    LeaseConflict,
+    LeaseRecord,
+    Timing,
+    default_namespace,
+)
 
 T0 = datetime(2026, 11, 30, tzinfo=UTC)
 
@@ -249,3 +258,42 @@ def test_durations_that_cannot_work_together_are_refused(timing: Timing, words: 
     problem = timing.problem()
     assert problem is not None and words in problem
     assert Timing().problem() is None
+
+
+# ----- where the Lease lives, and the flags --------------------------------------------------
+
+
+def test_the_lease_lives_in_the_pods_namespace_else_the_first_watched_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POD_NAMESPACE", "runwright-system")
+    assert default_namespace(["b", "a"]) == "runwright-system"
+    monkeypatch.delenv("POD_NAMESPACE")
+    outside_a_pod = not Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").exists()
+    if outside_a_pod:
+        # The same set of namespaces, in any order, gives the same Lease; globs are no names.
+        assert default_namespace(["b", "a"]) == default_namespace(["a", "b"]) == "a"
+        assert default_namespace(["team-*", "z"]) == "z"
+        assert default_namespace([]) == "default"
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--qps", "-1"], "--qps must be 0"),
+        (["--burst", "0"], "--burst 1 or more"),
+        (["--leader-election-renew-deadline", "20"], "must be longer than"),
+    ],
+)
+def test_bad_rate_limit_and_election_flags_fail_at_once_naming_the_flag(
+    tmp_path: Path, flags: list[str], words: str
+) -> None:
+    done = subprocess.run(
+        [str(runwright_executable()), "operator", "--health-port", "0", *flags],
+        env={"KUBECONFIG": str(tmp_path / "absent"), "HOME": str(tmp_path), "PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr
