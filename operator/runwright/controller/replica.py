@@ -82,6 +82,11 @@ class ElectionThread:
             leader.exit_lost(f"the election failed: {exc}")
         leader.exit_lost(reason)
 
+    def role(self) -> str:
+        """`leading` while the Lease is held (renewed within the deadline), else `standby`."""
+        elector = self.elector
+        return "leading" if elector is not None and elector.holds() else "standby"
+
     async def release(self) -> None:
         """Stop renewing and give the Lease up (from the operator's event loop)."""
         loop, elector = self.loop, self.elector
@@ -126,6 +131,7 @@ async def serve(args: argparse.Namespace, timing: leader.Timing) -> int:
         namespace = args.leader_election_namespace or leader.default_namespace(CONFIG.namespaces)
         identity = args.leader_election_identity or leader.default_identity()
         election = ElectionThread(namespace, identity, timing)
+        health.role = election.role
         leading = asyncio.Event()
         loop = asyncio.get_running_loop()
         log.info(
