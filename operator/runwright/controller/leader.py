@@ -207,7 +207,7 @@ class LeaderElector:
                 holder = self.observed.holder if self.observed else "?"
                 log.debug("standby: the Lease is held by %s", holder)
             except Exception as exc:  # the API server is away: a standby just tries again
-                log.warning("leader election: acquiring the Lease failed: %s", exc)
+                log.warning("leader election: acquiring the Lease failed: %s", _why(exc))
             await self.sleep(self.timing.retry_period * (1 + JITTER * self.jitter()))
 
     async def keep(self) -> str:
@@ -222,7 +222,7 @@ class LeaderElector:
             try:
                 renewed = await asyncio.wait_for(self.try_acquire_or_renew(), left)
             except Exception as exc:
-                log.warning("leader election: renewing the Lease failed: %s", exc)
+                log.warning("leader election: renewing the Lease failed: %s", _why(exc))
                 renewed = False
             if (
                 not renewed
@@ -272,6 +272,16 @@ class LeaderElector:
 
     def _lose_reason(self) -> str:
         return f"the Lease was not renewed within {self.timing.renew_deadline:g}s"
+
+
+def _why(exc: BaseException) -> str:
+    """One line: a missing RBAC permission names itself (the chart's Lease Role), a 404
+    the namespace to create or pass with --leader-election-namespace."""
+    from runwright.kube.errors import describe, forbidden
+
+    if getattr(exc, "status", None) == 404:
+        return f"{describe(exc)} (does the Lease's namespace exist? --leader-election-namespace)"
+    return forbidden(exc) or describe(exc)
 
 
 def exit_lost(reason: str) -> NoReturn:
