@@ -178,6 +178,22 @@ class OperatorProcess:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
 
+    def pause(self) -> None:
+        """SIGSTOP: the process is frozen, as on a node that stopped answering."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: a frozen process runs on (a node that comes back)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+
+    def wait_exit(self, timeout: float) -> int:
+        """Its exit status, waiting at most `timeout` seconds."""
+        if self.proc is None:
+            raise RuntimeError("the operator was never started")
+        return self.proc.wait(timeout=timeout)
+
     def restart(self) -> None:
         """A crash (SIGKILL) and a fresh start, on new ports."""
         self.kill()

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from runwright import labels
+from runwright.controller.leader import EXIT_LOST
 
 from .operator_fixture import Operator, Operators, Runs, block, pipeline, status, template
 
@@ -299,3 +300,29 @@ def test_the_api_endpoint_through_the_standby_is_exactly_once_under_forbid(
     # The run is active: the standby refuses a third call too, with the run's name.
     code, body = post(standby, runs.ns, "hook", "s3cret")
     assert code == 409 and hook_runs[0].split("/")[-1] in body["error"], body
+
+
+def test_a_frozen_leader_that_comes_back_exits_without_acting(
+    operators: Operators, runs: Runs
+) -> None:
+    """A node lost and back: the leader is frozen (SIGSTOP) past its lease, the standby
+    takes over, and the old leader, resumed, must stop before its next write."""
+    first = operators()
+    wait_role(runs, first, "leading")
+    second = operators()
+    wait_role(runs, second, "standby")
+    runs.apply(pipeline("one", [block("only")], template(duration="1s")))
+    runs.start("before", "one")
+    assert runs.wait_finished("before")["status"]["phase"] == "Succeeded"
+    first.pause()
+    try:
+        wait_role(runs, second, "leading", timeout=90)
+        runs.start("during", "one")  # work for both, if the old leader acted
+        assert runs.wait_finished("during")["status"]["phase"] == "Succeeded"
+    finally:
+        first.resume()
+    assert first.wait_exit(timeout=60) == EXIT_LOST
+    assert "leader election lost" in first.log_path.read_text(errors="replace")
+    assert second.role() == "leading"
+    runs.start("after", "one")
+    assert runs.wait_finished("after")["status"]["phase"] == "Succeeded"
