@@ -14,7 +14,7 @@ semantics are client-go's tools/leaderelection, so operators of Kubernetes know 
 - The leader renews every retry period; when it has not renewed for renew deadline
   (shorter than the lease duration) it has lost: `keep` returns and the caller exits
   the process, so the kubelet restarts it as a standby. A leader that cannot prove its
-  Lease must never act: `fence` (checked before every API request the operator makes)
+  Lease must never act: `fence` (checked before every request of the controllers' `Kube`)
   ends the process at once when the deadline passed, for example after the process was
   stopped (SIGSTOP, a frozen node) and resumed while another replica took over.
 - A graceful stop (SIGTERM) releases the Lease (empty holder), so the standby takes
