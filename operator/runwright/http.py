@@ -14,10 +14,11 @@ Every replica serves it (the leader and the standby alike), so concurrencyPolicy
 cannot rest on one process's memory: the API server arbitrates. A trigger's API runs
 are named `<trigger>-api-<n>`, n one more than the highest n among its runs, so two
 calls that decide on the same view of the runs send the same name, and the API
-server creates one and answers AlreadyExists to the other: under Forbid that call is
-a 409 (the run it would race has just been created), under Allow and Replace it
-decides again on a fresh list (Replace then cancels the run that won). A stale view
-only ever names a run that exists, so it errs towards a 409, never towards two runs.
+server creates one and answers AlreadyExists to the other, which then decides again
+on a fresh list of the runs: under Forbid the run that won is active,
+so that call is the 409; under Allow and Replace it creates the next name (Replace
+cancelling the run that won). A stale view only ever names a run that exists, so it
+costs a second look, never a second run.
 
 The leader's endpoint decides on the trigger controller's memory (the watch plus the
 runs created but not yet shown, its expectations), with no await between the check
@@ -131,8 +132,12 @@ class ApiEndpoint:
         return await self._fire(key, body, spec, variables)
 
     async def _trigger(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Trigger: from the leader's watch, else (a standby, or a leader that has
+        not listed it yet, just after a takeover) from the API server."""
         if self.triggers is not None:
-            return self.triggers.runs.model.trigger(namespace, name)
+            known = self.triggers.runs.model.trigger(namespace, name)
+            if known is not None:
+                return known
         return await self.kube.get(TRIGGERS, namespace, name)
 
     async def _listed_runs(self, key: TriggerKey) -> list[TriggerRun]:
@@ -160,13 +165,10 @@ class ApiEndpoint:
             answer = await self._create(key, body, spec, variables, runs)
             if answer is not None:
                 return answer
-            if spec.concurrency_policy == ConcurrencyPolicy.FORBID:
-                return _error(
-                    409,
-                    f"run {run_name(name, f'api-{next_sequence(runs)}')} was just created by "
-                    "another call and concurrencyPolicy is Forbid",
-                )
-        return _error(409, "other calls kept taking the run's name; try again")
+            # AlreadyExists: another call (perhaps through another replica) took the name,
+            # or this view was stale. Decide again on the runs as the API server has them:
+            # under Forbid the run that won is active, and this call becomes the 409.
+        return _error(409, f"other calls to {name} kept taking the run's name; try again")
 
     async def _create(
         self,

@@ -127,3 +127,22 @@ async def test_allow_through_two_replicas_at_once_creates_two_runs() -> None:
     statuses = await post_through_two_replicas(server)
     assert statuses == (201, 201)
     assert sorted(server.runs) == ["hook-api-1", "hook-api-2"]
+
+
+async def test_a_new_leader_whose_watch_is_behind_neither_404s_nor_refuses_wrongly() -> None:
+    """Just after a takeover the leader's watch has shown neither the Trigger nor its
+    finished run hook-api-1: the call reads the Trigger from the API server, and the
+    name its stale view picks (taken) makes it look again rather than answer 409."""
+    server = ApiServer("Forbid")
+    server.runs["hook-api-1"] = {
+        "metadata": {"name": "hook-api-1", "labels": {labels.TRIGGER: "hook"}},
+        "spec": {},
+        "status": {"phase": "Succeeded"},
+    }
+    behind = FakeTriggers()  # knows nothing yet
+    endpoint = ApiEndpoint(server, behind, "127.0.0.1", 0)  # type: ignore[arg-type]
+    async with TestClient(TestServer(endpoint.app())) as client:
+        response = await client.post(URL, json={}, headers=AUTH)
+        assert response.status == 201, await response.text()
+        assert await response.json() == {"name": "hook-api-2"}
+    assert sorted(server.runs) == ["hook-api-1", "hook-api-2"]
