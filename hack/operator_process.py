@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -85,6 +86,7 @@ class OperatorProcess:
         *,
         env: Mapping[str, str] | None = None,
         executable: Path | None = None,
+        identity: str | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespaces = list(namespaces)
@@ -100,6 +102,10 @@ class OperatorProcess:
         self.api_port = 0
         """--api-port of the current start: the API-trigger endpoint."""
         self.starts = 0
+        self.identity = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+        """--leader-election-identity, kept across restarts as a pod keeps its name: a
+        restarted process takes its own Lease back at once; another object's process
+        waits for the Lease to expire, as a second replica would."""
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -108,7 +114,7 @@ class OperatorProcess:
         cmd += ["--api-port", str(self.api_port)]
         for ns in self.namespaces:
             cmd += ["-n", ns]
-        return cmd + self.args
+        return cmd + self.args + ["--leader-election-identity", self.identity]
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the process on fresh ports and return once /healthz answers 200."""
@@ -172,6 +178,22 @@ class OperatorProcess:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
 
+    def pause(self) -> None:
+        """SIGSTOP: the process is frozen, as on a node that stopped answering."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: a frozen process runs on (a node that comes back)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+
+    def wait_exit(self, timeout: float) -> int:
+        """Its exit status, waiting at most `timeout` seconds."""
+        if self.proc is None:
+            raise RuntimeError("the operator was never started")
+        return self.proc.wait(timeout=timeout)
+
     def restart(self) -> None:
         """A crash (SIGKILL) and a fresh start, on new ports."""
         self.kill()
@@ -201,6 +223,13 @@ class OperatorProcess:
         if answer is None or answer[0] != 200:
             raise RuntimeError(f"GET {self.url}/metrics failed: {answer}")
         return answer[1].decode()
+
+    def role(self) -> str | None:
+        """`leading` or `standby` from its /readyz; None when it does not answer 200."""
+        answer = _get(f"{self.url}/readyz")
+        if answer is None or answer[0] != 200:
+            return None
+        return answer[1].decode().strip()
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():

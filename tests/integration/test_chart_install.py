@@ -76,7 +76,8 @@ def test_the_rendered_chart_passes_a_server_side_dry_run(
     accepted = [line for line in res.stdout.splitlines() if line.endswith("(server dry run)")]
     assert len(accepted) == len(kinds), res.stdout
     assert kinds.count("CustomResourceDefinition") == 3
-    assert ("Role" in kinds) == watched and ("RoleBinding" in kinds) == watched
+    # The Lease's Role and binding always; a Role and binding per watched namespace.
+    assert kinds.count("Role") == kinds.count("RoleBinding") == (2 if watched else 1)
 
 
 # ----- helm install, and the operator with the chart's ServiceAccount -----------------------
@@ -124,7 +125,13 @@ class Release:
             self.cluster.kubectl_bin,
             log_dir=None,
         )
-        op = Operator(as_sa, [namespace], log_path=LOG_DIR / f"{namespace}-chart.log")
+        # The Lease lives in the release namespace, as POD_NAMESPACE says in the pod.
+        op = Operator(
+            as_sa,
+            [namespace],
+            ["--leader-election-namespace", self.namespace],
+            log_path=LOG_DIR / f"{namespace}-chart.log",
+        )
         op.log_path.unlink(missing_ok=True)
         operators.started.append(op)  # stopped at the end, its log in a failure report
         op.start()

@@ -45,6 +45,9 @@ class FakeKube:
     async def patch_spec(self, plural: str, ns: str, name: str, spec: Mapping[str, Any]) -> None:
         self.cancelled.append(name)
 
+    async def get(self, plural: str, ns: str, name: str) -> dict[str, Any] | None:
+        return None  # the API server has no Trigger the watch has not shown
+
 
 @dataclass
 class FakeRuns:

@@ -45,6 +45,10 @@ def test_default_values_render_the_operator_cluster_wide() -> None:
             "ConfigMap",
             "ValidatingAdmissionPolicy",
             "ValidatingAdmissionPolicyBinding",
+            # Leader election (issue 11): the Lease's Role and binding, the PDB of 2 replicas.
+            "Role",
+            "RoleBinding",
+            "PodDisruptionBudget",
         ]
     )
     args = container(objects)["args"]
@@ -52,7 +56,7 @@ def test_default_values_render_the_operator_cluster_wide() -> None:
 
 
 def test_watched_namespaces_get_a_role_each_and_no_namespaced_cluster_role() -> None:
-    objects = render(*WATCHED)
+    objects = [o for o in render(*WATCHED) if not is_leader_election(o)]
     roles = of_kind(objects, "Role")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["a", "b"]
     assert sorted(b["metadata"]["namespace"] for b in of_kind(objects, "RoleBinding")) == ["a", "b"]
@@ -64,6 +68,11 @@ def test_watched_namespaces_get_a_role_each_and_no_namespaced_cluster_role() -> 
     args = container(objects)["args"]
     assert args[args.index("--namespace") + 1] == "a"
     assert "--all-namespaces" not in args
+
+
+def is_leader_election(o: dict[str, Any]) -> bool:
+    """The Lease's Role and RoleBinding (in the release namespace, whatever is watched)."""
+    return bool(o["metadata"]["name"].endswith("-leader-election"))
 
 
 def rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -78,7 +87,9 @@ def test_rbac_has_no_wildcards_and_no_write_beyond_what_the_operator_does(
     for rule in rules(render(*sets)):
         for field in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[field], rule
-        assert "resourceNames" not in rule and "nonResourceURLs" not in rule
+        # Only the Lease is named: the one object whose name the operator knows up front.
+        assert "resourceNames" not in rule or rule["resources"] == ["leases"]
+        assert "nonResourceURLs" not in rule
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 granted.setdefault(f"{group}/{resource}", set()).update(rule["verbs"])
@@ -96,6 +107,7 @@ def test_rbac_has_no_wildcards_and_no_write_beyond_what_the_operator_does(
         "/secrets": {"get"},
         "/namespaces": {"list", "watch"},
         "apiextensions.k8s.io/customresourcedefinitions": {"list", "watch"},
+        "coordination.k8s.io/leases": {"get", "create", "update"},
     }
 
 
@@ -118,11 +130,15 @@ def container(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def test_the_deployment_is_one_replica_recreated_and_locked_down() -> None:
+def test_the_deployment_is_two_replicas_rolled_and_locked_down() -> None:
+    # Issue 11 replaced one Recreate replica by two under leader election.
     objects = render()
     spec = deployment(objects)["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 65532
@@ -231,3 +247,72 @@ def test_every_value_is_in_the_values_schema() -> None:
                 walk(value, props[key]["properties"], f"{prefix}{key}.")
 
     walk(values, schema["properties"], "")
+
+
+# ----- leader election (issue 11) ---------------------------------------------------------
+
+
+def test_the_lease_role_is_in_the_release_namespace_only_and_names_the_lease() -> None:
+    for sets in ((), WATCHED):
+        objects = render(*sets)
+        (role,) = [o for o in of_kind(objects, "Role") if is_leader_election(o)]
+        assert role["metadata"]["namespace"] == "runwright-system"
+        assert role["rules"] == [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": ["runwright-operator"],
+                "verbs": ["get", "update"],
+            },
+        ]
+        (binding,) = [o for o in of_kind(objects, "RoleBinding") if is_leader_election(o)]
+        assert binding["roleRef"]["name"] == role["metadata"]["name"]
+        leases = [
+            r for o in objects if o["kind"] == "ClusterRole" for r in o["rules"]
+            if "leases" in r["resources"]
+        ]  # fmt: skip
+        assert leases == []  # never cluster-wide
+
+
+def test_the_pod_finds_its_namespace_and_its_election_flags_parse() -> None:
+    c = container(render())
+    env = {e["name"]: e.get("valueFrom") for e in c["env"]}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    args = build_parser().parse_args(["operator", *c["args"]])
+    assert args.leader_elect is True
+    assert (args.qps, args.burst) == (50, 100)
+    assert (
+        args.leader_election_lease_duration,
+        args.leader_election_renew_deadline,
+        args.leader_election_retry_period,
+    ) == (15, 10, 2)
+    off = container(render("leaderElection.enabled=false", "replicaCount=1"))
+    assert build_parser().parse_args(["operator", *off["args"]]).leader_elect is False
+    objects = render("leaderElection.enabled=false")
+    assert not [o for o in objects if is_leader_election(o)]
+
+
+def test_readiness_is_readyz_and_replicas_prefer_different_nodes() -> None:
+    objects = render()
+    c = container(objects)
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}
+    pod = deployment(objects)["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    selector = deployment(objects)["spec"]["selector"]["matchLabels"]
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    hard = deployment(render("podAntiAffinity=hard"))["spec"]["template"]["spec"]["affinity"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in hard["podAntiAffinity"]
+    assert "affinity" not in deployment(render("podAntiAffinity=none"))["spec"]["template"]["spec"]
+
+
+def test_a_pod_disruption_budget_keeps_one_replica_through_a_drain() -> None:
+    objects = render()
+    (pdb,) = of_kind(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert (
+        pdb["spec"]["selector"]["matchLabels"]
+        == deployment(objects)["spec"]["selector"]["matchLabels"]
+    )
+    assert of_kind(render("replicaCount=1"), "PodDisruptionBudget") == []

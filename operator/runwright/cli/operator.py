@@ -13,6 +13,8 @@ from runwright.cli import exits
 if TYPE_CHECKING:
     from kubernetes_asyncio.client import ApiClient
 
+    from runwright.controller.leader import Timing
+
 log = logging.getLogger("runwright.operator")
 
 #: Waiting for an API server that does not answer: first delay, doubling to the cap.
@@ -59,6 +61,58 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--api-port", type=int, default=8081, help="port of the API-trigger endpoint (default 8081)"
+    )
+    p.add_argument(
+        "--qps",
+        type=float,
+        default=50.0,
+        help="client-side limit of the operator's API requests per second (0: none; default 50)",
+    )
+    p.add_argument(
+        "--burst",
+        type=int,
+        default=100,
+        help="API requests the --qps limit lets through at once (default 100)",
+    )
+    election = p.add_argument_group("leader election (several replicas: one acts)")
+    election.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="act only while holding the Lease runwright-operator (default on; "
+        "--no-leader-elect for a single local operator)",
+    )
+    election.add_argument(
+        "--leader-election-namespace",
+        metavar="NS",
+        help="namespace of the Lease (default: POD_NAMESPACE, the pod's namespace, else "
+        "the first -n namespace, else default)",
+    )
+    election.add_argument(
+        "--leader-election-identity",
+        metavar="ID",
+        help="this replica's name in the Lease (default: hostname_pid)",
+    )
+    election.add_argument(
+        "--leader-election-lease-duration",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how long a standby waits on an unrenewed Lease before taking it (default 15)",
+    )
+    election.add_argument(
+        "--leader-election-renew-deadline",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a leader that has not renewed for this long exits (default 10)",
+    )
+    election.add_argument(
+        "--leader-election-retry-period",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often the leader renews and a standby tries (default 2)",
     )
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.add_argument("--workdir", type=Path, help="local executor: where block logs go")
@@ -114,6 +168,11 @@ def command(args: argparse.Namespace) -> int:
         raise exits.InputError(str(exc)) from None
     if args.pod_security is not None:
         config.CONFIG.pod_security = args.pod_security
+    if args.qps < 0 or args.burst < 1:
+        raise exits.InputError("--qps must be 0 (no limit) or more, --burst 1 or more")
+    config.CONFIG.qps = args.qps
+    config.CONFIG.burst = args.burst
+    timing = _timing(args)
 
     # Logging first: waiting for the API server logs a line per try.
     kopf.configure(
@@ -132,16 +191,24 @@ def command(args: argparse.Namespace) -> int:
         raise exits.InputError(problem)
 
     import runwright.controller  # noqa: F401  (registers the handlers)
+    from runwright.controller.replica import serve
 
-    namespaces = config.CONFIG.namespaces
-    asyncio.run(
-        kopf.operator(
-            standalone=True,  # one operator; no peering objects needed
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-        )
+    return asyncio.run(serve(args, timing))
+
+
+def _timing(args: argparse.Namespace) -> Timing:
+    """The election's durations, checked together (client-go's rules)."""
+    from runwright.controller.leader import Timing
+
+    timing = Timing(
+        args.leader_election_lease_duration,
+        args.leader_election_renew_deadline,
+        args.leader_election_retry_period,
     )
-    return exits.SUCCEEDED
+    problem = timing.problem()
+    if problem is not None:
+        raise exits.InputError(problem)
+    return timing
 
 
 async def _preflight() -> str | None:

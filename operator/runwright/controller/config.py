@@ -57,6 +57,10 @@ class OperatorConfig:
             limits=dict(self.default_limits),
             harden=self.pod_security == "restricted",
         )
+    qps: float = 50.0
+    """Client-side rate limit of the operator's API requests, per second (0: none)."""
+    burst: int = 100
+    """Requests the rate limit lets through at once."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -87,6 +91,8 @@ class OperatorConfig:
             default_requests=parse_quantities(requests, "RUNWRIGHT_DEFAULT_REQUESTS"),
             default_limits=parse_quantities(limits, "RUNWRIGHT_DEFAULT_LIMITS"),
             pod_security=pod_security,  # type: ignore[arg-type]
+            qps=float(env.get("RUNWRIGHT_QPS", "50")),
+            burst=int(env.get("RUNWRIGHT_BURST", "100")),
         )
 
 

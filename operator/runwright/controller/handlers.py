@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from runwright import labels as keys
+from runwright.controller import leader
 from runwright.controller.config import CONFIG
 from runwright.controller.executors import (
     KubeRunExecutor,
@@ -23,6 +24,7 @@ from runwright.executors.job_records import JobRecord, PodRecord, job_record, po
 from runwright.executors.kubernetes import KubernetesExecutor
 from runwright.http import ApiEndpoint
 from runwright.kube.client import Kube, new_api_client
+from runwright.kube.ratelimit import process_limiter
 
 GROUP, VERSION = keys.GROUP, keys.VERSION
 RUN_LABEL = {keys.RUN: kopf.PRESENT}
@@ -65,7 +67,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
 
     api = await new_api_client()
-    kube = Kube(api)
+    # Every request behind --qps/--burst and, under leader election, the Lease's fence.
+    kube = Kube(
+        api, limiter=process_limiter(CONFIG.qps, CONFIG.burst), fence=leader.process_fence()
+    )
     indexes: dict[str, Any] = {}
     memo.indexes = indexes
 
@@ -91,6 +96,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.triggers = TriggerController(kube, controller)
     memo.kube = kube
     memo.news = News()
+    if "api" in memo:
+        # `runwright operator` serves /healthz and the endpoint before it leads (a
+        # standby serves them too); the leader's endpoint decides on the controller.
+        memo.api.triggers = memo.triggers
+        return
     memo.health = Health(api, CONFIG.health_host, CONFIG.health_port)
     await memo.health.start()
     memo.api = ApiEndpoint(kube, memo.triggers, CONFIG.health_host, CONFIG.api_port)

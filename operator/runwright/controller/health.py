@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 from kubernetes_asyncio import client
@@ -31,6 +32,8 @@ class Health:
         self.checked_at = 0.0
         self.error: str | None = "not checked yet"
         self.runner: web.AppRunner | None = None
+        self.role: Callable[[], str] = lambda: "leading"
+        """/readyz's answer: `leading` or `standby` (leader election)."""
 
     async def check(self) -> str | None:
         """None when healthy, else why not; at most one API call per CACHE_SECONDS."""
@@ -50,6 +53,14 @@ class Health:
             return web.Response(text="ok\n")
         return web.Response(status=503, text=error + "\n")
 
+    async def readyz(self, _request: web.Request) -> web.Response:
+        """200 with the role (a standby is ready: it serves the API-trigger endpoint), 503
+        while the API server does not answer."""
+        error = await self.check()
+        if error is None:
+            return web.Response(text=self.role() + "\n")
+        return web.Response(status=503, text=error + "\n")
+
     async def metrics(self, _request: web.Request) -> web.Response:
         body = METRICS.exposition()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -59,6 +70,7 @@ class Health:
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/readyz", self.readyz)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.host, self.port).start()

@@ -25,6 +25,7 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 from runwright import labels
 from runwright.kube.errors import forbidden
 from runwright.kube.events import EventLog, Post
+from runwright.kube.ratelimit import TokenBucket
 from runwright.kube.retry import DEFAULT_POLICY, RetryPolicy, Sleep, is_transient, retrying
 from runwright.metrics import METRICS, Metrics
 
@@ -76,6 +77,8 @@ class Kube:
         metrics: Metrics | None = None,
         sleep: Sleep | None = None,
         event_log: EventLog | None = None,
+        limiter: TokenBucket | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self.api = api
         self.custom = client.CustomObjectsApi(api)
@@ -86,6 +89,10 @@ class Kube:
         self.retry = retry
         self.metrics = metrics if metrics is not None else METRICS
         self._sleep = sleep
+        self.limiter = limiter
+        """The client-side rate limit (--qps, --burst) every try of every request waits for."""
+        self.fence = fence
+        """Checked before each try: ends the process of a leader that lost its Lease."""
 
     async def close(self) -> None:
         """Close the underlying HTTP session."""
@@ -95,7 +102,7 @@ class Kube:
         self, call: Callable[[], Awaitable[T]], what: str, verb: str, resource: str
     ) -> T:
         return await retrying(
-            call,
+            self._gated(call) if (self.limiter or self.fence) else call,
             what,
             verb,
             resource,
@@ -103,6 +110,19 @@ class Kube:
             metrics=self.metrics,
             sleep=self._sleep,
         )
+
+    def _gated(self, call: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+        """`call` behind the fence and the rate limit; the fence is checked again after the
+        wait, which may have outlasted the Lease."""
+
+        async def gated() -> T:
+            if self.fence is not None:
+                self.fence()
+            if self.limiter is not None and await self.limiter.acquire() and self.fence:
+                self.fence()
+            return await call()
+
+        return gated
 
     # ----- custom objects (runwright.dev) ------------------------------------------------
 
@@ -222,6 +242,20 @@ class Kube:
                 return None
             raise
         return obj
+
+    async def list(self, plural: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        """The custom objects of a namespace matching a label selector (a consistent read,
+        not a cache: the API-trigger endpoint of a standby decides on it)."""
+        answer: dict[str, Any] = await self._send(
+            lambda: self.custom.list_namespaced_custom_object(
+                labels.GROUP, labels.VERSION, namespace, plural, label_selector=label_selector
+            ),
+            f"list {plural} {namespace} -l {label_selector}",
+            "list",
+            plural,
+        )
+        items: list[dict[str, Any]] = answer.get("items") or []
+        return items
 
     async def delete(self, plural: str, namespace: str, name: str) -> None:
         """Delete a custom object; already gone is fine."""
