@@ -57,6 +57,7 @@ class OperatorConfig:
             limits=dict(self.default_limits),
             harden=self.pod_security == "restricted",
         )
+
     qps: float = 50.0
     """Client-side rate limit of the operator's API requests, per second (0: none)."""
     burst: int = 100
