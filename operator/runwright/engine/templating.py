@@ -44,9 +44,13 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
+def _shown(text: str) -> str:
+    """The template as messages show it: cut short when long."""
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def _quoted(text: str) -> str:
-    """The template as messages show it: quoted, and cut short when long."""
-    return repr(text if len(text) <= 120 else text[:117] + "...")
+    return repr(_shown(text))
 
 
 def render(
@@ -61,7 +65,7 @@ def render(
     """
     if not is_template(text):
         return text
-    prefix = f"{where}: {_quoted(text)}" if where else _quoted(text)
+    prefix = f"{where}: {_shown(text)}" if where else _shown(text)
     parsed = parse(text)
     if parsed.tree is None or parsed.refusal is not None:
         raise TemplateError(f"{prefix}: {parsed.refusal}")
