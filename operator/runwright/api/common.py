@@ -106,7 +106,12 @@ class SecretKeyReference(Model):
         pattern=DNS1123_SUBDOMAIN,
         description="Name of the Secret in the same namespace.",
     )
-    key: str = Field(default="token", min_length=1, description="Key inside the Secret's data.")
+    key: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key inside the Secret's data (required: the Secret may hold several).",
+    )
 
 
 class ObjectMeta(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from runwright.api.common import (
     DNS1123_LABEL,
@@ -14,6 +14,16 @@ from runwright.api.common import (
     ObjectMeta,
     RunRecord,
     TimeoutStatus,
+)
+from runwright.api.kube_types import (
+    MAX_VOLUMES,
+    MOUNTS_NAME_VOLUMES,
+    Annotations,
+    EnvName,
+    Labels,
+    Resources,
+    Volume,
+    VolumeMount,
 )
 
 #: Hard bounds keep the CRD's CEL rules inside the API server's cost budget.
@@ -26,10 +36,21 @@ K8sObject = dict[str, Any]
 BlockName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS1123_LABEL)]
 
 
+def _no_duplicates(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f'"{name}" is listed twice; list each upstream block once')
+        seen.add(name)
+    return names
+
+
 class EnvVar(Model):
     """An environment variable of a block; `value` may hold {{ }} templates."""
 
-    name: str = Field(min_length=1, description="Variable name.")
+    name: EnvName = Field(
+        description='Variable name: letters, digits, "_", "-" and ".", not starting with a digit.'
+    )
     value: str | None = Field(
         default=None,
         description="Value; may use {{ variables.X }}, {{ run.* }} and upstream outputs.",
@@ -43,7 +64,11 @@ class EnvVar(Model):
 class PodTemplate(Model):
     """Pod-level defaults every block inherits; plain Kubernetes types."""
 
-    image: str | None = Field(default=None, description="Default container image for blocks.")
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [MOUNTS_NAME_VOLUMES]})
+
+    image: str | None = Field(
+        default=None, min_length=1, description="Default container image for blocks."
+    )
     service_account_name: str | None = Field(
         default=None, description="ServiceAccount the block pods run as."
     )
@@ -51,10 +76,10 @@ class PodTemplate(Model):
     env_from: list[K8sObject] = Field(
         default_factory=list, description="Kubernetes EnvFromSource list for every block."
     )
-    resources: K8sObject | None = Field(
+    resources: Resources | None = Field(
         default=None, description="Default Kubernetes ResourceRequirements."
     )
-    node_selector: dict[str, str] = Field(
+    node_selector: Labels = Field(
         default_factory=dict, description="Node labels the block pods must match."
     )
     tolerations: list[K8sObject] = Field(default_factory=list, description="Pod tolerations.")
@@ -65,14 +90,32 @@ class PodTemplate(Model):
     security_context: K8sObject | None = Field(
         default=None, description="Kubernetes PodSecurityContext."
     )
-    volumes: list[K8sObject] = Field(default_factory=list, description="Pod volumes.")
-    volume_mounts: list[K8sObject] = Field(
-        default_factory=list, description="Volume mounts of every block container."
+    volumes: list[Volume] = Field(
+        default_factory=list,
+        max_length=MAX_VOLUMES,
+        description="Pod volumes: each a name and exactly one source.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on block pods.")
-    annotations: dict[str, str] = Field(
+    volume_mounts: list[VolumeMount] = Field(
+        default_factory=list,
+        max_length=MAX_VOLUMES,
+        description="Volume mounts of every block container; each names one of volumes.",
+    )
+    labels: Labels = Field(default_factory=dict, description="Extra labels on block pods.")
+    annotations: Annotations = Field(
         default_factory=dict, description="Extra annotations on block pods."
     )
+
+    @model_validator(mode="after")
+    def _mounts_name_volumes(self) -> PodTemplate:
+        """A mount of a volume the pod does not have fails only when the Job is created."""
+        volumes = {v.get("name") for v in self.volumes}
+        for mount in self.volume_mounts:
+            if mount.get("name") not in volumes:
+                raise ValueError(
+                    f'volumeMounts: "{mount.get("name")}" names no volume of template.volumes'
+                )
+        return self
 
 
 class OnLimit(StrEnum):
@@ -166,7 +209,9 @@ class Block(Model):
         description="DNS-1123 label, unique in the pipeline.",
     )
     type: BlockType = Field(default=BlockType.CUSTOM, description="Informational block type.")
-    image: str | None = Field(default=None, description="Container image; default template.image.")
+    image: str | None = Field(
+        default=None, min_length=1, description="Container image; default template.image."
+    )
     command: list[str] = Field(
         default_factory=list, description="Entrypoint; never run through a shell."
     )
@@ -174,13 +219,14 @@ class Block(Model):
     env: list[EnvVar] = Field(
         default_factory=list, description="Extra environment; values may use {{ }} templates."
     )
-    resources: K8sObject | None = Field(
+    resources: Resources | None = Field(
         default=None, description="Kubernetes ResourceRequirements; default template.resources."
     )
-    upstream: list[BlockName] = Field(
+    upstream: Annotated[list[BlockName], AfterValidator(_no_duplicates)] = Field(
         default_factory=list,
         max_length=MAX_UPSTREAM,
-        description="Names of blocks that must succeed before this one starts.",
+        description="Names of blocks that must succeed before this one starts (each once).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     when: list[WhenCondition] = Field(
         default_factory=list, description="Conditions that must all hold, else ConditionFailed."
@@ -191,11 +237,11 @@ class Block(Model):
     timeout_seconds: int | None = Field(
         default=None, ge=1, description="Limit of one attempt; an attempt over it fails (Timeout)."
     )
-    labels: dict[str, str] = Field(
+    labels: Labels = Field(
         default_factory=dict,
         description="Extra labels on this block's pods (over template.labels).",
     )
-    annotations: dict[str, str] = Field(
+    annotations: Annotations = Field(
         default_factory=dict,
         description="Extra annotations on this block's pods (over template.annotations).",
     )
@@ -229,6 +275,16 @@ class PipelineSpec(Model):
                     "message": "spec.blocks[].upstream: a block cannot be its own upstream",
                     "fieldPath": ".blocks",
                     "reason": "FieldValueInvalid",
+                },
+                {
+                    # In a cluster every block is a container: it needs an image from
+                    # somewhere (local mode runs commands and needs none).
+                    "rule": "(has(self.template) && has(self.template.image)) "
+                    "|| self.blocks.all(b, has(b.image))",
+                    "message": "spec.blocks[].image: every block needs an image; set "
+                    "spec.template.image, or image on each block",
+                    "fieldPath": ".blocks",
+                    "reason": "FieldValueRequired",
                 },
             ]
         }

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema
 
 from runwright.api.common import (
     Condition,
@@ -98,14 +98,33 @@ class RunPhase(StrEnum):
         return self in (RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.CANCELLED)
 
 
+def _finished(phase: RunPhase) -> RunPhase:
+    if not phase.finished:
+        raise ValueError(
+            f"{phase} is not a phase a run ends in: an Event trigger fires when a run "
+            "finishes, as Succeeded, Failed or Cancelled"
+        )
+    return phase
+
+
+#: A phase a run ends in (what an Event trigger can listen for).
+FinishedPhase = Annotated[
+    RunPhase,
+    AfterValidator(_finished),
+    WithJsonSchema({"type": "string", "enum": ["Succeeded", "Failed", "Cancelled"]}),
+]
+
+
 class EventConfig(Model):
     """Fire when a run of another pipeline finishes in one of the phases."""
 
     pipeline_ref: LocalObjectReference = Field(description="The pipeline whose runs are watched.")
-    phases: list[RunPhase] = Field(
+    phases: list[FinishedPhase] = Field(
         default_factory=lambda: [RunPhase.SUCCEEDED],
         min_length=1,
-        description="Finished phases that fire this trigger.",
+        max_length=3,
+        description="Finished phases that fire this trigger: Succeeded, Failed, Cancelled.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
 

@@ -1,0 +1,164 @@
+"""Accepted-but-invalid objects of issue 16, refused by the models with the field named.
+
+The same rules are in the CRD (tests/integration/test_invalid_objects.py applies them to
+the API server); here they are checked as `runwright validate` and the operator's Ready
+condition see them, and the CRD is checked to carry each rule.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pydantic
+import pytest
+
+from runwright.api.crdgen import KINDS, crd
+from runwright.api.pipeline import PipelineSpec
+from runwright.api.trigger import TriggerSpec
+from runwright.controller.pipelines import validate_spec
+
+
+def pipeline() -> dict[str, Any]:
+    return {
+        "template": {"image": "registry.invalid/etl:1"},
+        "blocks": [{"name": "extract"}, {"name": "load", "upstream": ["extract"]}],
+    }
+
+
+def edit(path: str, value: Any) -> dict[str, Any]:
+    spec = pipeline()
+    *parents, last = path.split(".")
+    node: Any = spec
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    node[last] = value
+    return spec
+
+
+# fmt: off
+PIPELINE_CASES = [
+    ("env-name", edit("blocks.0.env", [{"name": "1 BAD", "value": "x"}]),
+     "spec.blocks[0].env[0].name", "not a valid environment variable name"),
+    ("quantity", edit("blocks.0.resources", {"limits": {"cpu": "two"}}),
+     "spec.blocks[0].resources", "is not a quantity"),
+    ("float-quantity", edit("template.resources", {"requests": {"cpu": 0.5}}),
+     "spec.template.resources", "is not a quantity"),
+    ("resources-field", edit("template.resources", {"limit": {"cpu": "1"}}),
+     "spec.template.resources", 'unknown field "limit"'),
+    ("label-key", edit("blocks.1.labels", {"bad key!": "x"}),
+     "spec.blocks[1].labels", "is not a valid key"),
+    ("label-value", edit("template.labels", {"team": "a b"}),
+     "spec.template.labels", "not a valid label value"),
+    ("annotation-key", edit("template.annotations", {"-x": "y"}),
+     "spec.template.annotations", "is not a valid key"),
+    ("volume-no-source", edit("template.volumes", [{"name": "data"}]),
+     "spec.template.volumes[0]", "exactly one source"),
+    ("volume-two-sources", edit("template.volumes", [{"name": "d", "emptyDir": {}, "secret": {}}]),
+     "spec.template.volumes[0]", "exactly one source"),
+    ("volume-unknown-source", edit("template.volumes", [{"name": "d", "bogus": {}}]),
+     "spec.template.volumes[0]", "is not a volume source"),
+    ("mount-without-volume", edit("template.volumeMounts", [{"name": "x", "mountPath": "/x"}]),
+     "spec.template", "names no volume"),
+    ("duplicate-upstream", edit("blocks.1.upstream", ["extract", "extract"]),
+     "spec.blocks[1].upstream", "listed twice"),
+    ("empty-image", edit("template.image", ""),
+     "spec.template.image", ""),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "words"), [c[1:] for c in PIPELINE_CASES], ids=[c[0] for c in PIPELINE_CASES]
+)
+def test_an_invalid_pipeline_is_not_ready_with_the_field_named(
+    spec: dict[str, Any], field: str, words: str
+) -> None:
+    parsed, reason, message = validate_spec(spec)
+    assert parsed is None
+    assert reason == "InvalidSpec"
+    assert field in message and words in message, message
+
+
+def test_the_valid_base_and_kubernetes_shapes_pass() -> None:
+    spec = pipeline()
+    spec["template"].update(
+        resources={"limits": {"cpu": "500m", "memory": "1Gi"}, "requests": {"cpu": 1}},
+        labels={"app.kubernetes.io/name": "etl", "tier": ""},
+        volumes=[{"name": "data", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "c"}}],
+        volumeMounts=[{"name": "data", "mountPath": "/data"}],
+        env=[{"name": "MY_VAR.x-1", "value": "1"}],
+    )
+    assert validate_spec(spec)[1] == "Valid"
+
+
+def trigger(**event: Any) -> dict[str, Any]:
+    return {
+        "pipelineRef": {"name": "etl"},
+        "type": "Event",
+        "event": {"pipelineRef": {"name": "up"}, **event},
+    }
+
+
+def test_an_event_trigger_listens_only_for_finished_phases() -> None:
+    with pytest.raises(pydantic.ValidationError, match="not a phase a run ends in"):
+        TriggerSpec.model_validate(trigger(phases=["Succeeded", "Running"]))
+    TriggerSpec.model_validate(trigger(phases=["Failed", "Cancelled"]))
+
+
+def test_an_api_trigger_names_its_secret_key() -> None:
+    spec = {"pipelineRef": {"name": "etl"}, "type": "API", "api": {"tokenSecretRef": {"name": "t"}}}
+    with pytest.raises(pydantic.ValidationError, match="key"):
+        TriggerSpec.model_validate(spec)
+
+
+def schema_text(kind: str) -> str:
+    [k] = [k for k in KINDS if k.kind == kind]
+    return json.dumps(crd(k))
+
+
+def test_the_crd_carries_each_rule() -> None:
+    pipelines, triggers = schema_text("Pipeline"), schema_text("Trigger")
+    for words in (
+        "every block needs an image",
+        "x-kubernetes-int-or-string",
+        "a volume needs exactly one source",
+        "must name a volume in spec.template.volumes",
+        "every label key",
+        '"x-kubernetes-list-type": "set"',
+    ):
+        assert words in pipelines, words
+    assert '"enum": ["Succeeded", "Failed", "Cancelled"]' in triggers
+    spec = crd(next(k for k in KINDS if k.kind == "Trigger"))["spec"]["versions"][0]
+    api = spec["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["api"]
+    assert "key" in api["properties"]["tokenSecretRef"]["required"]
+
+
+def test_local_mode_needs_no_image() -> None:
+    # The image rule is the CRD's only: `runwright run` runs commands, not containers.
+    spec = copy.deepcopy(pipeline())
+    del spec["template"]
+    PipelineSpec.model_validate(spec)
+
+
+def test_a_retry_naming_an_unknown_block_on_a_running_run_is_refused_at_once() -> None:
+    from runwright.api import RunPhase
+    from tests.unit.sim import Outcome, Sim, run_spec, spec
+
+    sim = Sim(
+        spec("blocks: [{name: clean, command: [x]}, {name: load, command: [x]}]"),
+        {"clean": [Outcome(seconds=600)]},
+    )
+    sim.step()
+    assert sim.status.phase == RunPhase.RUNNING
+    sim.spec = run_spec(retry={"id": "1", "mode": "FromBlock", "fromBlock": "clen"})
+    result = sim.step()
+    assert result.status.phase == RunPhase.RUNNING
+    cond = next(c for c in result.status.conditions if c.type == "RetryAccepted")
+    assert (cond.status, cond.reason) == ("False", "UnknownBlock")
+    assert "spec.retry.fromBlock" in cond.message and 'did you mean "clean"' in cond.message
+    [event] = [e for e in result.events if e.reason == "RetryRejected"]
+    assert event.type == "Warning"
+    assert not [e for e in sim.step().events if e.reason == "RetryRejected"]  # said once
+    assert sim.run().phase == RunPhase.SUCCEEDED  # the run went on untouched
