@@ -11,6 +11,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
         demo demo-local bench bench-engine bench-operator bench-triggers bench-archive clean \
+        bench-invalid \
         dashboards check-dashboards reasons check-reasons apidocs check-apidocs operator-lock
 
 help: ## list the targets
@@ -93,7 +94,10 @@ bench-triggers: $(STAMP) ## 100 Schedule triggers firing every minute for 5 minu
 bench-archive: $(STAMP) ## the run archive on SQLite and PostgreSQL: 1,000,000 runs, first-page query p50/p95, write latency
 	$(PY) tests/bench/bench_archive.py $(BENCH_ARCHIVE_ARGS)
 
-bench: bench-engine bench-operator bench-triggers bench-archive ## every benchmark; figures, not assertions
+bench-invalid: $(STAMP) ## 500 invalid objects against the operator (a subprocess): refused at apply, Ready=False, its peak RSS, any traceback
+	$(PY) tests/bench/bench_invalid.py $(BENCH_INVALID_ARGS)
+
+bench: bench-engine bench-operator bench-triggers bench-archive bench-invalid ## every benchmark; figures, not assertions
 
 clean: ## remove caches and the venv (not the tool cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
