@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -16,7 +17,9 @@ import pytest
 
 from runwright.api.crdgen import KINDS, crd
 from runwright.api.pipeline import PipelineSpec
+from runwright.api.run import PipelineRunStatus
 from runwright.api.trigger import TriggerSpec
+from runwright.cli.main import main
 from runwright.controller.pipelines import validate_spec
 
 
@@ -63,8 +66,6 @@ PIPELINE_CASES = [
      "spec.template", "names no volume"),
     ("duplicate-upstream", edit("blocks.1.upstream", ["extract", "extract"]),
      "spec.blocks[1].upstream", "listed twice"),
-    ("empty-image", edit("template.image", ""),
-     "spec.template.image", ""),
 ]
 # fmt: on
 
@@ -162,3 +163,44 @@ def test_a_retry_naming_an_unknown_block_on_a_running_run_is_refused_at_once() -
     assert event.type == "Warning"
     assert not [e for e in sim.step().events if e.reason == "RetryRejected"]  # said once
     assert sim.run().phase == RunPhase.SUCCEEDED  # the run went on untouched
+
+
+def test_runwright_validate_says_the_same_with_the_field_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "apiVersion: runwright.dev/v1alpha1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n"
+        "  template: {image: i, volumes: [{name: data}]}\n"
+        "  blocks:\n"
+        "  - {name: a, env: [{name: 1BAD, value: x}], resources: {limits: {cpu: two}}}\n"
+        "  - {name: b, upstream: [a, a], labels: {team: data team}}\n"
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    for words in (
+        "spec.template.volumes[0]",
+        "exactly one source",
+        "spec.blocks[0].env[0].name",
+        "not a valid environment variable name",
+        "spec.blocks[0].resources",
+        "is not a quantity",
+        "spec.blocks[1].upstream",
+        "listed twice",
+        "spec.blocks[1].labels",
+        "not a valid label value",
+    ):
+        assert words in err, (words, err)
+
+
+def test_a_run_frozen_before_a_rule_was_added_stays_readable() -> None:
+    # A run stored by an older operator (its blocks ran, or failed at Job creation) must
+    # not become a traceback on every start: its frozen copy is read as it was stored.
+    frozen = edit("blocks.1.upstream", ["extract", "extract"])
+    frozen["template"].update(resources={"requests": {"cpu": 0.5}}, labels={"a": "b c"})
+    frozen["blocks"][0]["env"] = [{"name": "1BAD", "value": "x"}]
+    status = PipelineRunStatus.model_validate({"phase": "Failed", "pipelineSpec": frozen})
+    assert status.pipeline_spec is not None
+    assert status.pipeline_spec.blocks[1].upstream == ["extract", "extract"]
+    with pytest.raises(pydantic.ValidationError):
+        PipelineSpec.model_validate(frozen)  # a Pipeline of today is held to the rules

@@ -12,10 +12,10 @@ The Python value stays a plain dict: the Job builder passes it through as writte
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, Field, JsonValue, WithJsonSchema
+from pydantic import AfterValidator, Field, JsonValue, ValidationInfo, WithJsonSchema
 
 K8sObject = dict[str, Any]
 
@@ -73,6 +73,28 @@ VOLUME_SOURCES = (
 )
 
 
+#: Validation context of a run's frozen copy of a Pipeline spec (status.pipelineSpec): it
+#: was accepted when it was frozen, and a rule added since must not make a stored run
+#: unreadable (the operator reads every run, finished ones too, at start).
+FROZEN = "runwright.frozen"
+
+T = TypeVar("T")
+
+
+def is_frozen(info: ValidationInfo) -> bool:
+    """True when validating a stored run's frozen spec (the rules here are skipped)."""
+    return bool(info.context and info.context.get(FROZEN))
+
+
+def rule(check: Callable[[T], T]) -> AfterValidator:
+    """`check` as a pydantic validator, skipped for a frozen copy (FROZEN)."""
+
+    def validate(value: T, info: ValidationInfo) -> T:
+        return value if is_frozen(info) else check(value)
+
+    return AfterValidator(validate)
+
+
 def _free(description: str = "") -> dict[str, Any]:
     return {
         "type": "object",
@@ -95,8 +117,8 @@ def _env_name(name: str) -> str:
 
 EnvName = Annotated[
     str,
-    AfterValidator(_env_name),
-    Field(min_length=1, max_length=253, json_schema_extra={"pattern": ENV_NAME}),
+    rule(_env_name),
+    Field(min_length=1, json_schema_extra={"pattern": ENV_NAME, "maxLength": 253}),
 ]
 
 # ----- resources ---------------------------------------------------------------------
@@ -147,7 +169,7 @@ def _resources(value: K8sObject) -> K8sObject:
     return value
 
 
-Resources = Annotated[K8sObject, AfterValidator(_resources), WithJsonSchema(_RESOURCES_SCHEMA)]
+Resources = Annotated[K8sObject, rule(_resources), WithJsonSchema(_RESOURCES_SCHEMA)]
 
 # ----- labels and annotations --------------------------------------------------------
 
@@ -196,7 +218,7 @@ def _annotations(value: dict[str, str]) -> dict[str, str]:
 
 Labels = Annotated[
     dict[str, str],
-    AfterValidator(_labels),
+    rule(_labels),
     WithJsonSchema(
         {
             "type": "object",
@@ -208,7 +230,7 @@ Labels = Annotated[
 ]
 Annotations = Annotated[
     dict[str, str],
-    AfterValidator(_annotations),
+    rule(_annotations),
     WithJsonSchema(
         {
             "type": "object",
@@ -281,8 +303,8 @@ def _mount(value: K8sObject) -> K8sObject:
     return value
 
 
-Volume = Annotated[K8sObject, AfterValidator(_volume), WithJsonSchema(_VOLUME_SCHEMA)]
-VolumeMount = Annotated[K8sObject, AfterValidator(_mount), WithJsonSchema(_MOUNT_SCHEMA)]
+Volume = Annotated[K8sObject, rule(_volume), WithJsonSchema(_VOLUME_SCHEMA)]
+VolumeMount = Annotated[K8sObject, rule(_mount), WithJsonSchema(_MOUNT_SCHEMA)]
 
 #: The CEL rule (on the pod template) that every mount names a volume of the template.
 MOUNTS_NAME_VOLUMES: dict[str, JsonValue] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 
 from runwright.api.common import (
     DNS1123_LABEL,
@@ -24,6 +24,8 @@ from runwright.api.kube_types import (
     Resources,
     Volume,
     VolumeMount,
+    is_frozen,
+    rule,
 )
 
 #: Hard bounds keep the CRD's CEL rules inside the API server's cost budget.
@@ -67,7 +69,9 @@ class PodTemplate(Model):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [MOUNTS_NAME_VOLUMES]})
 
     image: str | None = Field(
-        default=None, min_length=1, description="Default container image for blocks."
+        default=None,
+        json_schema_extra={"minLength": 1},
+        description="Default container image for blocks.",
     )
     service_account_name: str | None = Field(
         default=None, description="ServiceAccount the block pods run as."
@@ -107,8 +111,10 @@ class PodTemplate(Model):
     )
 
     @model_validator(mode="after")
-    def _mounts_name_volumes(self) -> PodTemplate:
+    def _mounts_name_volumes(self, info: ValidationInfo) -> PodTemplate:
         """A mount of a volume the pod does not have fails only when the Job is created."""
+        if is_frozen(info):
+            return self
         volumes = {v.get("name") for v in self.volumes}
         for mount in self.volume_mounts:
             if mount.get("name") not in volumes:
@@ -210,7 +216,9 @@ class Block(Model):
     )
     type: BlockType = Field(default=BlockType.CUSTOM, description="Informational block type.")
     image: str | None = Field(
-        default=None, min_length=1, description="Container image; default template.image."
+        default=None,
+        json_schema_extra={"minLength": 1},
+        description="Container image; default template.image.",
     )
     command: list[str] = Field(
         default_factory=list, description="Entrypoint; never run through a shell."
@@ -222,7 +230,7 @@ class Block(Model):
     resources: Resources | None = Field(
         default=None, description="Kubernetes ResourceRequirements; default template.resources."
     )
-    upstream: Annotated[list[BlockName], AfterValidator(_no_duplicates)] = Field(
+    upstream: Annotated[list[BlockName], rule(_no_duplicates)] = Field(
         default_factory=list,
         max_length=MAX_UPSTREAM,
         description="Names of blocks that must succeed before this one starts (each once).",

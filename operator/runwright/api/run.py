@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from runwright.api.common import (
     DNS1123_SUBDOMAIN,
@@ -16,6 +23,7 @@ from runwright.api.common import (
     Time,
     TimeoutStatus,
 )
+from runwright.api.kube_types import FROZEN
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.trigger import RunPhase
 
@@ -277,6 +285,17 @@ class PipelineRunStatus(Model):
         default_factory=dict, description="Sums of the numeric block metrics."
     )
     conditions: list[Condition] = Field(default_factory=list, description="Run conditions.")
+
+    @field_validator("pipeline_spec", mode="wrap")
+    @classmethod
+    def _frozen_as_stored(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """A frozen spec stays readable when rules were added after it was frozen."""
+        try:
+            return handler(value)
+        except ValidationError:
+            if not isinstance(value, dict):
+                raise
+            return PipelineSpec.model_validate(value, context={FROZEN: True})
 
 
 class PipelineRun(Model):
