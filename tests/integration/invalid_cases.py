@@ -55,6 +55,15 @@ def trigger(name: str, **spec: Any) -> dict[str, Any]:
     }
 
 
+def run(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "PipelineRun",
+        "metadata": {"name": name},
+        "spec": {"pipelineRef": {"name": "p"}, **spec},
+    }
+
+
 @dataclass(frozen=True)
 class Case:
     """One invalid object: `make(name)` is its manifest, `words` what its refusal says."""
@@ -114,6 +123,17 @@ CASES = [
          lambda n: trigger(n, type="Event",
                            event={"pipelineRef": {"name": "up"}, "phases": ["Failed", "Failed"]}),
          ("spec.event.phases", "duplicate entries")),
+    # Durations are added to times: one past the year 9999 was an OverflowError traceback.
+    Case("timeout-overflow", lambda n: pipeline(n, timeoutSeconds=10**15),
+         ("spec.timeoutSeconds", "less than or equal to")),
+    Case("backoff-overflow", lambda n: pipeline(n, retry={"maxBackoffSeconds": 10**15}),
+         ("spec.retry.maxBackoffSeconds", "less than or equal to")),
+    Case("retention-overflow", lambda n: pipeline(n, retention={"failedSeconds": 10**15}),
+         ("spec.retention.failedSeconds", "less than or equal to")),
+    Case("run-sla-overflow", lambda n: run(n, slaSeconds=10**15),
+         ("spec.slaSeconds", "less than or equal to")),
+    Case("run-date-overflow", lambda n: run(n, executionDate="9999-12-31T23:59:59Z"),
+         ("spec.executionDate", "must be before 9000")),
     *[
         Case(f"template-{key}", lambda n, t=text: with_block(n, args=["ok", t]),
              ("spec.blocks[0].args[1]",), refused=False)

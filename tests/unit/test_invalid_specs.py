@@ -17,7 +17,7 @@ import pytest
 
 from runwright.api.crdgen import KINDS, crd
 from runwright.api.pipeline import PipelineSpec
-from runwright.api.run import PipelineRunStatus
+from runwright.api.run import PipelineRunSpec, PipelineRunStatus
 from runwright.api.trigger import TriggerSpec
 from runwright.cli.main import main
 from runwright.controller.pipelines import validate_spec
@@ -66,6 +66,10 @@ PIPELINE_CASES = [
      "spec.template", "names no volume"),
     ("duplicate-upstream", edit("blocks.1.upstream", ["extract", "extract"]),
      "spec.blocks[1].upstream", "listed twice"),
+    ("timeout-overflow", edit("timeoutSeconds", 10**15),
+     "spec.timeoutSeconds", "it must be at most 316224000"),
+    ("block-timeout-overflow", edit("blocks.0.timeoutSeconds", 10**15),
+     "spec.blocks[0].timeoutSeconds", "it must be at most 316224000"),
 ]
 # fmt: on
 
@@ -204,3 +208,13 @@ def test_a_run_frozen_before_a_rule_was_added_stays_readable() -> None:
     assert status.pipeline_spec.blocks[1].upstream == ["extract", "extract"]
     with pytest.raises(pydantic.ValidationError):
         PipelineSpec.model_validate(frozen)  # a Pipeline of today is held to the rules
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"slaSeconds": 10**15}, {"timeoutSeconds": 10**15}, {"executionDate": "9999-12-31T23:59:59Z"}],
+)
+def test_a_run_cannot_ask_for_a_time_past_the_year_9999(fields: dict[str, Any]) -> None:
+    # On main these were OverflowError tracebacks in the planner, on every reconcile.
+    with pytest.raises(pydantic.ValidationError):
+        PipelineRunSpec.model_validate({"pipelineRef": {"name": "p"}, **fields})

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 
 from runwright.api.common import (
     DNS1123_LABEL,
+    MAX_SECONDS,
     Condition,
     Model,
     ObjectMeta,
@@ -153,22 +154,31 @@ class RetryPolicy(Model):
         default=None, ge=0, le=100, description="Extra attempts after the first (default 0)."
     )
     backoff_seconds: int | None = Field(
-        default=None, ge=0, description="Delay before attempt 2 (default 10)."
+        default=None, ge=0, le=MAX_SECONDS, description="Delay before attempt 2 (default 10)."
     )
     backoff_factor: float | None = Field(
         default=None, ge=1, le=10, description="Multiplier per further attempt (default 2)."
     )
     max_backoff_seconds: int | None = Field(
-        default=None, ge=0, description="Upper bound of any one delay (default 300)."
+        default=None,
+        ge=0,
+        le=MAX_SECONDS,
+        description="Upper bound of any one delay (default 300).",
     )
 
 
 class Retention(Model):
     """How long finished runs are kept, per phase; unset = kept forever."""
 
-    succeeded_seconds: int | None = Field(default=None, ge=0, description="Keep Succeeded runs.")
-    failed_seconds: int | None = Field(default=None, ge=0, description="Keep Failed runs.")
-    cancelled_seconds: int | None = Field(default=None, ge=0, description="Keep Cancelled runs.")
+    succeeded_seconds: int | None = Field(
+        default=None, ge=0, le=MAX_SECONDS, description="Keep Succeeded runs."
+    )
+    failed_seconds: int | None = Field(
+        default=None, ge=0, le=MAX_SECONDS, description="Keep Failed runs."
+    )
+    cancelled_seconds: int | None = Field(
+        default=None, ge=0, le=MAX_SECONDS, description="Keep Cancelled runs."
+    )
 
 
 class BlockType(StrEnum):
@@ -243,7 +253,10 @@ class Block(Model):
         default=None, description="Overrides spec.retry field by field."
     )
     timeout_seconds: int | None = Field(
-        default=None, ge=1, description="Limit of one attempt; an attempt over it fails (Timeout)."
+        default=None,
+        ge=1,
+        le=MAX_SECONDS,
+        description="Limit of one attempt; an attempt over it fails (Timeout).",
     )
     labels: Labels = Field(
         default_factory=dict,
@@ -312,13 +325,16 @@ class PipelineSpec(Model):
         default_factory=RetryPolicy, description="Default retry policy of every block."
     )
     timeout_seconds: int | None = Field(
-        default=None, ge=1, description="Limit of the whole run; unset = no limit."
+        default=None, ge=1, le=MAX_SECONDS, description="Limit of the whole run; unset = no limit."
     )
     timeout_status: TimeoutStatus = Field(
         default=TimeoutStatus.FAILED, description="Phase of a run that times out."
     )
     sla_seconds: int | None = Field(
-        default=None, ge=1, description="A run should finish within this of its executionDate."
+        default=None,
+        ge=1,
+        le=MAX_SECONDS,
+        description="A run should finish within this of its executionDate.",
     )
     fail_fast: bool = Field(
         default=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -16,6 +17,8 @@ from pydantic import (
 
 from runwright.api.common import (
     DNS1123_SUBDOMAIN,
+    LATEST_DATE,
+    MAX_SECONDS,
     Condition,
     LocalObjectReference,
     Model,
@@ -114,7 +117,14 @@ class PipelineRunSpec(Model):
                     "rule": "self.pipelineRef == oldSelf.pipelineRef",
                     "message": "spec.pipelineRef is immutable: create a new PipelineRun instead",
                     "fieldPath": ".pipelineRef",
-                }
+                },
+                {
+                    "rule": "!has(self.executionDate) "
+                    f"|| timestamp(self.executionDate) < timestamp('{LATEST_DATE}')",
+                    "message": f"spec.executionDate must be before {LATEST_DATE}",
+                    "fieldPath": ".executionDate",
+                    "reason": "FieldValueInvalid",
+                },
             ]
         }
     )
@@ -138,14 +148,28 @@ class PipelineRunSpec(Model):
         "Rerun unless set).",
     )
     timeout_seconds: int | None = Field(
-        default=None, ge=1, description="Overrides the pipeline's (and trigger's) timeout."
+        default=None,
+        ge=1,
+        le=MAX_SECONDS,
+        description="Overrides the pipeline's (and trigger's) timeout.",
     )
     timeout_status: TimeoutStatus | None = Field(
         default=None, description="Overrides the pipeline's (and trigger's) timeoutStatus."
     )
     sla_seconds: int | None = Field(
-        default=None, ge=1, description="Overrides the pipeline's (and trigger's) SLA."
+        default=None,
+        ge=1,
+        le=MAX_SECONDS,
+        description="Overrides the pipeline's (and trigger's) SLA.",
     )
+
+    @field_validator("execution_date")
+    @classmethod
+    def _not_too_late(cls, value: datetime | None) -> datetime | None:
+        """Durations are added to it: a date near the year 9999 would overflow."""
+        if value is not None and value >= datetime.fromisoformat(LATEST_DATE):
+            raise ValueError(f"must be before {LATEST_DATE}")
+        return value
 
     @model_validator(mode="after")
     def _rerun_is_triggered_by_rerun(self) -> PipelineRunSpec:

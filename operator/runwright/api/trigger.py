@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema
 
 from runwright.api.common import (
+    MAX_SECONDS,
     Condition,
     LocalObjectReference,
     Model,
@@ -68,7 +69,10 @@ class ScheduleConfig(Model):
     start_time: Time | None = Field(default=None, description="No fire before this time.")
     end_time: Time | None = Field(default=None, description="No fire after this time.")
     starting_deadline_seconds: int | None = Field(
-        default=None, ge=0, description="A missed fire older than this is skipped, not run late."
+        default=None,
+        ge=0,
+        le=MAX_SECONDS,
+        description="A missed fire older than this is skipped, not run late.",
     )
     catch_up: bool = Field(
         default=False,
@@ -180,8 +184,12 @@ class TriggerSpec(Model):
         default=ConcurrencyPolicy.ALLOW,
         description="Allow; Forbid (skip while one is active); Replace (cancel active, start new).",
     )
-    sla_seconds: int | None = Field(default=None, ge=1, description="Overrides the pipeline's.")
-    timeout_seconds: int | None = Field(default=None, ge=1, description="Overrides the pipeline's.")
+    sla_seconds: int | None = Field(
+        default=None, ge=1, le=MAX_SECONDS, description="Overrides the pipeline's."
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=MAX_SECONDS, description="Overrides the pipeline's."
+    )
     timeout_status: TimeoutStatus | None = Field(
         default=None, description="Overrides the pipeline's."
     )
