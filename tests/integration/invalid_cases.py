@@ -134,6 +134,11 @@ CASES = [
          ("spec.slaSeconds", "less than or equal to")),
     Case("run-date-overflow", lambda n: run(n, executionDate="9999-12-31T23:59:59Z"),
          ("spec.executionDate", "must be before 9000")),
+    # A run copies its variables into its status: a huge map made every status write fail.
+    Case("run-variables-too-big", lambda n: run(n, variables={f"v{i}": "x" * 60000 for i in range(5)}),
+         ("spec.variables", "at most 262144 characters of variables")),
+    Case("variable-too-long", lambda n: pipeline(n, variables={"v": "x" * 70000}),
+         ("spec.variables.v", "Too long")),
     *[
         Case(f"template-{key}", lambda n, t=text: with_block(n, args=["ok", t]),
              ("spec.blocks[0].args[1]",), refused=False)

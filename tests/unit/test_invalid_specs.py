@@ -218,3 +218,17 @@ def test_a_run_cannot_ask_for_a_time_past_the_year_9999(fields: dict[str, Any]) 
     # On main these were OverflowError tracebacks in the planner, on every reconcile.
     with pytest.raises(pydantic.ValidationError):
         PipelineRunSpec.model_validate({"pipelineRef": {"name": "p"}, **fields})
+
+
+def test_variables_are_bounded_so_a_run_status_can_hold_them() -> None:
+    # A run with a 1 MB variable could never write its status (500 from the API server,
+    # a traceback per reconcile on main).
+    with pytest.raises(pydantic.ValidationError, match="at most 65536 characters"):
+        PipelineRunSpec.model_validate(
+            {"pipelineRef": {"name": "p"}, "variables": {"v": "x" * 70000}}
+        )
+    many = {f"v{i}": "x" * 60000 for i in range(5)}
+    with pytest.raises(pydantic.ValidationError, match="at most 262144 in all"):
+        TriggerSpec.model_validate(
+            {"pipelineRef": {"name": "p"}, "type": "AlwaysOn", "variables": many}
+        )

@@ -241,6 +241,51 @@ Annotations = Annotated[
     ),
 ]
 
+# ----- variables ---------------------------------------------------------------------
+
+#: Bounds of a variables map (Pipeline, Trigger, PipelineRun). A run copies its
+#: variables into its status next to the frozen Pipeline spec, and the whole object must
+#: stay under the API server's 1.5 MiB: a bigger map made every status write fail.
+MAX_VARIABLES = 256
+MAX_VARIABLE_CHARS = 64 * 1024
+MAX_VARIABLES_CHARS = 256 * 1024
+
+
+def _variables(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_VARIABLES:
+        raise ValueError(f"at most {MAX_VARIABLES} variables")
+    for name, text in value.items():
+        if len(text) > MAX_VARIABLE_CHARS:
+            raise ValueError(f"{name}: a value may be at most {MAX_VARIABLE_CHARS} characters")
+    total = sum(len(k) + len(v) for k, v in value.items())
+    if total > MAX_VARIABLES_CHARS:
+        raise ValueError(
+            f"{total} characters of variables; at most {MAX_VARIABLES_CHARS} in all (pass "
+            "bulk data as a file or through a block's outputs)"
+        )
+    return value
+
+
+VariableMap = Annotated[
+    dict[str, str],
+    rule(_variables),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_VARIABLES,
+            "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_CHARS},
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.map(k, k.size() + self[k].size()).sum() <= {MAX_VARIABLES_CHARS}",
+                    "message": f"at most {MAX_VARIABLES_CHARS} characters of variables in all "
+                    "(names and values)",
+                    "reason": "FieldValueInvalid",
+                }
+            ],
+        }
+    ),
+]
+
 # ----- volumes -----------------------------------------------------------------------
 
 _VOLUME_SCHEMA = {

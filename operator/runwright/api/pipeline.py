@@ -23,6 +23,7 @@ from runwright.api.kube_types import (
     EnvName,
     Labels,
     Resources,
+    VariableMap,
     Volume,
     VolumeMount,
     is_frozen,
@@ -315,7 +316,7 @@ class PipelineSpec(Model):
     template: PodTemplate = Field(
         default_factory=PodTemplate, description="Pod-level defaults for every block."
     )
-    variables: dict[str, str] = Field(
+    variables: VariableMap = Field(
         default_factory=dict, description="Default runtime variables (string values)."
     )
     concurrency: Concurrency = Field(

@@ -26,7 +26,7 @@ from runwright.api.common import (
     Time,
     TimeoutStatus,
 )
-from runwright.api.kube_types import FROZEN
+from runwright.api.kube_types import FROZEN, VariableMap
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.trigger import RunPhase
 
@@ -130,7 +130,7 @@ class PipelineRunSpec(Model):
     )
 
     pipeline_ref: LocalObjectReference = Field(description="The pipeline to run.")
-    variables: dict[str, str] = Field(
+    variables: VariableMap = Field(
         default_factory=dict, description="Override trigger and pipeline variables."
     )
     execution_date: Time | None = Field(

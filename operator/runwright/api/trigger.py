@@ -18,6 +18,7 @@ from runwright.api.common import (
     Time,
     TimeoutStatus,
 )
+from runwright.api.kube_types import VariableMap
 
 
 class TriggerType(StrEnum):
@@ -177,7 +178,7 @@ class TriggerSpec(Model):
     once: OnceConfig | None = Field(default=None, description="For type Once.")
     event: EventConfig | None = Field(default=None, description="For type Event.")
     api: ApiConfig | None = Field(default=None, description="For type API.")
-    variables: dict[str, str] = Field(
+    variables: VariableMap = Field(
         default_factory=dict, description="Override the pipeline's variables."
     )
     concurrency_policy: ConcurrencyPolicy = Field(
