@@ -55,6 +55,26 @@ def test_the_operator_says_not_ready_naming_the_field_and_logs_no_traceback(
         assert cond["reason"] == "InvalidTemplate", cond
         for word in case.words:
             assert word in cond["message"], cond
+    # ... and says it with a Warning Event, as `kubectl describe pipeline` shows.
+    events = runs.cluster.wait_for(
+        "a Warning Event on Pipeline template-repeat",
+        lambda: [
+            e
+            for e in runs.cluster.kubectl(
+                "get",
+                "events",
+                "-n",
+                runs.ns,
+                "--field-selector",
+                "involvedObject.kind=Pipeline,involvedObject.name=template-repeat",
+                "-o",
+                "json",
+            ).json()["items"]
+            if e["type"] == "Warning"
+        ],
+    )
+    assert events[0]["reason"] == "InvalidTemplate"
+    assert "spec.blocks[0].args[1]" in events[0]["message"]
     # A run of a not-Ready Pipeline fails at once, saying why.
     runs.start("attack-1", "template-repeat")
     run = runs.wait_finished("attack-1")

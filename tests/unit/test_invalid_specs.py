@@ -232,3 +232,18 @@ def test_variables_are_bounded_so_a_run_status_can_hold_them() -> None:
         TriggerSpec.model_validate(
             {"pipelineRef": {"name": "p"}, "type": "AlwaysOn", "variables": many}
         )
+
+
+def test_a_pipeline_that_becomes_not_ready_gets_one_warning_event() -> None:
+    from runwright.controller.pipelinestatus import newly_not_ready
+
+    def status(state: str, reason: str, message: str) -> dict[str, Any]:
+        return {
+            "conditions": [{"type": "Ready", "status": state, "reason": reason, "message": message}]
+        }
+
+    bad = status("False", "InvalidTemplate", "spec.blocks[0].args[0]: ...")
+    assert newly_not_ready(None, bad) == ("InvalidTemplate", "spec.blocks[0].args[0]: ...")
+    assert newly_not_ready(status("True", "Valid", ""), bad) is not None
+    assert newly_not_ready(bad, bad) is None  # a status write of the same problem: no Event
+    assert newly_not_ready(bad, status("True", "Valid", "")) is None
