@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
         demo demo-local bench bench-engine bench-operator bench-triggers bench-archive clean \
         dashboards check-dashboards reasons check-reasons apidocs check-apidocs operator-lock \
-        plugindocs check-plugindocs bench-cli
+        plugindocs check-plugindocs bench-cli bench-invalid
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -103,7 +103,10 @@ bench-archive: $(STAMP) ## the run archive on SQLite and PostgreSQL: 1,000,000 r
 bench-cli: $(STAMP) ## `kubectl runwright list` first page over 10,000 runs in the cluster and 1,000,000 archived (own control plane)
 	$(PY) tests/bench/bench_cli.py $(BENCH_CLI_ARGS)
 
-bench: bench-engine bench-operator bench-triggers bench-archive ## every benchmark; figures, not assertions
+bench-invalid: $(STAMP) ## 500 invalid objects against the operator (a subprocess): refused at apply, Ready=False, its peak RSS, any traceback
+	$(PY) tests/bench/bench_invalid.py $(BENCH_INVALID_ARGS)
+
+bench: bench-engine bench-operator bench-triggers bench-archive bench-invalid ## every benchmark; figures, not assertions
 
 clean: ## remove caches and the venv (not the tool cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -36,8 +36,10 @@ def test_an_unknown_root_and_run_field_are_errors() -> None:
     assert "run.date does not exist" in check("{{ run.date }}")[0]
 
 
-def test_loop_variables_are_not_mistaken_for_unknown_names() -> None:
-    assert check("{% for x in ['a'] %}{{ x }}{% endfor %}") == []
+def test_loops_are_statements_and_are_refused() -> None:
+    # Issue 16: a template is {{ expression }} only (this test used to accept a loop).
+    [message] = check("{% for x in ['a'] %}{{ x }}{% endfor %}")
+    assert "{% %} statements" in message
 
 
 def test_a_syntax_error_is_reported() -> None:

@@ -378,7 +378,7 @@ def test_a_missing_pipeline_makes_ready_false_and_nothing_fires() -> None:
 
 
 def test_a_missing_api_secret_is_missing_secret() -> None:
-    api = spec(type="API", api={"tokenSecretRef": {"name": "tok"}})
+    api = spec(type="API", api={"tokenSecretRef": {"name": "tok", "key": "token"}})
     p = plan(api, FIRE, secret_ok=False)
     status, reason, message = condition(p, "Ready")
     assert (status, reason) == (ConditionStatus.FALSE, "MissingSecret")
@@ -441,13 +441,19 @@ def test_always_on_gets_a_fresh_name_when_a_run_ends_in_its_own_second() -> None
 
 
 def test_an_api_trigger_creates_nothing_itself() -> None:
-    p = plan(spec(type="API", api={"tokenSecretRef": {"name": "tok"}}), FIRE, secret_ok=True)
+    p = plan(
+        spec(type="API", api={"tokenSecretRef": {"name": "tok", "key": "token"}}),
+        FIRE,
+        secret_ok=True,
+    )
     assert p.create == [] and p.wake_at is None
 
 
 def test_run_manifest_for_an_api_call_uses_generate_name_and_body_variables_win() -> None:
     trigger = spec(
-        type="API", api={"tokenSecretRef": {"name": "tok"}}, variables={"a": "1", "b": "1"}
+        type="API",
+        api={"tokenSecretRef": {"name": "tok", "key": "token"}},
+        variables={"a": "1", "b": "1"},
     )
     manifest = triggers.run_manifest("hook", trigger, None, FIRE, TriggeredBy.API, {"b": "2"})
     assert manifest["metadata"]["generateName"] == "hook-"

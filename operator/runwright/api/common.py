@@ -23,6 +23,12 @@ DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: are limited to 63 characters.
 MAX_NAME = 63
 
+#: The longest duration any field may hold (ten years, in seconds): durations are added
+#: to times, and a bigger one would overflow Python's datetime (the year 9999).
+MAX_SECONDS = 10 * 366 * 24 * 3600
+#: The latest logical date a run may have, for the same reason.
+LATEST_DATE = "9000-01-01T00:00:00Z"
+
 #: DNS-1123 subdomain: what Kubernetes accepts as an object name.
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
@@ -106,7 +112,12 @@ class SecretKeyReference(Model):
         pattern=DNS1123_SUBDOMAIN,
         description="Name of the Secret in the same namespace.",
     )
-    key: str = Field(default="token", min_length=1, description="Key inside the Secret's data.")
+    key: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key inside the Secret's data (required: the Secret may hold several).",
+    )
 
 
 class ObjectMeta(BaseModel):

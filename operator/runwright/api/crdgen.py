@@ -126,6 +126,8 @@ def _structural(node: Schema, defs: dict[str, Schema], owner: str = "") -> Schem
         # The field's own description says more than the model's docstring.
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
         return _structural_keys(merged, defs, owner)
+    if node.get("x-kubernetes-int-or-string"):
+        return {k: v for k, v in node.items() if k not in _DROP}  # anyOf is its structural form
     if "anyOf" in node:
         options = [o for o in node["anyOf"] if o.get("type") != "null"]
         if len(options) != 1:

@@ -5,15 +5,29 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 
 from runwright.api.common import (
     DNS1123_LABEL,
+    MAX_SECONDS,
     Condition,
     Model,
     ObjectMeta,
     RunRecord,
     TimeoutStatus,
+)
+from runwright.api.kube_types import (
+    MAX_VOLUMES,
+    MOUNTS_NAME_VOLUMES,
+    Annotations,
+    EnvName,
+    Labels,
+    Resources,
+    VariableMap,
+    Volume,
+    VolumeMount,
+    is_frozen,
+    rule,
 )
 
 #: Hard bounds keep the CRD's CEL rules inside the API server's cost budget.
@@ -26,10 +40,21 @@ K8sObject = dict[str, Any]
 BlockName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS1123_LABEL)]
 
 
+def _no_duplicates(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f'"{name}" is listed twice; list each upstream block once')
+        seen.add(name)
+    return names
+
+
 class EnvVar(Model):
     """An environment variable of a block; `value` may hold {{ }} templates."""
 
-    name: str = Field(min_length=1, description="Variable name.")
+    name: EnvName = Field(
+        description='Variable name: letters, digits, "_", "-" and ".", not starting with a digit.'
+    )
     value: str | None = Field(
         default=None,
         description="Value; may use {{ variables.X }}, {{ run.* }} and upstream outputs.",
@@ -43,7 +68,13 @@ class EnvVar(Model):
 class PodTemplate(Model):
     """Pod-level defaults every block inherits; plain Kubernetes types."""
 
-    image: str | None = Field(default=None, description="Default container image for blocks.")
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [MOUNTS_NAME_VOLUMES]})
+
+    image: str | None = Field(
+        default=None,
+        json_schema_extra={"minLength": 1},
+        description="Default container image for blocks.",
+    )
     service_account_name: str | None = Field(
         default=None, description="ServiceAccount the block pods run as."
     )
@@ -51,10 +82,10 @@ class PodTemplate(Model):
     env_from: list[K8sObject] = Field(
         default_factory=list, description="Kubernetes EnvFromSource list for every block."
     )
-    resources: K8sObject | None = Field(
+    resources: Resources | None = Field(
         default=None, description="Default Kubernetes ResourceRequirements."
     )
-    node_selector: dict[str, str] = Field(
+    node_selector: Labels = Field(
         default_factory=dict, description="Node labels the block pods must match."
     )
     tolerations: list[K8sObject] = Field(default_factory=list, description="Pod tolerations.")
@@ -77,14 +108,34 @@ class PodTemplate(Model):
         default=None,
         description="Mount the ServiceAccount's API token in block pods; default false.",
     )
-    volumes: list[K8sObject] = Field(default_factory=list, description="Pod volumes.")
-    volume_mounts: list[K8sObject] = Field(
-        default_factory=list, description="Volume mounts of every block container."
+    volumes: list[Volume] = Field(
+        default_factory=list,
+        max_length=MAX_VOLUMES,
+        description="Pod volumes: each a name and exactly one source.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on block pods.")
-    annotations: dict[str, str] = Field(
+    volume_mounts: list[VolumeMount] = Field(
+        default_factory=list,
+        max_length=MAX_VOLUMES,
+        description="Volume mounts of every block container; each names one of volumes.",
+    )
+    labels: Labels = Field(default_factory=dict, description="Extra labels on block pods.")
+    annotations: Annotations = Field(
         default_factory=dict, description="Extra annotations on block pods."
     )
+
+    @model_validator(mode="after")
+    def _mounts_name_volumes(self, info: ValidationInfo) -> PodTemplate:
+        """A mount of a volume the pod does not have fails only when the Job is created."""
+        if is_frozen(info):
+            return self
+        volumes = {v.get("name") for v in self.volumes}
+        for mount in self.volume_mounts:
+            if mount.get("name") not in volumes:
+                raise ValueError(
+                    f'volumeMounts: "{mount.get("name")}" names no volume of template.volumes'
+                )
+        return self
 
 
 class OnLimit(StrEnum):
@@ -116,22 +167,31 @@ class RetryPolicy(Model):
         default=None, ge=0, le=100, description="Extra attempts after the first (default 0)."
     )
     backoff_seconds: int | None = Field(
-        default=None, ge=0, description="Delay before attempt 2 (default 10)."
+        default=None, ge=0, le=MAX_SECONDS, description="Delay before attempt 2 (default 10)."
     )
     backoff_factor: float | None = Field(
         default=None, ge=1, le=10, description="Multiplier per further attempt (default 2)."
     )
     max_backoff_seconds: int | None = Field(
-        default=None, ge=0, description="Upper bound of any one delay (default 300)."
+        default=None,
+        ge=0,
+        le=MAX_SECONDS,
+        description="Upper bound of any one delay (default 300).",
     )
 
 
 class Retention(Model):
     """How long finished runs are kept, per phase; unset = kept forever."""
 
-    succeeded_seconds: int | None = Field(default=None, ge=0, description="Keep Succeeded runs.")
-    failed_seconds: int | None = Field(default=None, ge=0, description="Keep Failed runs.")
-    cancelled_seconds: int | None = Field(default=None, ge=0, description="Keep Cancelled runs.")
+    succeeded_seconds: int | None = Field(
+        default=None, ge=0, le=MAX_SECONDS, description="Keep Succeeded runs."
+    )
+    failed_seconds: int | None = Field(
+        default=None, ge=0, le=MAX_SECONDS, description="Keep Failed runs."
+    )
+    cancelled_seconds: int | None = Field(
+        default=None, ge=0, le=MAX_SECONDS, description="Keep Cancelled runs."
+    )
 
 
 class BlockType(StrEnum):
@@ -178,7 +238,11 @@ class Block(Model):
         description="DNS-1123 label, unique in the pipeline.",
     )
     type: BlockType = Field(default=BlockType.CUSTOM, description="Informational block type.")
-    image: str | None = Field(default=None, description="Container image; default template.image.")
+    image: str | None = Field(
+        default=None,
+        json_schema_extra={"minLength": 1},
+        description="Container image; default template.image.",
+    )
     command: list[str] = Field(
         default_factory=list, description="Entrypoint; never run through a shell."
     )
@@ -186,13 +250,14 @@ class Block(Model):
     env: list[EnvVar] = Field(
         default_factory=list, description="Extra environment; values may use {{ }} templates."
     )
-    resources: K8sObject | None = Field(
+    resources: Resources | None = Field(
         default=None, description="Kubernetes ResourceRequirements; default template.resources."
     )
-    upstream: list[BlockName] = Field(
+    upstream: Annotated[list[BlockName], rule(_no_duplicates)] = Field(
         default_factory=list,
         max_length=MAX_UPSTREAM,
-        description="Names of blocks that must succeed before this one starts.",
+        description="Names of blocks that must succeed before this one starts (each once).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     when: list[WhenCondition] = Field(
         default_factory=list, description="Conditions that must all hold, else ConditionFailed."
@@ -201,13 +266,16 @@ class Block(Model):
         default=None, description="Overrides spec.retry field by field."
     )
     timeout_seconds: int | None = Field(
-        default=None, ge=1, description="Limit of one attempt; an attempt over it fails (Timeout)."
+        default=None,
+        ge=1,
+        le=MAX_SECONDS,
+        description="Limit of one attempt; an attempt over it fails (Timeout).",
     )
-    labels: dict[str, str] = Field(
+    labels: Labels = Field(
         default_factory=dict,
         description="Extra labels on this block's pods (over template.labels).",
     )
-    annotations: dict[str, str] = Field(
+    annotations: Annotations = Field(
         default_factory=dict,
         description="Extra annotations on this block's pods (over template.annotations).",
     )
@@ -242,6 +310,16 @@ class PipelineSpec(Model):
                     "fieldPath": ".blocks",
                     "reason": "FieldValueInvalid",
                 },
+                {
+                    # In a cluster every block is a container: it needs an image from
+                    # somewhere (local mode runs commands and needs none).
+                    "rule": "(has(self.template) && has(self.template.image)) "
+                    "|| self.blocks.all(b, has(b.image))",
+                    "message": "spec.blocks[].image: every block needs an image; set "
+                    "spec.template.image, or image on each block",
+                    "fieldPath": ".blocks",
+                    "reason": "FieldValueRequired",
+                },
             ]
         }
     )
@@ -250,7 +328,7 @@ class PipelineSpec(Model):
     template: PodTemplate = Field(
         default_factory=PodTemplate, description="Pod-level defaults for every block."
     )
-    variables: dict[str, str] = Field(
+    variables: VariableMap = Field(
         default_factory=dict, description="Default runtime variables (string values)."
     )
     concurrency: Concurrency = Field(
@@ -260,13 +338,16 @@ class PipelineSpec(Model):
         default_factory=RetryPolicy, description="Default retry policy of every block."
     )
     timeout_seconds: int | None = Field(
-        default=None, ge=1, description="Limit of the whole run; unset = no limit."
+        default=None, ge=1, le=MAX_SECONDS, description="Limit of the whole run; unset = no limit."
     )
     timeout_status: TimeoutStatus = Field(
         default=TimeoutStatus.FAILED, description="Phase of a run that times out."
     )
     sla_seconds: int | None = Field(
-        default=None, ge=1, description="A run should finish within this of its executionDate."
+        default=None,
+        ge=1,
+        le=MAX_SECONDS,
+        description="A run should finish within this of its executionDate.",
     )
     fail_fast: bool = Field(
         default=True,

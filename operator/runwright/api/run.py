@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from runwright.api.common import (
     DNS1123_SUBDOMAIN,
+    LATEST_DATE,
+    MAX_SECONDS,
     Condition,
     LocalObjectReference,
     Model,
@@ -16,6 +26,7 @@ from runwright.api.common import (
     Time,
     TimeoutStatus,
 )
+from runwright.api.kube_types import FROZEN, VariableMap
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.trigger import RunPhase
 
@@ -106,13 +117,20 @@ class PipelineRunSpec(Model):
                     "rule": "self.pipelineRef == oldSelf.pipelineRef",
                     "message": "spec.pipelineRef is immutable: create a new PipelineRun instead",
                     "fieldPath": ".pipelineRef",
-                }
+                },
+                {
+                    "rule": "!has(self.executionDate) "
+                    f"|| timestamp(self.executionDate) < timestamp('{LATEST_DATE}')",
+                    "message": f"spec.executionDate must be before {LATEST_DATE}",
+                    "fieldPath": ".executionDate",
+                    "reason": "FieldValueInvalid",
+                },
             ]
         }
     )
 
     pipeline_ref: LocalObjectReference = Field(description="The pipeline to run.")
-    variables: dict[str, str] = Field(
+    variables: VariableMap = Field(
         default_factory=dict, description="Override trigger and pipeline variables."
     )
     execution_date: Time | None = Field(
@@ -130,14 +148,28 @@ class PipelineRunSpec(Model):
         "Rerun unless set).",
     )
     timeout_seconds: int | None = Field(
-        default=None, ge=1, description="Overrides the pipeline's (and trigger's) timeout."
+        default=None,
+        ge=1,
+        le=MAX_SECONDS,
+        description="Overrides the pipeline's (and trigger's) timeout.",
     )
     timeout_status: TimeoutStatus | None = Field(
         default=None, description="Overrides the pipeline's (and trigger's) timeoutStatus."
     )
     sla_seconds: int | None = Field(
-        default=None, ge=1, description="Overrides the pipeline's (and trigger's) SLA."
+        default=None,
+        ge=1,
+        le=MAX_SECONDS,
+        description="Overrides the pipeline's (and trigger's) SLA.",
     )
+
+    @field_validator("execution_date")
+    @classmethod
+    def _not_too_late(cls, value: datetime | None) -> datetime | None:
+        """Durations are added to it: a date near the year 9999 would overflow."""
+        if value is not None and value >= datetime.fromisoformat(LATEST_DATE):
+            raise ValueError(f"must be before {LATEST_DATE}")
+        return value
 
     @model_validator(mode="after")
     def _rerun_is_triggered_by_rerun(self) -> PipelineRunSpec:
@@ -277,6 +309,17 @@ class PipelineRunStatus(Model):
         default_factory=dict, description="Sums of the numeric block metrics."
     )
     conditions: list[Condition] = Field(default_factory=list, description="Run conditions.")
+
+    @field_validator("pipeline_spec", mode="wrap")
+    @classmethod
+    def _frozen_as_stored(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """A frozen spec stays readable when rules were added after it was frozen."""
+        try:
+            return handler(value)
+        except ValidationError:
+            if not isinstance(value, dict):
+                raise
+            return PipelineSpec.model_validate(value, context={FROZEN: True})
 
 
 class PipelineRun(Model):

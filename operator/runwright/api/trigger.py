@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema
 
 from runwright.api.common import (
+    MAX_SECONDS,
     Condition,
     LocalObjectReference,
     Model,
@@ -17,6 +18,7 @@ from runwright.api.common import (
     Time,
     TimeoutStatus,
 )
+from runwright.api.kube_types import VariableMap
 
 
 class TriggerType(StrEnum):
@@ -68,7 +70,10 @@ class ScheduleConfig(Model):
     start_time: Time | None = Field(default=None, description="No fire before this time.")
     end_time: Time | None = Field(default=None, description="No fire after this time.")
     starting_deadline_seconds: int | None = Field(
-        default=None, ge=0, description="A missed fire older than this is skipped, not run late."
+        default=None,
+        ge=0,
+        le=MAX_SECONDS,
+        description="A missed fire older than this is skipped, not run late.",
     )
     catch_up: bool = Field(
         default=False,
@@ -98,14 +103,33 @@ class RunPhase(StrEnum):
         return self in (RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.CANCELLED)
 
 
+def _finished(phase: RunPhase) -> RunPhase:
+    if not phase.finished:
+        raise ValueError(
+            f"{phase} is not a phase a run ends in: an Event trigger fires when a run "
+            "finishes, as Succeeded, Failed or Cancelled"
+        )
+    return phase
+
+
+#: A phase a run ends in (what an Event trigger can listen for).
+FinishedPhase = Annotated[
+    RunPhase,
+    AfterValidator(_finished),
+    WithJsonSchema({"type": "string", "enum": ["Succeeded", "Failed", "Cancelled"]}),
+]
+
+
 class EventConfig(Model):
     """Fire when a run of another pipeline finishes in one of the phases."""
 
     pipeline_ref: LocalObjectReference = Field(description="The pipeline whose runs are watched.")
-    phases: list[RunPhase] = Field(
+    phases: list[FinishedPhase] = Field(
         default_factory=lambda: [RunPhase.SUCCEEDED],
         min_length=1,
-        description="Finished phases that fire this trigger.",
+        max_length=3,
+        description="Finished phases that fire this trigger: Succeeded, Failed, Cancelled.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
 
@@ -154,15 +178,19 @@ class TriggerSpec(Model):
     once: OnceConfig | None = Field(default=None, description="For type Once.")
     event: EventConfig | None = Field(default=None, description="For type Event.")
     api: ApiConfig | None = Field(default=None, description="For type API.")
-    variables: dict[str, str] = Field(
+    variables: VariableMap = Field(
         default_factory=dict, description="Override the pipeline's variables."
     )
     concurrency_policy: ConcurrencyPolicy = Field(
         default=ConcurrencyPolicy.ALLOW,
         description="Allow; Forbid (skip while one is active); Replace (cancel active, start new).",
     )
-    sla_seconds: int | None = Field(default=None, ge=1, description="Overrides the pipeline's.")
-    timeout_seconds: int | None = Field(default=None, ge=1, description="Overrides the pipeline's.")
+    sla_seconds: int | None = Field(
+        default=None, ge=1, le=MAX_SECONDS, description="Overrides the pipeline's."
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=MAX_SECONDS, description="Overrides the pipeline's."
+    )
     timeout_status: TimeoutStatus | None = Field(
         default=None, description="Overrides the pipeline's."
     )

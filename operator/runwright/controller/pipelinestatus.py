@@ -9,10 +9,11 @@ picture. A change that finds no write in flight is written at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from runwright import labels
 from runwright.api.common import RunRecord
 from runwright.controller.pipelines import pipeline_status, same_status
 from runwright.controller.readmodel import PipelineKey, ReadModel
@@ -98,3 +99,34 @@ class PipelineStatusWriter:
             return
         await self.kube.patch_status(PIPELINES, namespace, name, new)
         self.written[(namespace, name)] = new
+        problem = newly_not_ready(stored, new)
+        if problem is not None:
+            # `kubectl describe pipeline` and `kubectl get events` say it too, once per
+            # new problem (not per status write).
+            involved = {
+                "apiVersion": labels.API_VERSION,
+                "kind": "Pipeline",
+                "metadata": body["metadata"],
+            }
+            await self.kube.event(involved, "Warning", *problem)
+
+
+def _ready(status: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    conditions = (status or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == "Ready"), {})
+
+
+def newly_not_ready(
+    stored: Mapping[str, Any] | None, new: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    """(reason, message) when `new` says Ready=False with a problem `stored` did not say."""
+    old, now = _ready(stored), _ready(new)
+    if now.get("status") != "False":
+        return None
+    if (old.get("status"), old.get("reason"), old.get("message")) == (
+        now.get("status"),
+        now.get("reason"),
+        now.get("message"),
+    ):
+        return None
+    return str(now.get("reason") or "Invalid"), str(now.get("message") or "")

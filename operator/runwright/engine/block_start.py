@@ -130,13 +130,17 @@ def start_action(work: Work, graph: dag.Graph, name: str, attempt: int) -> Start
         v.value is not None and templating.is_template(v.value) for v in template.env
     )
     ctx = template_context(work, graph, name, attempt) if templated else {}
-    args = [templating.render(a, ctx, f"block {name}: args[{i}]") for i, a in enumerate(block.args)]
+    budget = templating.Budget()
+    args = [
+        templating.render(a, ctx, f"block {name}: args[{i}]", budget)
+        for i, a in enumerate(block.args)
+    ]
     env: dict[str, EnvVar] = {}
     fields = [(f"template.env[{i}]", v) for i, v in enumerate(template.env)]
     fields += [(f"env[{i}]", v) for i, v in enumerate(block.env)]
     for where, var in fields:
         if var.value is not None and templating.is_template(var.value):
-            value = templating.render(var.value, ctx, f"block {name}: {where}.value")
+            value = templating.render(var.value, ctx, f"block {name}: {where}.value", budget)
             var = var.model_copy(update={"value": value})
         env[var.name] = var
     contract = {

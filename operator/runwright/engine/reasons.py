@@ -117,8 +117,8 @@ class RunReason(StrEnum):
 class EventReason(StrEnum):
     """The reason of a Kubernetes Event the planners emit on a PipelineRun or a Trigger.
 
-    A Trigger that becomes not Ready also emits an Event whose reason is its Ready
-    condition's reason (a `ProblemReason`).
+    A Trigger or a Pipeline that becomes not Ready also emits a Warning Event whose
+    reason is its Ready condition's reason (a `ProblemReason`, or InvalidSpec).
     """
 
     RUN_QUEUED = "RunQueued"

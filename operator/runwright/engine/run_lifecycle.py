@@ -60,6 +60,8 @@ def run(work: Work) -> Plan:
     if st.phase is None and not initialize(work):
         return work.finish()
     assert st.phase is not None
+    if not st.phase.finished:
+        run_retry.refuse_early(work)
     if st.phase.finished:
         stop_strays(work)
         finished_run(work)

@@ -130,6 +130,30 @@ def retry(work: Work, request: RetryRequest, then: Callable[[Work], None]) -> No
     then(work)
 
 
+def refuse_early(work: Work) -> None:
+    """A retry request on an unfinished run that can never be carried out: say so now.
+
+    A retry waits for the run to finish; one naming a block the run does not have
+    would wait silently and then fail. It is refused at once (RetryAccepted False,
+    UnknownBlock, and a Warning Event), the run going on untouched.
+    """
+    request, st = work.inp.spec.retry, work.status
+    if request is None or request.id == st.retry_id or request.mode != RetryMode.FROM_BLOCK:
+        return
+    names = {b.name for b in work.frozen.blocks}
+    if request.pipeline_spec == PipelineSpecSource.CURRENT and work.inp.pipeline is not None:
+        names |= {b.name for b in work.inp.pipeline.blocks}
+    start = request.from_block or ""
+    if start in names:
+        return
+    st.retry_id = request.id
+    message = (
+        f'spec.retry.fromBlock names "{start}", no such block{dag.did_you_mean(start, names)}; '
+        f"the run goes on unchanged (retry {request.id} is refused: set a new id to ask again)"
+    )
+    _rejected(work, ConditionReason.UNKNOWN_BLOCK, message, message)
+
+
 def _to_reset(
     work: Work, request: RetryRequest, graph: dag.Graph, blocks: Mapping[str, BlockStatus]
 ) -> set[str] | None:

@@ -94,7 +94,7 @@ CONFIG_FIELD: dict[TriggerType, str] = {
 _EXAMPLE = {
     "schedule": 'schedule: {cron: "0 2 * * *"}',
     "event": "event: {pipelineRef: {name: upstream-load}}",
-    "api": "api: {tokenSecretRef: {name: my-token}}",
+    "api": "api: {tokenSecretRef: {name: my-token, key: token}}",
 }
 
 
