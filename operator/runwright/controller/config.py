@@ -31,6 +31,10 @@ class OperatorConfig:
     log_format: Literal["text", "json"] = "text"
     workdir: Path | None = None
     """For the local executor: where block logs and output files go."""
+    archive: str | None = None
+    """The run archive's URL (sqlite:///PATH, postgresql+asyncpg://...); None: no archive."""
+    archive_log_cap: int = 1 << 20
+    """Bytes of each attempt's log the archive keeps (the tail)."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -53,7 +57,14 @@ class OperatorConfig:
             api_port=int(env.get("RUNWRIGHT_API_PORT", "8081")),
             log_format=log_format,  # type: ignore[arg-type]
             workdir=Path(workdir) if workdir else None,
+            archive=archive_setting(env.get("RUNWRIGHT_ARCHIVE", "")),
+            archive_log_cap=int(env.get("RUNWRIGHT_ARCHIVE_LOG_BYTES", str(1 << 20))),
         )
+
+
+def archive_setting(value: str) -> str | None:
+    """`--archive` / RUNWRIGHT_ARCHIVE: a database URL, or none (also empty) for no archive."""
+    return None if value.strip().lower() in ("", "none") else value.strip()
 
 
 #: The active configuration; `runwright operator` replaces it before kopf starts.
