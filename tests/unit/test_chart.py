@@ -43,6 +43,7 @@ def test_default_values_render_the_operator_cluster_wide() -> None:
             "Service",
             "Deployment",
             "ConfigMap",
+            "PersistentVolumeClaim",  # issue 12: the run archive's SQLite file
         ]
     )
     args = container(objects)["args"]
@@ -89,7 +90,8 @@ def test_rbac_has_no_wildcards_and_no_write_beyond_what_the_operator_does(
         "runwright.dev/triggers/status": {"patch"},
         "batch/jobs": {"list", "watch", "create", "delete"},
         "/pods": {"list", "watch"},
-        "/events": {"create"},
+        "/events": {"create", "list"},  # list: the run archive stores a run's Events
+        "/pods/log": {"get"},  # the run archive stores each attempt's log tail
         "events.k8s.io/events": {"create", "patch"},
         "/secrets": {"get"},
         "/namespaces": {"list", "watch"},
@@ -137,7 +139,7 @@ def test_the_deployment_is_one_replica_recreated_and_locked_down() -> None:
 
 
 def test_the_only_writable_place_is_an_empty_dir_on_tmp() -> None:
-    objects = render()
+    objects = render("archive.type=none")  # issue 12: the archive's volume is tested below
     c = container(objects)
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["HOME"] == env["TMPDIR"] == "/tmp"
@@ -229,3 +231,52 @@ def test_every_value_is_in_the_values_schema() -> None:
                 walk(value, props[key]["properties"], f"{prefix}{key}.")
 
     walk(values, schema["properties"], "")
+
+
+# ----- the run archive (issue 12) ----------------------------------------------------------
+
+
+def env_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(objects)["env"]}
+
+
+def test_the_default_archive_is_sqlite_on_a_kept_persistent_volume_claim() -> None:
+    objects = render()
+    (claim,) = of_kind(objects, "PersistentVolumeClaim")
+    assert claim["metadata"]["name"] == "rw-runwright-archive"
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    mounts = {m["name"]: m["mountPath"] for m in container(objects)["volumeMounts"]}
+    assert mounts == {"tmp": "/tmp", "archive": "/var/lib/runwright"}
+    volumes = {v["name"]: v for v in deployment(objects)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["archive"]["persistentVolumeClaim"] == {"claimName": "rw-runwright-archive"}
+    env = env_of(objects)
+    assert env["RUNWRIGHT_ARCHIVE"] == "sqlite:////var/lib/runwright/archive.db"
+    assert env["RUNWRIGHT_ARCHIVE_LOG_BYTES"] == "1048576"
+
+
+def test_an_existing_claim_is_used_and_none_is_created() -> None:
+    objects = render("archive.sqlite.existingClaim=history")
+    assert of_kind(objects, "PersistentVolumeClaim") == []
+    volumes = {v["name"]: v for v in deployment(objects)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["archive"]["persistentVolumeClaim"] == {"claimName": "history"}
+
+
+def test_postgresql_takes_its_url_from_a_secret_and_needs_no_volume() -> None:
+    objects = render("archive.type=postgresql", "archive.postgresql.existingSecret=pg")
+    assert of_kind(objects, "PersistentVolumeClaim") == []
+    assert env_of(objects)["RUNWRIGHT_ARCHIVE"] == {"secretKeyRef": {"name": "pg", "key": "url"}}
+    assert [m["name"] for m in container(objects)["volumeMounts"]] == ["tmp"]
+
+
+def test_postgresql_without_a_secret_is_refused_naming_the_value() -> None:
+    args = [helm(), "template", "rw", str(CHART), "--set", "archive.type=postgresql"]
+    out = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
+    assert out.returncode != 0
+    assert "archive.postgresql.existingSecret" in out.stderr
+
+
+def test_archive_none_turns_it_off() -> None:
+    objects = render("archive.type=none")
+    assert of_kind(objects, "PersistentVolumeClaim") == []
+    assert env_of(objects)["RUNWRIGHT_ARCHIVE"] == "none"
