@@ -137,6 +137,8 @@ class Archiver:
         #: Called with a run's key once it is confirmed (wakes its Trigger's history).
         self.on_confirmed: Callable[[RunKey], None] = lambda _key: None
         self._wake = asyncio.Event()
+        #: Set once the schema is migrated and the archive is open.
+        self.opened = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._failing = False
 
@@ -221,6 +223,7 @@ class Archiver:
 
     async def _write_loop(self) -> None:
         self.archive = await self._open()
+        self.opened.set()
         delay = BACKOFF[0]
         while True:
             await self._wake.wait()
@@ -253,24 +256,40 @@ class Archiver:
         bodies = list(batch.values())
         records = await archive.record_runs(bodies, now=self.clock())
         METRICS.archive_writes_total.labels("run").inc(len(records))
-        for body, record in zip(bodies, records, strict=True):
-            await self._store_logs(archive, record)
-            if record.run.finished:
-                await self._finish(archive, body, record)
+        # Each run's logs, Events and confirmation are API round trips: runs in parallel.
+        outcomes = await asyncio.gather(
+            *(self._follow_up(archive, b, r) for b, r in zip(bodies, records, strict=True)),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _follow_up(
+        self, archive: Archive, body: Mapping[str, Any], record: RunRecords
+    ) -> None:
+        await self._store_logs(archive, record)
+        if record.run.finished:
+            await self._finish(archive, body, record)
 
     async def _store_logs(self, archive: Archive, records: RunRecords) -> None:
         run = records.run
-        for attempt in records.attempts:
-            key = (run.uid, attempt.block, attempt.attempt)
-            if attempt.phase not in _ENDED or key in self.logged:
-                continue
-            text = await self.logs(
-                run.namespace, run.name, attempt.block, attempt.attempt, self.settings.log_cap
+        ended = [
+            a
+            for a in records.attempts
+            if a.phase in _ENDED and (run.uid, a.block, a.attempt) not in self.logged
+        ]
+        texts = await asyncio.gather(
+            *(
+                self.logs(run.namespace, run.name, a.block, a.attempt, self.settings.log_cap)
+                for a in ended
             )
+        )
+        for attempt, text in zip(ended, texts, strict=True):
             if text is not None:
                 await archive.record_log(run.uid, attempt.block, attempt.attempt, text)
                 METRICS.archive_writes_total.labels("log").inc()
-            self.logged.add(key)
+            self.logged.add((run.uid, attempt.block, attempt.attempt))
 
     async def _finish(self, archive: Archive, body: Mapping[str, Any], records: RunRecords) -> None:
         run = records.run
