@@ -155,7 +155,10 @@ def test_retention_waits_for_the_archive_and_proceeds_once_it_returns(
     assert runs.find("kept") is not None
     assert ARCHIVED not in (runs.get("kept")["metadata"].get("annotations") or {})
     pg.start()
-    runs.cluster.wait_for("the run deleted once archived", lambda: runs.find("kept") is None)
+    # The writer retries with backoff (up to 10 s between tries) until the database is back.
+    runs.cluster.wait_for(
+        "the run deleted once archived", lambda: runs.find("kept") is None, timeout=180
+    )
     page = asyncio.run(_list(url, RunFilter(namespaces=[runs.ns])))
     assert [r.name for r in page] == ["kept"]
     assert "runwright_archive_backlog 0.0" in op.metrics()

@@ -56,7 +56,9 @@ ARCHIVED = f"{labels.GROUP}/archived"
 _ENDED = frozenset({"Succeeded", "Failed", "Cancelled"})
 _FINISHED = _ENDED
 #: Retry delays while the database (or the API server) fails: first, cap.
-BACKOFF = (0.5, 30.0)
+BACKOFF = (0.5, 10.0)
+#: Seconds one pod log read may take before the attempt is archived without its log.
+LOG_TIMEOUT = 30.0
 
 
 class LogSource(Protocol):
@@ -217,7 +219,7 @@ class Archiver:
                 return await Archive.open(self.settings.url, log_cap=self.settings.log_cap)
             except Exception as exc:  # any database failure: retry
                 METRICS.archive_errors_total.labels("connect").inc()
-                log.warning("archive database unavailable (%s); retrying in %.0fs", exc, delay)
+                log.warning("archive database unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF[1])
 
@@ -365,11 +367,23 @@ def pod_logs(kube: Kube) -> LogSource:
                 container=CONTAINER,
                 tail_lines=max(cap // 32, 100),
                 limit_bytes=cap * 4,
+                _request_timeout=LOG_TIMEOUT,
             )
-        except ApiException as exc:
-            if exc.status in (400, 404):  # no log (never started, or its node forgot it)
-                return None
-            raise
+        except (ApiException, TimeoutError) as exc:
+            # The API server answered, but the log is not to be had: never started, its
+            # node gone or unreachable (a 4xx/5xx from the kubelet proxy), too slow. The
+            # attempt is archived without a log rather than holding the archive back.
+            status = getattr(exc, "status", "timeout")
+            log.warning(
+                "log of %s/%s (attempt %d of %s) not archived: %s %s",
+                namespace,
+                pod.metadata.name,
+                attempt,
+                block,
+                status,
+                getattr(exc, "reason", "") or type(exc).__name__,
+            )
+            return None
         return text.encode()
 
     return read
