@@ -68,6 +68,7 @@ def test_a_confirmed_run_leaves_the_queue_and_the_backlog() -> None:
     a.observe("MODIFIED", body("r", "Succeeded", annotation=marker(body("r", "Succeeded"))))
     assert a.pending == {} and unarchived == set()
     assert "uid-r" in a.confirmed
+    assert "uid-r" not in a.keys and "uid-r" not in a.logged  # nothing kept per run but that
 
 
 def test_a_deleted_run_is_forgotten() -> None:

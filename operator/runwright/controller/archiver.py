@@ -135,7 +135,8 @@ class Archiver:
         self.pending: dict[str, Mapping[str, Any]] = {}
         self.keys: dict[str, RunKey] = {}
         self.confirmed: set[str] = set()
-        self.logged: set[tuple[str, str, int]] = set()
+        #: Attempts whose log is stored, per run uid (dropped once the run is confirmed).
+        self.logged: dict[str, set[tuple[str, int]]] = {}
         #: Called with a run's key once it is confirmed (wakes its Trigger's history).
         self.on_confirmed: Callable[[RunKey], None] = lambda _key: None
         self._wake = asyncio.Event()
@@ -181,12 +182,16 @@ class Archiver:
         if event_type == "DELETED":
             self.pending.pop(uid, None)
             self.keys.pop(uid, None)
+            self.logged.pop(uid, None)
+            self.confirmed.discard(uid)
             self.unarchived.discard(key)
             self._gauge()
             return
         if confirmed(body):
             self.confirmed.add(uid)
             self.pending.pop(uid, None)
+            self.keys.pop(uid, None)
+            self.logged.pop(uid, None)
             self.unarchived.discard(key)
             self._gauge()
             return
@@ -276,10 +281,9 @@ class Archiver:
 
     async def _store_logs(self, archive: Archive, records: RunRecords) -> None:
         run = records.run
+        logged = self.logged.setdefault(run.uid, set())
         ended = [
-            a
-            for a in records.attempts
-            if a.phase in _ENDED and (run.uid, a.block, a.attempt) not in self.logged
+            a for a in records.attempts if a.phase in _ENDED and (a.block, a.attempt) not in logged
         ]
         texts = await asyncio.gather(
             *(
@@ -291,7 +295,7 @@ class Archiver:
             if text is not None:
                 await archive.record_log(run.uid, attempt.block, attempt.attempt, text)
                 METRICS.archive_writes_total.labels("log").inc()
-            self.logged.add((run.uid, attempt.block, attempt.attempt))
+            logged.add((attempt.block, attempt.attempt))
 
     async def _finish(self, archive: Archive, body: Mapping[str, Any], records: RunRecords) -> None:
         run = records.run
@@ -315,6 +319,7 @@ class Archiver:
             if exc.status != 404:  # a run deleted meanwhile needs no confirmation
                 raise
         self.confirmed.add(run.uid)
+        self.logged.pop(run.uid, None)
         key = (run.namespace, run.name)
         self.unarchived.discard(key)
         self._gauge()
