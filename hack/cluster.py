@@ -16,6 +16,13 @@ serving certificate); kube-controller-manager (every default controller, each
 with its own service account); kube-scheduler; kwok managing one fake Node
 with Runwright's Stages (hack/kwok/stages.yaml). Readiness is polled with a
 timeout, never slept for.
+
+Pod logs are real: the Node advertises kwok's server (127.0.0.1 and kwok's
+port in status.daemonEndpoints), so the API server's pod log proxy reaches
+kwok, which serves a container's log from a file named by a kwok `Logs`
+(one pod) or `ClusterLogs` (pods by namespace/name) object. Both kinds are
+CRDs here (hack/kwok/crds.yaml, --enable-crds), so tests create them at run
+time; docs/testing-pod-logs.md tells test authors how.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ PKI = CLUSTER / "pki"
 STATE = CLUSTER / "state.json"
 KUBECONFIG = CLUSTER / "kubeconfig"
 STAGES = ROOT / "hack" / "kwok" / "stages.yaml"
+KWOK_CRDS = ROOT / "hack" / "kwok" / "crds.yaml"  # Logs and ClusterLogs
+POD_LOGS = CLUSTER / "pod-logs"  # a place for log files tests point kwok at
 
 NODE_NAME = "kwok-node-0"  # = hack/kwokstages.py NODE_NAME
 # Stop order: the reverse of start order.
@@ -281,6 +290,10 @@ def up() -> int:
             "--endpoint-reconciler-type=none",  # a loopback address cannot be an endpoint
             "--allow-privileged=true",
             "--event-ttl=1h",
+            # Pod logs: reach the kubelet (kwok) at the Node's InternalIP (127.0.0.1);
+            # its name does not resolve. kwok's serving cert is self-signed and no
+            # --kubelet-certificate-authority is set, so the API server does not verify it.
+            "--kubelet-preferred-address-types=InternalIP",
         ],
         state,
     )
@@ -289,6 +302,12 @@ def up() -> int:
     write_kubeconfig(KUBECONFIG, api, ca, token)
     verified = ssl.create_default_context(cafile=str(ca))
     wait_for("kube-apiserver /readyz", lambda: http_ok(f"{api}/readyz", verified, token))
+    # kwok watches Logs/ClusterLogs from its start: their CRDs must exist first.
+    POD_LOGS.mkdir()
+    kubectl("apply", "-f", str(KWOK_CRDS))
+    crds = ("crd/logs.kwok.x-k8s.io", "crd/clusterlogs.kwok.x-k8s.io")
+    established = ("wait", "--for=condition=Established", "--timeout=5s", *crds)
+    wait_for("kwok Logs/ClusterLogs CRDs established", lambda: bool(kubectl(*established)))
 
     common = [
         f"--kubeconfig={KUBECONFIG}",
@@ -324,7 +343,12 @@ def up() -> int:
             f"--server-address={kwok_addr}",
             "--node-lease-duration-seconds=40",
             "--cidr=10.0.0.1/16",  # pod IPs
-            "--node-ip=10.254.0.1",
+            # The Node's InternalIP and kubelet port (the node-initialize Stage
+            # writes them) are kwok's own server, so the API server proxies
+            # `kubectl logs` to kwok.
+            "--node-ip=127.0.0.1",
+            f"--node-port={ports['kwok']}",
+            "--enable-crds=Logs,ClusterLogs",
         ],
         state,
     )

@@ -357,6 +357,41 @@ def overview() -> dash.Dashboard:
                 unit="reqps",
             )
         )
+        .with_row(dash.Row("Archive"))
+        .with_panel(
+            series(
+                "Archive writes and errors",
+                "Rows committed to the run archive per second (runs, logs, Events, prunes), "
+                "and failed writes (retried with backoff).",
+                [
+                    (
+                        f"sum by (kind) (rate(runwright_archive_writes_total[{RATE}]))",
+                        "{{kind}} writes/s",
+                    ),
+                    (
+                        f"sum by (kind) (rate(runwright_archive_errors_total[{RATE}]))",
+                        "{{kind}} errors/s",
+                    ),
+                ],
+                unit="ops",
+            )
+        )
+        .with_panel(
+            series(
+                "Archive lag p95 and backlog",
+                "From a run's completion to its record, logs and Events committed (p95), and "
+                "finished runs waiting for the archive (retention keeps them meanwhile).",
+                [
+                    (
+                        "histogram_quantile(0.95, sum by (le) "
+                        f"(rate(runwright_archive_lag_seconds_bucket[{RATE}])))",
+                        "lag p95",
+                    ),
+                    ("max(runwright_archive_backlog)", "backlog (runs)"),
+                ],
+                unit="s",
+            )
+        )
     )
     return board
 

@@ -17,6 +17,12 @@
 5. `kubectl get plr -n runwright-demo`, then the operator is stopped, and the
    control plane too if this script started it (--keep-cluster keeps it).
 
+The operator archives every run (`--archive`) into an SQLite file outside the
+control plane's directory, $RUNWRIGHT_CACHE/demo-archive.db (else
+~/.cache/runwright/demo-archive.db): the demo waits until the archive has
+confirmed every run and lists what it holds, and those runs are still there
+after the demo (and its control plane) are gone. See docs/archive.md.
+
 Exit status: 0 when every run ended with the expected phases, 1 otherwise, 2 when
 the demo could not be set up (e.g. no Go to build the control plane).
 """
@@ -50,6 +56,12 @@ KUBECTL = KUBECONFIG.parent / "bin" / "kubectl"
 if EXTERNAL_KUBECONFIG and not KUBECTL.exists():
     KUBECTL = Path(shutil.which("kubectl") or KUBECTL)
 DEMO_DIR = CLUSTER / "demo"
+#: The demo's run archive: outside .cluster/ (which `make cluster-up` wipes).
+ARCHIVE_DB = (
+    Path(os.environ.get("RUNWRIGHT_CACHE") or Path.home() / ".cache" / "runwright")
+    / "demo-archive.db"
+)
+ARCHIVED = "runwright.dev/archived"  # = runwright.controller.archiver.ARCHIVED
 NAMESPACE = "runwright-demo"
 TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 FINISHED = {"Succeeded", "Failed", "Cancelled"}
@@ -181,6 +193,7 @@ class Operator:
 
     def __init__(self) -> None:
         args = ["--executor", "local", "--workdir", str(DEMO_DIR / "work")]
+        args += ["--archive", f"sqlite:///{ARCHIVE_DB}"]
         self.process = OperatorProcess(KUBECONFIG, [NAMESPACE], args, DEMO_DIR / "operator.log")
 
     def start(self) -> None:
@@ -327,6 +340,43 @@ def watch(runs: dict[str, Expected], timeout: float) -> dict[str, dict[str, Any]
     return seen
 
 
+def wait_archived(runs: dict[str, Expected], timeout: float) -> list[str]:
+    """Wait until the archive confirmed every run (its annotation); problems, if any."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = list_runs()
+        missing = [
+            n
+            for n in runs
+            if ARCHIVED not in ((seen.get(n) or {}).get("metadata") or {}).get("annotations", {})
+        ]
+        if not missing:
+            return []
+        if time.monotonic() > deadline:
+            return [f"the archive did not confirm {', '.join(missing)} within {timeout:.0f}s"]
+        time.sleep(0.25)  # poll interval
+
+
+def show_archive() -> None:
+    """What the archive holds now (it outlives the demo): newest runs of the namespace."""
+    import asyncio
+
+    from runwright.archive import Archive, RunFilter
+
+    async def page() -> list[Any]:
+        archive = await Archive.open(f"sqlite:///{ARCHIVE_DB}", migrate_schema=False)
+        try:
+            found = await archive.list_runs(RunFilter(namespaces=[NAMESPACE]), limit=20)
+            return list(found.runs)
+        finally:
+            await archive.close()
+
+    print(f"\n$ runwright.archive: newest runs in {ARCHIVE_DB}", flush=True)
+    for run in asyncio.run(page()):
+        when = run.completed_at.isoformat(timespec="seconds") if run.completed_at else "-"
+        print(f"{run.name:40} {run.phase:10} {run.pipeline:20} {when}", flush=True)
+
+
 def judge(runs: dict[str, Expected], seen: dict[str, dict[str, Any]]) -> list[str]:
     """What differs from the expected phases, one line each (empty: all as expected)."""
     problems = []
@@ -374,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"$ kubectl get plr -n {NAMESPACE}", flush=True)
         print(kubectl("get", "plr", "-n", NAMESPACE), end="", flush=True)
         problems = judge(runs, seen)
+        problems += wait_archived(runs, 60.0)
+        show_archive()
         jobs = kubectl("get", "jobs", "-n", NAMESPACE, "-l", "runwright.dev/run", "-o", "name")
         if jobs.strip():
             # --executor local never makes Jobs: someone else's operator runs these runs too.

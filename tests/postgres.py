@@ -66,6 +66,8 @@ class PostgresServer:
     port: int
     process: subprocess.Popen[bytes]
     user: str | None
+    settings: tuple[str, ...] = ()
+    """The server's -c options, so `start` after `stop` runs the same server again."""
 
     def url(self, database: str = "postgres") -> str:
         """The asyncpg URL of one database on this server."""
@@ -93,6 +95,30 @@ class PostgresServer:
             capture_output=True,
             text=True,
         ).stdout
+
+    def stop(self) -> None:
+        """Stop the server ("fast" shutdown) and wait; its data stays for `start`."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def start(self) -> None:
+        """Start the stopped server again, same data and port; return once it accepts."""
+        with open(self.root / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [str(self.bin / "postgres"), "-D", str(self.root / "data"), "-p", str(self.port),
+                 *self.settings],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                user=self.user,
+                cwd=self.root,
+                start_new_session=True,
+            )  # fmt: skip
+        _ready(self, time.monotonic() + 60)
 
     def create_database(self, name: str) -> str:
         """A new empty database; returns its URL."""
@@ -174,16 +200,12 @@ def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
             cwd=root,
             start_new_session=True,
         )
-    server = PostgresServer(bin=bin_dir, root=root, port=port, process=process, user=user)
+    server = PostgresServer(
+        bin=bin_dir, root=root, port=port, process=process, user=user, settings=tuple(settings)
+    )
     try:
         _ready(server, time.monotonic() + 60)
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # "fast" shutdown: ends sessions, no wait
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        server.stop()  # "fast" shutdown: ends sessions, no wait (the current process)
         shutil.rmtree(root, ignore_errors=True)

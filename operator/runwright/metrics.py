@@ -222,6 +222,37 @@ class Metrics:
             registry=r,
         )
 
+        # ----- the run archive (runwright.archive; issue 12) ----------------------------------
+        self.archive_writes_total = Counter(
+            "runwright_archive_writes_total",
+            "Archive writes committed, by kind (run, log, events, prune).",
+            ["kind"],
+            registry=r,
+        )
+        self.archive_errors_total = Counter(
+            "runwright_archive_errors_total",
+            "Archive writes (or log and Event reads for it) that failed and will be retried, "
+            "by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.archive_lag_seconds = Histogram(
+            "runwright_archive_lag_seconds",
+            "From a run's completedAt to its final record, logs and Events being committed.",
+            buckets=_SECONDS_SHORT,
+            registry=r,
+        )
+        self.archive_backlog = Gauge(
+            "runwright_archive_backlog",
+            "Finished runs the archive has not confirmed yet (retention keeps them meanwhile).",
+            registry=r,
+        )
+        self.archive_pruned_total = Counter(
+            "runwright_archive_pruned_total",
+            "Archived runs deleted by the archive's own retention.",
+            registry=r,
+        )
+
         self._shares: dict[tuple[str, str], tuple[RunLabels, _Share]] = {}
         self._metric_names: dict[tuple[str, str], set[str]] = {}
 

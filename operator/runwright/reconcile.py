@@ -17,7 +17,7 @@ therefore agree by construction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -130,6 +130,11 @@ class Reconciler:
         self.executor = executor
         self.limits = limits
         self.clock = clock
+        #: With an archive: (run annotations, phase, completedAt) -> not yet confirmed by it.
+        #: Retention waits for the confirmation (controller/archiver.py sets this).
+        self.archive_pending: Callable[[Mapping[str, str], Any, datetime | None], bool] | None = (
+            None
+        )
 
     async def step(self, worker: Worker) -> Step | None:
         """Gather and plan; None when the run's spec is invalid (nothing can be done)."""
@@ -193,6 +198,10 @@ class Reconciler:
             generation=meta.get("generation"),
             rerun_source=rerun_source,
             pipeline_error=pipeline_error,
+            archive_pending=self.archive_pending is not None
+            and self.archive_pending(
+                meta.get("annotations") or {}, status.phase, status.completed_at
+            ),
         )
         return inp, Step(run, spec, status, Plan(status=status), created, execution_date)
 

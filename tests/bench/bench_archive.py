@@ -8,7 +8,9 @@ from the same definitions the migration creates), then time through the real
 query layer (`Archive.list_runs`) the first page of 50 runs for several
 filter/sort combinations, p50/p95 over repeated queries (goal: p95 < 100 ms),
 and the archive write of a finished run (`Archive.record_run`, run + attempts)
-paced at 200 runs per minute (goal: p95 < 1 s). PostgreSQL runs with fsync on.
+paced at 200 runs per minute (goal: p95 < 1 s), and the operator's archiver end to
+end (finished -> confirmed, `--lag-runs`, against the control plane). PostgreSQL
+runs with fsync on.
 
     python tests/bench/bench_archive.py [--runs N] [--backends sqlite,postgresql]
 """
@@ -19,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -296,6 +299,65 @@ async def write_latency(archive: Archive, runs: int, per_minute: int) -> dict[st
     return percentiles(samples)
 
 
+async def archiver_lag(url: str, runs: int, per_minute: int) -> dict[str, float]:
+    """The operator's archiver end to end: run finished -> record, logs, Events committed and
+    the run confirmed (its annotation patched), while `per_minute` runs finish.
+
+    Real PipelineRuns on the local control plane (KUBECONFIG; no operator runs them: their
+    finished bodies are handed to the archiver the way the watch would), the real
+    `Archiver` (queue, batches, pod log lookups, Event list, annotation patch) and the
+    archive database under test. Lag is measured from the body's completedAt.
+    """
+    from kubernetes_asyncio import client, config
+
+    from runwright.controller.archiver import Archiver, ArchiveSettings, pod_logs
+    from runwright.kube.client import Kube
+
+    await config.load_kube_config(config_file=os.environ["KUBECONFIG"])
+    kube = Kube(client.ApiClient())
+    namespace = f"bench-archive-{random.randrange(16**6):06x}"
+    await kube.core.create_namespace({"metadata": {"name": namespace}})
+    lags: dict[str, float] = {}
+    completed: dict[tuple[str, str], datetime] = {}
+    done = asyncio.Event()
+    archiver = Archiver(ArchiveSettings(url=url), kube, pod_logs(kube), set())
+
+    def confirmed(key: tuple[str, str]) -> None:
+        lags[key[1]] = (datetime.now(UTC) - completed[key]).total_seconds() * 1000
+        if len(lags) == runs:
+            done.set()
+
+    archiver.on_confirmed = confirmed
+    try:
+        await archiver.start()
+        await archiver.opened.wait()  # migrations are start-up, not lag
+        interval = 60 / per_minute
+        next_at = time.monotonic()
+        for i in range(runs):
+            body = finished_run_body(i)
+            manifest = {
+                "apiVersion": "runwright.dev/v1alpha1",
+                "kind": "PipelineRun",
+                "metadata": {"name": f"lag-{i}"},
+                "spec": body["spec"],
+            }
+            created = await kube.create("pipelineruns", namespace, manifest)
+            assert created is not None
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))  # pacing
+            next_at += interval
+            now = datetime.now(UTC)
+            body["metadata"] = created["metadata"]
+            body["status"]["completedAt"] = now.isoformat()
+            completed[(namespace, f"lag-{i}")] = now
+            archiver.observe("MODIFIED", body)
+        await asyncio.wait_for(done.wait(), timeout=300)
+    finally:
+        await archiver.close()
+        await kube.core.delete_namespace(namespace)
+        await kube.close()
+    return percentiles(list(lags.values()))
+
+
 @contextlib.asynccontextmanager
 async def backend(name: str) -> AsyncIterator[tuple[str, Path | None]]:
     if name == "sqlite":
@@ -366,6 +428,14 @@ async def bench_backend(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 f"  {'archive write, finished run':<42} p50 {writes['p50_ms']:8.1f}  p95 {writes['p95_ms']:8.1f} ms",
                 flush=True,
             )
+            lag: dict[str, float] | None = None
+            if args.lag_runs:
+                lag = await archiver_lag(url, args.lag_runs, args.per_minute)
+                print(
+                    f"  {'archiver lag, finished -> confirmed':<42} p50 {lag['p50_ms']:8.1f}  "
+                    f"p95 {lag['p95_ms']:8.1f} ms",
+                    flush=True,
+                )
         finally:
             await archive.close()
     return {
@@ -376,9 +446,11 @@ async def bench_backend(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "full_scan_text_no_match": scanning,
         "counts_by_phase_one_namespace": counting,
         "write_finished_run": {"runs": args.write_runs, "per_minute": args.per_minute, **writes},
+        "archiver_lag": lag and {"runs": args.lag_runs, "per_minute": args.per_minute, **lag},
         "goals": {
             "first_page_p95_under_100ms": all(r["p95_ms"] < 100 for r in rows),
             "write_p95_under_1s": writes["p95_ms"] < 1000,
+            "archiver_lag_p95_under_1s": lag is not None and lag["p95_ms"] < 1000,
         },
     }
 
@@ -390,8 +462,20 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=30, help="timed repeats of each query")
     parser.add_argument("--write-runs", type=int, default=200, help="finished runs to archive")
     parser.add_argument("--per-minute", type=int, default=200, help="their pace")
+    parser.add_argument(
+        "--lag-runs",
+        type=int,
+        default=200,
+        help="runs finished through the operator's archiver against the control plane in "
+        "KUBECONFIG (default: this worktree's .cluster/kubeconfig); 0 skips it",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.lag_runs and not os.environ.get("KUBECONFIG"):
+        local = ROOT / ".cluster" / "kubeconfig"
+        if not local.exists():
+            parser.error("--lag-runs needs a control plane: make cluster-up, or set KUBECONFIG")
+        os.environ["KUBECONFIG"] = str(local)
     results = [asyncio.run(bench_backend(name, args)) for name in args.backends.split(",")]
     report = {**report_header("archive"), "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,7 @@ def test_default_values_render_the_operator_cluster_wide() -> None:
             "Role",
             "RoleBinding",
             "PodDisruptionBudget",
+            "PersistentVolumeClaim",  # issue 12: the run archive's SQLite file
         ]
     )
     args = container(objects)["args"]
@@ -101,8 +102,9 @@ def test_rbac_has_no_wildcards_and_no_write_beyond_what_the_operator_does(
         "runwright.dev/triggers": {"get", "list", "watch"},
         "runwright.dev/triggers/status": {"patch"},
         "batch/jobs": {"list", "watch", "create", "delete"},
-        "/pods": {"list", "watch", "create"},
-        "/events": {"create"},
+        "/pods": {"list", "watch", "create"},  # create: the admission dry run (issue 16)
+        "/events": {"create", "list"},  # list: the run archive stores a run's Events
+        "/pods/log": {"get"},  # the run archive stores each attempt's log tail
         "events.k8s.io/events": {"create", "patch"},
         "/secrets": {"get"},
         "/namespaces": {"list", "watch"},
@@ -155,7 +157,7 @@ def test_the_deployment_is_two_replicas_rolled_and_locked_down() -> None:
 
 
 def test_the_only_writable_place_is_an_empty_dir_on_tmp() -> None:
-    objects = render()
+    objects = render("archive.type=none")  # issue 12: the archive's volume is tested below
     c = container(objects)
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["HOME"] == env["TMPDIR"] == "/tmp"
@@ -294,7 +296,9 @@ def test_the_pod_finds_its_namespace_and_its_election_flags_parse() -> None:
 
 
 def test_readiness_is_readyz_and_replicas_prefer_different_nodes() -> None:
-    objects = render()
+    # PostgreSQL: with the SQLite archive the replicas share a node (test below).
+    pg = ("archive.type=postgresql", "archive.postgresql.existingSecret=pg")
+    objects = render(*pg)
     c = container(objects)
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}
     pod = deployment(objects)["spec"]["template"]["spec"]
@@ -302,9 +306,10 @@ def test_readiness_is_readyz_and_replicas_prefer_different_nodes() -> None:
     selector = deployment(objects)["spec"]["selector"]["matchLabels"]
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector
     assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
-    hard = deployment(render("podAntiAffinity=hard"))["spec"]["template"]["spec"]["affinity"]
+    hard = deployment(render("podAntiAffinity=hard", *pg))["spec"]["template"]["spec"]["affinity"]
     assert "requiredDuringSchedulingIgnoredDuringExecution" in hard["podAntiAffinity"]
-    assert "affinity" not in deployment(render("podAntiAffinity=none"))["spec"]["template"]["spec"]
+    none = deployment(render("podAntiAffinity=none", *pg))["spec"]["template"]["spec"]
+    assert "affinity" not in none
 
 
 def test_a_pod_disruption_budget_keeps_one_replica_through_a_drain() -> None:
@@ -316,3 +321,63 @@ def test_a_pod_disruption_budget_keeps_one_replica_through_a_drain() -> None:
         == deployment(objects)["spec"]["selector"]["matchLabels"]
     )
     assert of_kind(render("replicaCount=1"), "PodDisruptionBudget") == []
+
+
+# ----- the run archive (issue 12) ----------------------------------------------------------
+
+
+def env_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(objects)["env"]}
+
+
+def test_the_default_archive_is_sqlite_on_a_kept_persistent_volume_claim() -> None:
+    objects = render()
+    (claim,) = of_kind(objects, "PersistentVolumeClaim")
+    assert claim["metadata"]["name"] == "rw-runwright-archive"
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    mounts = {m["name"]: m["mountPath"] for m in container(objects)["volumeMounts"]}
+    assert mounts == {"tmp": "/tmp", "archive": "/var/lib/runwright"}
+    volumes = {v["name"]: v for v in deployment(objects)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["archive"]["persistentVolumeClaim"] == {"claimName": "rw-runwright-archive"}
+    env = env_of(objects)
+    assert env["RUNWRIGHT_ARCHIVE"] == "sqlite:////var/lib/runwright/archive.db"
+    assert env["RUNWRIGHT_ARCHIVE_LOG_BYTES"] == "1048576"
+
+
+def test_an_existing_claim_is_used_and_none_is_created() -> None:
+    objects = render("archive.sqlite.existingClaim=history")
+    assert of_kind(objects, "PersistentVolumeClaim") == []
+    volumes = {v["name"]: v for v in deployment(objects)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["archive"]["persistentVolumeClaim"] == {"claimName": "history"}
+
+
+def test_postgresql_takes_its_url_from_a_secret_and_needs_no_volume() -> None:
+    objects = render("archive.type=postgresql", "archive.postgresql.existingSecret=pg")
+    assert of_kind(objects, "PersistentVolumeClaim") == []
+    assert env_of(objects)["RUNWRIGHT_ARCHIVE"] == {"secretKeyRef": {"name": "pg", "key": "url"}}
+    assert [m["name"] for m in container(objects)["volumeMounts"]] == ["tmp"]
+
+
+def test_postgresql_without_a_secret_is_refused_naming_the_value() -> None:
+    args = [helm(), "template", "rw", str(CHART), "--set", "archive.type=postgresql"]
+    out = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
+    assert out.returncode != 0
+    assert "archive.postgresql.existingSecret" in out.stderr
+
+
+def test_archive_none_turns_it_off() -> None:
+    objects = render("archive.type=none")
+    assert of_kind(objects, "PersistentVolumeClaim") == []
+    assert env_of(objects)["RUNWRIGHT_ARCHIVE"] == "none"
+
+
+def test_sqlite_replicas_share_a_node_and_postgresql_replicas_spread() -> None:
+    """A ReadWriteOnce claim mounts on one node: replicas elsewhere would never start."""
+    sqlite = deployment(render())["spec"]["template"]["spec"]["affinity"]
+    assert "podAntiAffinity" not in sqlite
+    (term,) = sqlite["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    pg = render("archive.type=postgresql", "archive.postgresql.existingSecret=pg")
+    spread = deployment(pg)["spec"]["template"]["spec"]["affinity"]
+    assert "podAffinity" not in spread and "podAntiAffinity" in spread

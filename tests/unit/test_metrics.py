@@ -62,6 +62,12 @@ def test_every_metric_of_the_issue_is_defined_with_its_labels(metrics: m.Metrics
         "runwright_kube_requests": "counter",
         "runwright_reconcile_errors": "counter",
         "runwright_reconcile_throttled": "counter",
+        # issue 12: the run archive
+        "runwright_archive_writes": "counter",
+        "runwright_archive_errors": "counter",
+        "runwright_archive_lag_seconds": "histogram",
+        "runwright_archive_backlog": "gauge",
+        "runwright_archive_pruned": "counter",
     }
     assert "runwright_pipeline_runs_total" in metrics.names()
     assert "runwright_block_run_duration_seconds_bucket" in metrics.names()

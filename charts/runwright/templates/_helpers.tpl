@@ -70,7 +70,12 @@ by a Role in each watched namespace.
   verbs: ["list", "watch", "create"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  # list: the run archive stores a finished run's Events
+  verbs: ["create", "list"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  # the run archive stores each attempt's log tail
+  verbs: ["get"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -86,6 +86,22 @@ class Archive:
                 )
         return records
 
+    async def record_runs(
+        self, bodies: Sequence[Mapping[str, Any]], *, now: datetime | None = None
+    ) -> list[RunRecords]:
+        """Upsert several PipelineRuns and their attempts in ONE transaction (a batch)."""
+        records = [run_records(body) for body in bodies]
+        if not records:
+            return records
+        stamp = now or datetime.now(UTC)
+        rows = [dataclasses.asdict(r.run) | {"archived_at": stamp} for r in records]
+        attempts = [dataclasses.asdict(a) for r in records for a in r.attempts]
+        async with self.engine.begin() as connection:
+            await connection.execute(upsert(connection, RUNS), rows)
+            if attempts:
+                await connection.execute(upsert(connection, ATTEMPTS), attempts)
+        return records
+
     async def record_events(
         self, run_uid: str, events: Iterable[Mapping[str, Any]]
     ) -> list[EventRecord]:

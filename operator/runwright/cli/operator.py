@@ -136,6 +136,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="restricted: block pods meet Pod Security 'restricted' unless their Pipeline asks "
         "otherwise (default); none: pods exactly as the Pipeline writes them",
     )
+    p.add_argument(
+        "--archive",
+        default=None,
+        metavar="URL",
+        help="the run archive: sqlite:///PATH, postgresql+asyncpg://USER@HOST/DB, or none "
+        "(default: $RUNWRIGHT_ARCHIVE, else none); see docs/archive.md",
+    )
+    p.add_argument(
+        "--archive-log-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="bytes of each attempt's log the archive keeps, its tail (default 1048576)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=command)
 
@@ -173,6 +187,19 @@ def command(args: argparse.Namespace) -> int:
     config.CONFIG.qps = args.qps
     config.CONFIG.burst = args.burst
     timing = _timing(args)
+    if args.archive is not None:
+        config.CONFIG.archive = config.archive_setting(args.archive)
+    if args.archive_log_bytes is not None:
+        if args.archive_log_bytes < 0:
+            raise exits.InputError("--archive-log-bytes must be 0 or more")
+        config.CONFIG.archive_log_cap = args.archive_log_bytes
+    if config.CONFIG.archive is not None:
+        from runwright.archive import archive_url
+
+        try:
+            archive_url(config.CONFIG.archive)
+        except ValueError as exc:
+            raise exits.InputError(f"--archive: {exc}") from exc
 
     # Logging first: waiting for the API server logs a line per try.
     kopf.configure(

@@ -67,6 +67,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"keep the logs of the newest N runs in the log directory, delete older ones "
         f"(default {runlogs.KEEP_RUNS})",
     )
+    parser.add_argument(
+        "--archive",
+        metavar="URL",
+        help="also keep the finished run, every attempt and its output in this run archive "
+        "(sqlite:///PATH or postgresql+asyncpg://...; see docs/archive.md)",
+    )
     parser.set_defaults(func=command)
 
 
@@ -137,6 +143,13 @@ def select_pipeline(path: str, wanted: str | None) -> Pipeline:
 def command(args: argparse.Namespace) -> int:
     """Run the pipeline and print its outcome; the exit status says how it ended."""
     variables = parse_variables(args.var)
+    if args.archive:
+        from runwright.archive import archive_url
+
+        try:
+            archive_url(args.archive)
+        except ValueError as exc:
+            raise InputError(f"--archive: {exc}") from exc
     pipeline = select_pipeline(args.file, args.pipeline)
     # Logs are kept after the run (a failed block's full output is worth reading), in a
     # directory the user can find again; older runs' logs beyond --keep-logs go.
@@ -161,6 +174,11 @@ def command(args: argparse.Namespace) -> int:
         )
     print_result(run, args.output)
     print(f"logs: {workdir}", file=sys.stderr)
+    if args.archive:
+        from runwright.cli.runarchive import archive_local_run
+
+        uid = asyncio.run(archive_local_run(args.archive, run, workdir))
+        print(f"archived: {run.metadata.name} (uid {uid}) in {args.archive}", file=sys.stderr)
     assert run.status is not None and run.status.phase is not None
     return exits.BY_PHASE.get(run.status.phase, exits.FAILED)
 

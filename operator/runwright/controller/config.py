@@ -62,6 +62,10 @@ class OperatorConfig:
     """Client-side rate limit of the operator's API requests, per second (0: none)."""
     burst: int = 100
     """Requests the rate limit lets through at once."""
+    archive: str | None = None
+    """The run archive's URL (sqlite:///PATH, postgresql+asyncpg://...); None: no archive."""
+    archive_log_cap: int = 1 << 20
+    """Bytes of each attempt's log the archive keeps (the tail)."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -94,7 +98,14 @@ class OperatorConfig:
             pod_security=pod_security,  # type: ignore[arg-type]
             qps=float(env.get("RUNWRIGHT_QPS", "50")),
             burst=int(env.get("RUNWRIGHT_BURST", "100")),
+            archive=archive_setting(env.get("RUNWRIGHT_ARCHIVE", "")),
+            archive_log_cap=int(env.get("RUNWRIGHT_ARCHIVE_LOG_BYTES", str(1 << 20))),
         )
+
+
+def archive_setting(value: str) -> str | None:
+    """`--archive` / RUNWRIGHT_ARCHIVE: a database URL, or none (also empty) for no archive."""
+    return None if value.strip().lower() in ("", "none") else value.strip()
 
 
 #: The active configuration; `runwright operator` replaces it before kopf starts.

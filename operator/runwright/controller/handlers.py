@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import kopf
 
 from runwright import labels as keys
 from runwright.controller import leader
+from runwright.controller.archiver import (
+    Archiver,
+    ArchiveSettings,
+    file_logs,
+    pending_for,
+    pod_logs,
+)
 from runwright.controller.config import CONFIG
 from runwright.controller.executors import (
     KubeRunExecutor,
@@ -94,6 +102,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         controller = RunController(kube, executor, CONFIG)
     memo.runs = controller
     memo.triggers = TriggerController(kube, controller)
+    memo.archiver = _archiver(kube, controller, memo)
+    await memo.archiver.start()
     memo.kube = kube
     memo.news = News()
     if "api" in memo:
@@ -116,6 +126,35 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         )
 
 
+def _archiver(kube: Kube, controller: RunController, memo: kopf.Memo) -> Archiver:
+    """The run archive's writer (inert with --archive none), wired to what it guards."""
+    local: LocalRunExecutor | None = memo.get("local")
+    if local is not None:
+
+        def path_of(namespace: str, run: str, name: str) -> Path | None:
+            executor = local.runs.get((namespace, run))
+            known = executor.log_path(name) if executor is not None else None
+            if known is None and local.workdir is not None:
+                return local.workdir / namespace / run / f"{name}.log"
+            return known
+
+        logs = file_logs(path_of)
+    else:
+        logs = pod_logs(kube)
+    settings = ArchiveSettings(url=CONFIG.archive, log_cap=CONFIG.archive_log_cap)
+    archiver = Archiver(settings, kube, logs, controller.model.unarchived)
+    if archiver.enabled:
+        controller.reconciler.archive_pending = pending_for
+
+        def confirmed(key: tuple[str, str]) -> None:
+            state = controller.states.get(key)
+            if state is not None:
+                controller.on_change(key, state)  # the Trigger's history limits may act now
+
+        archiver.on_confirmed = confirmed
+    return archiver
+
+
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop the workers and local processes; the runs go on in the cluster."""
@@ -125,6 +164,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if "local" in memo:
         await memo.local.close()
     await memo.health.stop()
+    await memo.archiver.close()
     await memo.kube.close()
 
 
@@ -195,6 +235,7 @@ async def run_event(event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> Non
     """A run was listed, created, changed or deleted: (re)start or wake its worker."""
     _bind(memo, kwargs)
     memo.runs.run_event(event.get("type"), event["object"])
+    memo.archiver.observe(event.get("type"), event["object"])
 
 
 @kopf.on.event(GROUP, VERSION, "pipelines")

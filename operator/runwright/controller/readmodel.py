@@ -58,6 +58,8 @@ class ReadModel:
         self.pipelines: dict[PipelineKey, dict[str, Any]] = {}
         self.namespace_limits: dict[str, int] = {}
         self.triggers: dict[tuple[str, str], dict[str, Any]] = {}
+        #: Finished runs a configured archive has not confirmed (history limits keep them).
+        self.unarchived: set[RunKey] = set()
         self._validated: dict[PipelineKey, Validated] = {}
 
     # ----- Pipelines ------------------------------------------------------------------

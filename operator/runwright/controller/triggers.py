@@ -72,6 +72,7 @@ def trigger_runs(model: ReadModel, expected: ExpectedRuns, key: TriggerKey) -> l
             completed_at=state.completed_at,
             triggered_by=TriggeredBy(state.triggered_by) if state.triggered_by else None,
             cancel_requested=state.cancel,
+            archived=(namespace, run) not in model.unarchived,
         )
     pending = expected.of(key)
     expected.seen(k for k in pending if k[1] in seen)

@@ -196,7 +196,8 @@ def finished_run(work: Work) -> None:
     if ttl is not None:
         expires = st.completed_at + timedelta(seconds=ttl)
         if work.now >= expires:
-            work.plan.delete = True
+            # Never delete what the archive has not confirmed; its confirmation wakes us.
+            work.plan.delete = not work.inp.archive_pending
         else:
             work.plan.wake(expires)
 

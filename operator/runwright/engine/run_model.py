@@ -84,6 +84,9 @@ class PlanInput:
     """For `spec.rerunOf`: the earlier run's status (None when it does not exist)."""
     pipeline_error: str | None = None
     """The live Pipeline exists but is not a valid spec (the message names the field)."""
+    archive_pending: bool = False
+    """An archive is configured and has not confirmed this run's final record: retention
+    keeps the run until it has (the confirmation wakes the run). False without an archive."""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ class TriggerRun:
     triggered_by: TriggeredBy | None = None
     cancel_requested: bool = False
     """spec.cancel is already true: Replace need not ask again."""
+    archived: bool = True
+    """False while a configured archive has not confirmed the finished run: the history
+    limits keep it (it still counts) until the archive has it."""
 
     @property
     def finished(self) -> bool:

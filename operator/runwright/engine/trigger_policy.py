@@ -56,7 +56,8 @@ def beyond_history(
     """The oldest finished runs beyond successfulRunsHistoryLimit and failedRunsHistoryLimit.
 
     Succeeded runs count against the first, Failed and Cancelled ones against the second;
-    age is completion time (creation when unknown), the name breaking ties.
+    age is completion time (creation when unknown), the name breaking ties. A run a
+    configured archive has not confirmed (`archived` False) is kept, and still counts.
     """
     runs = list(runs)
     limits = (
@@ -75,5 +76,6 @@ def beyond_history(
         delete.extend(
             RunToDelete(old.name, f"beyond {what}RunsHistoryLimit ({limit})")
             for old in finished[limit:]
+            if old.archived  # an unarchived run waits for the archive, still counted
         )
     return delete
