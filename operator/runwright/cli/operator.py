@@ -60,6 +60,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--api-port", type=int, default=8081, help="port of the API-trigger endpoint (default 8081)"
     )
+    p.add_argument(
+        "--job-ttl",
+        type=int,
+        default=86400,
+        metavar="SECONDS",
+        help="delete a block's finished Job and pod this long after it ends "
+        "(ttlSecondsAfterFinished; 0: keep them; default 86400, a day)",
+    )
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.add_argument("--workdir", type=Path, help="local executor: where block logs go")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -81,6 +89,9 @@ def command(args: argparse.Namespace) -> int:
     config.CONFIG.api_port = args.api_port
     config.CONFIG.log_format = args.log_format
     config.CONFIG.workdir = args.workdir
+    if args.job_ttl < 0:
+        raise exits.InputError("--job-ttl must be 0 (keep finished Jobs) or more seconds")
+    config.CONFIG.job_ttl = args.job_ttl or None
 
     # Logging first: waiting for the API server logs a line per try.
     kopf.configure(

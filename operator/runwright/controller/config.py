@@ -31,6 +31,9 @@ class OperatorConfig:
     log_format: Literal["text", "json"] = "text"
     workdir: Path | None = None
     """For the local executor: where block logs and output files go."""
+    job_ttl: int | None = 86400
+    """ttlSecondsAfterFinished of block Jobs: Kubernetes deletes a finished Job (and its
+    pod) this long after it ends (None: never). The run's status has the attempt by then."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -45,6 +48,7 @@ class OperatorConfig:
             raise ValueError(f"RUNWRIGHT_LOG_FORMAT={log_format!r}: use text or json")
         namespaces = [n for n in env.get("RUNWRIGHT_NAMESPACES", "").split(",") if n]
         workdir = env.get("RUNWRIGHT_WORKDIR")
+        job_ttl = env.get("RUNWRIGHT_JOB_TTL", "86400")
         return cls(
             namespaces=namespaces,
             max_concurrent_blocks=int(limit) if limit not in ("", "0", "none") else None,
@@ -53,6 +57,7 @@ class OperatorConfig:
             api_port=int(env.get("RUNWRIGHT_API_PORT", "8081")),
             log_format=log_format,  # type: ignore[arg-type]
             workdir=Path(workdir) if workdir else None,
+            job_ttl=int(job_ttl) if job_ttl not in ("", "none") else None,
         )
 
 

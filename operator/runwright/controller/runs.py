@@ -31,11 +31,7 @@ from runwright.controller.readmodel import ReadModel, RunState
 from runwright.controller.workers import WorkerPool
 from runwright.engine.concurrency import (
     Claim,
-    PipelineRunSlot,
     RunKey,
-    RunSlot,
-    admission_wakes,
-    admitted,
     block_budget,
     capacity_wakes,
 )
@@ -94,6 +90,12 @@ class RunController:
         #: The budgets were rebuilt from the Jobs index (once, on the first event).
         self.claims_seeded = False
         self.background: set[asyncio.Task[None]] = set()
+        #: Catching up after a start (`hold`): runs are remembered, none is planned yet.
+        self.holding = False
+        self.held: set[RunKey] = set()
+        #: Finished runs kept without their body, with the resourceVersions of our last
+        #: writes (to know their echo): the body is read again if the run needs a reconcile.
+        self.parked: dict[RunKey, list[str]] = {}
 
     # ----- events in ---------------------------------------------------------------------
 
@@ -106,19 +108,70 @@ class RunController:
             return
         worker = self.workers.get(key)
         if worker is None:
+            echoes = self.parked.get(key)
+            if echoes is not None and meta.get("resourceVersion") in echoes:
+                return  # the echo of the write that finished the run
+            self._remember(key, body)
+            if event_type is None and self.holding and self.states[key].finished:
+                # Listed at start and finished: its body is not kept (a finished run
+                # costs its RunState only); `release` reconciles it later, reading it then.
+                self.parked[key] = []
+                self.held.add(key)
+                return
             worker = Worker(key=key, body=dict(body))
             worker.labels = dict(meta.get("labels") or {})
-            self._remember(key, worker.body)
+            self.parked.pop(key, None)
             self.workers[key] = worker
         else:
             worker.body = dict(body)
             if worker.is_own_write(worker.body):
                 return  # the echo of our own write: nothing in it is news to the worker
+        if self.holding:
+            self.held.add(key)
+            return
         self.pool.ensure(key)
+
+    def hold(self) -> None:
+        """Plan no run until `release`: the operator is still catching up with the cluster."""
+        self.holding = True
+
+    async def release(self, pace: int = 50) -> None:
+        """Caught up: plan the held runs, active ones oldest first, then the finished ones.
+
+        The finished ones only need a look (retention, cleanup), so they are started
+        `pace` at a time with a yield in between: a new run is not queued behind them.
+        """
+        self.holding = False
+        held, self.held = self.held, set()
+        active = sorted(
+            (k for k in held if k in self.states and not self.states[k].finished),
+            key=lambda k: (self.states[k].execution_date, k),
+        )
+        for key in active:
+            self.pool.ensure(key)
+        finished = [k for k in held if k in self.states and self.states[k].finished]
+        for at, key in enumerate(finished, 1):
+            if key in self.states:
+                self.pool.ensure(key)
+            if at % pace == 0:
+                await asyncio.sleep(0.05)
 
     def wake(self, namespace: str, run: str) -> None:
         """Something about the run changed (a Job, a pod, a budget): reconcile it soon."""
         self.pool.wake((namespace, run))
+
+    def is_parked(self, namespace: str, run: str) -> bool:
+        """A finished run kept without its body: only a stray running Job concerns it."""
+        return (namespace, run) in self.parked
+
+    def _wake_finished(self, key: RunKey) -> None:
+        """A finished run's policy changed (retention): reconcile it, parked or not."""
+        if key not in self.parked:
+            self.wake(*key)
+        elif self.holding:
+            self.held.add(key)
+        else:
+            self.pool.ensure(key)
 
     def pipeline_event(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
         """A Pipeline changed: keep its body, and wake its runs waiting for it to exist.
@@ -143,10 +196,11 @@ class RunController:
         retention_changed = (
             old is not None and (old.get("spec") or {}).get("retention") != retention
         )
-        for run_key, state in self.states.items():
-            waiting = state.phase is None or (retention_changed and not state.active)
-            if run_key[0] == key[0] and state.pipeline == key[1] and waiting:
-                self.wake(*run_key)
+        for name, state in list(self.model.runs.of_pipeline(*key).items()):
+            if state.phase is None:
+                self.wake(key[0], name)
+            elif retention_changed and not state.active:
+                self._wake_finished((key[0], name))
         return True
 
     def namespace_event(self, name: str, annotations: Mapping[str, str]) -> None:
@@ -184,7 +238,22 @@ class RunController:
 
     async def _reconcile_key(self, key: RunKey) -> datetime | None:
         worker = self.workers.get(key)
-        return await self.reconcile(worker) if worker is not None else None
+        if worker is None and key in self.parked:
+            body = await self.kube.get(RUNS, *key)
+            if body is None:
+                return None  # deleted: its DELETED event forgets it
+            worker = self.workers[key] = Worker(key=key, body=body)
+            worker.labels = dict(body["metadata"].get("labels") or {})
+            worker.own_versions = self.parked.pop(key)
+        if worker is None:
+            return None
+        wake_at = await self.reconcile(worker)
+        state = self.states.get(key)
+        if state is not None and state.finished and self.workers.get(key) is worker:
+            # Done: keep the row, drop the body (its frozen Pipeline and status).
+            self.parked[key] = worker.own_versions
+            del self.workers[key]
+        return wake_at
 
     async def reconcile(self, worker: Worker) -> datetime | None:
         """Plan once and apply the result; returns when to be called again at the latest."""
@@ -207,12 +276,18 @@ class RunController:
             step.old, new, RunLabels(namespace, name, spec.pipeline_ref.name, run.trigger or "")
         )
         old_claim = self.claims.get(key)
-        self.claims[key] = Claim(
+        claim = Claim(
             namespace,
             new.execution_date or step.execution_date,
             running=step.result.running,
             wanted=len(step.result.queued_on_budget),
         )
+        # A run that holds and wants nothing is left out: every budget answer sums
+        # the claims, and finished runs must not make that O(runs).
+        if claim.running or claim.wanted:
+            self.claims[key] = claim
+        else:
+            self.claims.pop(key, None)
         self.states[key] = RunState(
             pipeline=spec.pipeline_ref.name,
             execution_date=new.execution_date or step.execution_date,
@@ -239,9 +314,9 @@ class RunController:
             await self.sync_pipeline(namespace, pipeline)
             if new.phase is not None and new.phase.finished:
                 self._wake_admission(namespace, pipeline, new.pipeline_spec)
-        claim = self.claims.get(key)
-        if old_claim is not None and claim is not None and claim.running < old_claim.running:
-            self._wake_for_capacity(old_claim.running - claim.running)
+        running = claim.running if (claim := self.claims.get(key)) is not None else 0
+        if old_claim is not None and running < old_claim.running:
+            self._wake_for_capacity(old_claim.running - running)
 
     # ----- limits (the reconciler asks these) ---------------------------------------------
 
@@ -252,16 +327,11 @@ class RunController:
         limit = spec.concurrency.pipeline_run_limit if spec is not None else None
         if limit is None:
             return True
-        slots = [
-            RunSlot(
-                name=name,
-                execution_date=state.execution_date if name != key[1] else execution_date,
-                active=state.phase == RunPhase.RUNNING,
-            )
-            for name, state in self.model.runs_of_pipeline(key[0], pipeline)
-            if state.active
-        ]
-        return admitted(key[1], slots, limit)
+        if self.holding:
+            return False  # an older run may not have been seen yet
+        state = self.states.get(key)
+        date = state.execution_date if state is not None and state.active else execution_date
+        return self.model.runs.queue(key[0], pipeline).admitted(key[1], date, limit)
 
     def budget(self, key: RunKey, execution_date: datetime) -> int | None:
         """How many blocks the run may start now (global and namespace budgets)."""
@@ -276,17 +346,8 @@ class RunController:
     def _wake_admission(self, namespace: str, pipeline: str, spec: PipelineSpec | None) -> None:
         """A run of `pipeline` ended: wake its oldest runs queued on pipelineRunLimit."""
         limit = spec.concurrency.pipeline_run_limit if spec is not None else None
-        slots = (
-            PipelineRunSlot(
-                key=(namespace, name),
-                execution_date=state.execution_date,
-                active=state.phase == RunPhase.RUNNING,
-                waiting=state.phase in (RunPhase.PENDING, RunPhase.QUEUED),
-            )
-            for name, state in self.model.runs_of_pipeline(namespace, pipeline)
-        )
-        for key in admission_wakes(slots, limit):
-            self.wake(*key)
+        for name in self.model.runs.queue(namespace, pipeline).wakes(limit):
+            self.wake(namespace, name)
 
     def _wake_for_capacity(self, freed: int) -> None:
         """Wake the oldest runs queued on a budget, as many as can use `freed` slots."""
@@ -315,6 +376,8 @@ class RunController:
 
     def _forget(self, key: RunKey, body: Mapping[str, Any]) -> None:
         self.workers.pop(key, None)
+        self.parked.pop(key, None)
+        self.held.discard(key)
         self.pool.stop(key)
         state = self.states.pop(key, None)
         claim = self.claims.pop(key, None)
