@@ -34,6 +34,8 @@ class OperatorConfig:
     job_ttl: int | None = 86400
     """ttlSecondsAfterFinished of block Jobs: Kubernetes deletes a finished Job (and its
     pod) this long after it ends (None: never). The run's status has the attempt by then."""
+    delete_finished_jobs: bool = False
+    """Delete a finished run's Jobs (and pods) as soon as its final status is written."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -58,6 +60,7 @@ class OperatorConfig:
             log_format=log_format,  # type: ignore[arg-type]
             workdir=Path(workdir) if workdir else None,
             job_ttl=int(job_ttl) if job_ttl not in ("", "none") else None,
+            delete_finished_jobs=env.get("RUNWRIGHT_DELETE_FINISHED_JOBS", "") in ("1", "true"),
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 
 from runwright import labels as keys
+from runwright.controller.cleanup import FinishedJobs
 from runwright.controller.config import CONFIG
 from runwright.controller.executors import (
     KubeRunExecutor,
@@ -93,6 +94,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             jobs, jobs_of, pods_of, wake=lambda ns, run: controller.wake(ns, run)
         )
         controller = RunController(kube, executor, CONFIG)
+        if CONFIG.delete_finished_jobs:
+            controller.cleanup = FinishedJobs(jobs_of, kube.delete_job)
     memo.runs = controller
     memo.triggers = TriggerController(kube, controller)
     memo.kube = kube

@@ -17,15 +17,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
 from runwright.api.common import RunRecord
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.trigger import RunPhase
+from runwright.controller.cleanup import FinishedJobs
 from runwright.controller.config import OperatorConfig
 from runwright.controller.kubestore import KubeStore
+from runwright.controller.oversize import fail_oversized, merged, too_large
 from runwright.controller.pipelinestatus import PipelineStatusWriter
 from runwright.controller.readmodel import ReadModel, RunState
 from runwright.controller.workers import WorkerPool
@@ -96,6 +101,8 @@ class RunController:
         #: Finished runs kept without their body, with the resourceVersions of our last
         #: writes (to know their echo): the body is read again if the run needs a reconcile.
         self.parked: dict[RunKey, list[str]] = {}
+        #: Deletes a finished run's Jobs after its last write (--delete-finished-jobs).
+        self.cleanup: FinishedJobs | None = None
 
     # ----- events in ---------------------------------------------------------------------
 
@@ -249,6 +256,10 @@ class RunController:
             return None
         wake_at = await self.reconcile(worker)
         state = self.states.get(key)
+        if state is not None and state.finished and self.cleanup is not None:
+            meta = worker.body["metadata"]
+            ref = RunRef(key[0], key[1], meta.get("uid", ""), state.pipeline, state.trigger)
+            await self.cleanup.clean(ref)
         if state is not None and state.finished and self.workers.get(key) is worker:
             # Done: keep the row, drop the body (its frozen Pipeline and status).
             self.parked[key] = worker.own_versions
@@ -261,7 +272,14 @@ class RunController:
         if step is None:
             return None
         old_claim, phase_changed = self._account(worker.key, step)
-        wake_at = await self.reconciler.apply(worker, step)
+        try:
+            wake_at = await self.reconciler.apply(worker, step)
+        except ApiException as exc:
+            why = too_large(exc)
+            if why is None:
+                raise
+            await self._fail_oversized(worker, step, why)
+            return None
         await self._follow_up(worker.key, step, old_claim, phase_changed)
         return wake_at
 
@@ -317,6 +335,21 @@ class RunController:
         running = claim.running if (claim := self.claims.get(key)) is not None else 0
         if old_claim is not None and running < old_claim.running:
             self._wake_for_capacity(old_claim.running - running)
+
+    async def _fail_oversized(self, worker: Worker, step: Step, why: str) -> None:
+        """The status cannot be written: fail the run (StatusTooLarge), stop its blocks."""
+        now = self.clock()
+        patch = await fail_oversized(
+            self.kube, self.executor, step.run, step.result.status, why, now
+        )
+        written = merged(worker.written, patch)
+        worker.body = {**worker.body, "status": written}
+        worker.status, worker.written = None, written
+        old = self.states.get(worker.key)
+        if old is not None:
+            self.states[worker.key] = replace(old, phase=RunPhase.FAILED, completed_at=now)
+        self.claims.pop(worker.key, None)
+        await self.sync_pipeline(worker.key[0], step.spec.pipeline_ref.name)
 
     # ----- limits (the reconciler asks these) ---------------------------------------------
 
