@@ -97,6 +97,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         if CONFIG.delete_finished_jobs:
             controller.cleanup = FinishedJobs(jobs_of, kube.delete_job)
     memo.runs = controller
+    controller.has_jobs = lambda key: bool(jobs_store.by("run", key))
     memo.triggers = TriggerController(kube, controller)
     memo.kube = kube
     memo.news = News()

@@ -53,6 +53,14 @@ RUNS = "pipelineruns"
 __all__ = ["RunController", "RunState", "Worker", "parse_time"]
 
 
+def _retry_pending(body: Mapping[str, Any]) -> bool:
+    """A finished run asked for an in-place retry not handled yet (spec.retry.id)."""
+    request = (body.get("spec") or {}).get("retry")
+    if not isinstance(request, Mapping):
+        return False
+    return request.get("id") != (body.get("status") or {}).get("retryId")
+
+
 def _same_spec(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """The same Pipeline spec: by generation when the API server gave one, else by value."""
     before = (old.get("metadata") or {}).get("generation")
@@ -101,6 +109,13 @@ class RunController:
         #: Finished runs kept without their body, with the resourceVersions of our last
         #: writes (to know their echo): the body is read again if the run needs a reconcile.
         self.parked: dict[RunKey, list[str]] = {}
+        #: Finished runs listed at start with no retry request: looked at on release
+        #: only if their Pipeline's retention applies or they still have Jobs.
+        self.idle: set[RunKey] = set()
+        #: The Jobs the operator sees of a run (set by the operator's wiring).
+        self.has_jobs: Callable[[RunKey], bool] = lambda _key: False
+        #: At most this many parked runs are read back at once (each read is a body).
+        self._reads = asyncio.Semaphore(8)
         #: Deletes a finished run's Jobs after its last write (--delete-finished-jobs).
         self.cleanup: FinishedJobs | None = None
 
@@ -121,9 +136,13 @@ class RunController:
             self._remember(key, body)
             if event_type is None and self.holding and self.states[key].finished:
                 # Listed at start and finished: its body is not kept (a finished run
-                # costs its RunState only); `release` reconciles it later, reading it then.
+                # costs its RunState only); `release` looks at it if something may be
+                # left to do, reading it again then.
                 self.parked[key] = []
-                self.held.add(key)
+                if _retry_pending(body):
+                    self.held.add(key)
+                else:
+                    self.idle.add(key)
                 return
             worker = Worker(key=key, body=dict(body))
             worker.labels = dict(meta.get("labels") or {})
@@ -157,6 +176,8 @@ class RunController:
         for key in active:
             self.pool.ensure(key)
         finished = [k for k in held if k in self.states and self.states[k].finished]
+        idle, self.idle = self.idle, set()
+        finished += [k for k in idle if k in self.states and self._needs_look(k)]
         for at, key in enumerate(finished, 1):
             if key in self.states:
                 self.pool.ensure(key)
@@ -165,7 +186,30 @@ class RunController:
 
     def wake(self, namespace: str, run: str) -> None:
         """Something about the run changed (a Job, a pod, a budget): reconcile it soon."""
-        self.pool.wake((namespace, run))
+        key = (namespace, run)
+        if key in self.parked and key not in self.pool and not self.holding:
+            self.pool.ensure(key)  # a finished run without a loop (a stray Job of it)
+            return
+        self.pool.wake(key)
+
+    def _needs_look(self, key: RunKey) -> bool:
+        """A finished run that retention may delete, or with Jobs left to stop or clean."""
+        if self.has_jobs(key):
+            return True
+        state = self.states[key]
+        spec, _ = self.model.pipeline_spec(key[0], state.pipeline)
+        if spec is None:
+            return True  # gone or invalid: its frozen copy decides, read with the run
+        ttl = (
+            {
+                RunPhase.SUCCEEDED: spec.retention.succeeded_seconds,
+                RunPhase.FAILED: spec.retention.failed_seconds,
+                RunPhase.CANCELLED: spec.retention.cancelled_seconds,
+            }.get(state.phase)
+            if state.phase is not None
+            else None
+        )
+        return ttl is not None
 
     def is_parked(self, namespace: str, run: str) -> bool:
         """A finished run kept without its body: only a stray running Job concerns it."""
@@ -246,7 +290,8 @@ class RunController:
     async def _reconcile_key(self, key: RunKey) -> datetime | None:
         worker = self.workers.get(key)
         if worker is None and key in self.parked:
-            body = await self.kube.get(RUNS, *key)
+            async with self._reads:
+                body = await self.kube.get(RUNS, *key)
             if body is None:
                 return None  # deleted: its DELETED event forgets it
             worker = self.workers[key] = Worker(key=key, body=body)
@@ -411,6 +456,7 @@ class RunController:
         self.workers.pop(key, None)
         self.parked.pop(key, None)
         self.held.discard(key)
+        self.idle.discard(key)
         self.pool.stop(key)
         state = self.states.pop(key, None)
         claim = self.claims.pop(key, None)
