@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
         demo demo-local bench bench-engine bench-operator bench-triggers bench-archive clean \
         dashboards check-dashboards reasons check-reasons apidocs check-apidocs operator-lock \
-        plugindocs check-plugindocs bench-cli bench-invalid
+        plugindocs check-plugindocs bench-cli bench-invalid bench-scale
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -93,6 +93,9 @@ bench-engine: $(STAMP) ## time one plan() call for DAGs of 10 to 5,000 blocks
 
 bench-operator: $(STAMP) ## the operator (a subprocess) on the local control plane, or RUNWRIGHT_TEST_KUBECONFIG's: 200 diamond runs, 1,000 one-block runs; writes, reconciles, CPU per attempt
 	$(PY) tests/bench/bench_operator.py $(BENCH_OPERATOR_ARGS)
+
+bench-scale: $(STAMP) ## the operator with 1,000 / 5,000 / 10,000 finished runs: restart to first Job, RSS per run; a 2,000-run drain under pipelineRunLimit 5 (rate, order)
+	$(PY) tests/bench/bench_scale.py $(BENCH_SCALE_ARGS)
 
 bench-triggers: $(STAMP) ## 100 Schedule triggers firing every minute for 5 minutes: fire→run lag, missed/doubled fires
 	$(PY) tests/bench/bench_triggers.py $(BENCH_TRIGGERS_ARGS)

@@ -114,6 +114,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="how often the leader renews and a standby tries (default 2)",
     )
+    p.add_argument(
+        "--job-ttl",
+        type=int,
+        default=86400,
+        metavar="SECONDS",
+        help="delete a block's finished Job and pod this long after it ends "
+        "(ttlSecondsAfterFinished; 0: keep them; default 86400, a day)",
+    )
+    p.add_argument(
+        "--delete-finished-jobs",
+        action="store_true",
+        help="delete a finished run's Jobs and pods as soon as its final status is written "
+        "(after the archive hook; default: leave them to --job-ttl)",
+    )
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.add_argument("--workdir", type=Path, help="local executor: where block logs go")
     p.add_argument(
@@ -200,6 +214,10 @@ def command(args: argparse.Namespace) -> int:
             archive_url(config.CONFIG.archive)
         except ValueError as exc:
             raise exits.InputError(f"--archive: {exc}") from exc
+    if args.job_ttl < 0:
+        raise exits.InputError("--job-ttl must be 0 (keep finished Jobs) or more seconds")
+    config.CONFIG.job_ttl = args.job_ttl or None
+    config.CONFIG.delete_finished_jobs = args.delete_finished_jobs
 
     # Logging first: waiting for the API server logs a line per try.
     kopf.configure(

@@ -66,6 +66,11 @@ class OperatorConfig:
     """The run archive's URL (sqlite:///PATH, postgresql+asyncpg://...); None: no archive."""
     archive_log_cap: int = 1 << 20
     """Bytes of each attempt's log the archive keeps (the tail)."""
+    job_ttl: int | None = 86400
+    """ttlSecondsAfterFinished of block Jobs: Kubernetes deletes a finished Job (and its
+    pod) this long after it ends (None: never). The run's status has the attempt by then."""
+    delete_finished_jobs: bool = False
+    """Delete a finished run's Jobs (and pods) as soon as its final status is written."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -85,6 +90,7 @@ class OperatorConfig:
             raise ValueError(f"RUNWRIGHT_POD_SECURITY={pod_security!r}: use restricted or none")
         requests = env.get("RUNWRIGHT_DEFAULT_REQUESTS", DEFAULT_REQUESTS)
         limits = env.get("RUNWRIGHT_DEFAULT_LIMITS", DEFAULT_LIMITS)
+        job_ttl = env.get("RUNWRIGHT_JOB_TTL", "86400")
         return cls(
             namespaces=namespaces,
             max_concurrent_blocks=int(limit) if limit not in ("", "0", "none") else None,
@@ -100,6 +106,8 @@ class OperatorConfig:
             burst=int(env.get("RUNWRIGHT_BURST", "100")),
             archive=archive_setting(env.get("RUNWRIGHT_ARCHIVE", "")),
             archive_log_cap=int(env.get("RUNWRIGHT_ARCHIVE_LOG_BYTES", str(1 << 20))),
+            job_ttl=int(job_ttl) if job_ttl not in ("", "none") else None,
+            delete_finished_jobs=env.get("RUNWRIGHT_DELETE_FINISHED_JOBS", "") in ("1", "true"),
         )
 
 

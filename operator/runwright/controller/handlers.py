@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,17 +18,19 @@ from runwright.controller.archiver import (
     pending_for,
     pod_logs,
 )
+from runwright.controller.cleanup import FinishedJobs
 from runwright.controller.config import CONFIG
 from runwright.controller.executors import (
     KubeRunExecutor,
     LocalRunExecutor,
     News,
-    store_values,
 )
 from runwright.controller.health import Health
 from runwright.controller.runs import RunController
 from runwright.controller.triggers import TriggerController
+from runwright.controller.watchstore import KINDS, Catchup, Store, UidLister
 from runwright.engine.plan import AttemptState
+from runwright.executors import job_manifest
 from runwright.executors.job_records import JobRecord, PodRecord, job_record, pod_record
 from runwright.executors.kubernetes import KubernetesExecutor
 from runwright.http import ApiEndpoint
@@ -79,14 +82,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     kube = Kube(
         api, limiter=process_limiter(CONFIG.qps, CONFIG.burst), fence=leader.process_fence()
     )
-    indexes: dict[str, Any] = {}
-    memo.indexes = indexes
+    job_manifest.JOB_TTL_SECONDS = CONFIG.job_ttl
+    # Our own stores of the watched Jobs and pods (see watchstore.py for why not kopf's
+    # indexes). A new way to find records is one more keyword: pods by run, say.
+    jobs_store: Store[JobRecord] = Store(run=lambda r: (r.namespace, r.run))
+    pods_store: Store[PodRecord] = Store(job=lambda r: (r.namespace, r.job))
+    memo.jobs_store, memo.pods_store = jobs_store, pods_store
 
     def jobs_of(namespace: str, run: str) -> list[JobRecord]:
-        return store_values(indexes.get("run_jobs"), (namespace, run))
+        return jobs_store.by("run", (namespace, run))
 
     def pods_of(namespace: str, job: str) -> list[PodRecord]:
-        return store_values(indexes.get("job_pods"), (namespace, job))
+        return pods_store.by("job", (namespace, job))
 
     controller: RunController
     if CONFIG.executor == "local":
@@ -100,18 +107,39 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             jobs, jobs_of, pods_of, wake=lambda ns, run: controller.wake(ns, run)
         )
         controller = RunController(kube, executor, CONFIG)
+        if CONFIG.delete_finished_jobs:
+            controller.cleanup = FinishedJobs(jobs_of, kube.delete_job)
     memo.runs = controller
+    controller.has_jobs = lambda key: bool(jobs_store.by("run", key))
     memo.triggers = TriggerController(kube, controller)
     memo.archiver = _archiver(kube, controller, memo)
     await memo.archiver.start()
     memo.kube = kube
     memo.news = News()
+    # Nothing is planned until every object that existed at start has been seen.
+    controller.hold()
+    catchup = Catchup(KINDS, UidLister(api, CONFIG.namespaces))
+    memo.catchup = catchup
+    catchup.start()
+
+    async def release() -> None:
+        await catchup.done.wait()
+        running: dict[tuple[str, str], int] = {}
+        for key, jobs in jobs_store.groups("run").items():
+            count = sum(1 for j in jobs.values() if j.state == AttemptState.RUNNING)
+            if count:
+                running[key] = count  # type: ignore[index]
+        controller.seed_claims(running)
+        await controller.release()
+
+    memo.release = asyncio.create_task(release(), name="release runs")
     if "api" in memo:
         # `runwright operator` serves /healthz and the endpoint before it leads (a
         # standby serves them too); the leader's endpoint decides on the controller.
         memo.api.triggers = memo.triggers
+        memo.health.catching_up = catchup.waiting_for
         return
-    memo.health = Health(api, CONFIG.health_host, CONFIG.health_port)
+    memo.health = Health(api, CONFIG.health_host, CONFIG.health_port, catchup.waiting_for)
     await memo.health.start()
     memo.api = ApiEndpoint(kube, memo.triggers, CONFIG.health_host, CONFIG.api_port)
     try:
@@ -158,6 +186,8 @@ def _archiver(kube: Kube, controller: RunController, memo: kopf.Memo) -> Archive
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop the workers and local processes; the runs go on in the cluster."""
+    memo.release.cancel()
+    await memo.catchup.close()
     await memo.triggers.close()
     await memo.runs.close()
     await memo.api.stop()
@@ -168,35 +198,6 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.kube.close()
 
 
-@kopf.index("batch", "v1", "jobs", labels=RUN_LABEL)
-async def run_jobs(body: kopf.Body, **_: Any) -> dict[tuple[str, str], JobRecord] | None:
-    """Jobs by (namespace, run): what the run controller observes."""
-    record = job_record(body)
-    return {(record.namespace, record.run): record} if record else None
-
-
-@kopf.index("v1", "pods", labels=RUN_LABEL)
-async def job_pods(body: kopf.Body, **_: Any) -> dict[tuple[str, str], PodRecord] | None:
-    """Pods by (namespace, Job name): exit codes and termination messages."""
-    record = pod_record(body)
-    return {(record.namespace, record.job): record} if record else None
-
-
-def _bind(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
-    """Hand the (live) index objects to the controller, and rebuild budgets once on start."""
-    run_jobs: kopf.Index[tuple[str, str], JobRecord] = kwargs["run_jobs"]
-    job_pods: kopf.Index[tuple[str, str], PodRecord] = kwargs["job_pods"]
-    memo.indexes["run_jobs"] = run_jobs
-    memo.indexes["job_pods"] = job_pods
-    # kopf hands every object its own shallow copy of the memo: the "done once" flag
-    # lives on the controller, or each new Job and pod would seed again (O(runs) each).
-    if not memo.runs.claims_seeded:
-        running: dict[tuple[str, str], int] = {}
-        for key in run_jobs:
-            running[key] = sum(1 for j in run_jobs[key] if j.state == AttemptState.RUNNING)
-        memo.runs.seed_claims(running)
-
-
 @kopf.on.event("batch", "v1", "jobs", labels=RUN_LABEL)
 async def job_event(
     event: kopf.RawEvent,
@@ -205,8 +206,18 @@ async def job_event(
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    """A Job changed: wake its run if the change is news to it."""
-    _bind(memo, kwargs)
+    """A Job changed: keep its record, and wake its run if the change is news to it."""
+    body = event["object"]
+    meta = body["metadata"]
+    obj = (meta.get("namespace", ""), meta["name"])
+    record = None if event.get("type") == "DELETED" else job_record(body)
+    memo.jobs_store.put(obj, record)
+    memo.catchup.seen("jobs", meta.get("uid", ""))
+    run = labels[keys.RUN]
+    if memo.runs.is_parked(namespace or "", run) and (
+        record is None or record.state != AttemptState.RUNNING
+    ):
+        return  # a finished run: only a stray running Job is its business
     if "jobs" in memo:
         # The watch shows the Job now (or its deletion): it is expected no longer. Done
         # here, not in the run's next reconcile, which may only come when the Job is
@@ -224,8 +235,14 @@ async def pod_event(
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    """A block pod changed: wake its run when it terminated (its exit code and message)."""
-    _bind(memo, kwargs)
+    """A block pod changed: keep its record, wake its run when it terminated."""
+    body = event["object"]
+    meta = body["metadata"]
+    obj = (meta.get("namespace", ""), meta["name"])
+    memo.pods_store.put(obj, None if event.get("type") == "DELETED" else pod_record(body))
+    memo.catchup.seen("pods", meta.get("uid", ""))
+    if memo.runs.is_parked(namespace or "", labels[keys.RUN]):
+        return
     if memo.news.pod(event.get("type"), event["object"]):
         memo.runs.wake(namespace or "", labels[keys.RUN])
 
@@ -233,7 +250,7 @@ async def pod_event(
 @kopf.on.event(GROUP, VERSION, "pipelineruns")
 async def run_event(event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> None:
     """A run was listed, created, changed or deleted: (re)start or wake its worker."""
-    _bind(memo, kwargs)
+    memo.catchup.seen("pipelineruns", event["object"]["metadata"].get("uid", ""))
     memo.runs.run_event(event.get("type"), event["object"])
     memo.archiver.observe(event.get("type"), event["object"])
 
@@ -243,6 +260,7 @@ async def pipeline_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
     """A Pipeline changed: validate it into status, and wake runs waiting for it."""
     body = event["object"]
     meta = body["metadata"]
+    memo.catchup.seen("pipelines", meta.get("uid", ""))
     memo.triggers.pipeline_changed(meta["namespace"], meta["name"])
     if memo.runs.pipeline_event(event.get("type"), body):
         await memo.runs.sync_pipeline(meta["namespace"], meta["name"])
@@ -251,7 +269,6 @@ async def pipeline_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
 @kopf.on.event(GROUP, VERSION, "triggers")
 async def trigger_event(event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> None:
     """A Trigger was listed, created, changed or deleted: (re)start or wake its loop."""
-    _bind(memo, kwargs)
     memo.triggers.trigger_event(event.get("type"), event["object"])
 
 

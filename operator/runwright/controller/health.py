@@ -1,4 +1,8 @@
-"""The operator's HTTP endpoints on :8080: /healthz (liveness) and /metrics (Prometheus).
+"""The operator's HTTP endpoints on :8080: /healthz (liveness), /readyz and /metrics.
+
+/readyz is 503 while the operator is still catching up after a start (it has not
+yet seen every object that existed, so it plans no run): a restart with thousands of
+runs shows as not ready instead of as a silent stall.
 
 Liveness is backed by a real round trip to the API server.
 
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from kubernetes_asyncio import client
@@ -26,8 +30,16 @@ TIMEOUT_SECONDS = 5.0
 class Health:
     """Serves /healthz; 200 while the API server answers, 503 with the reason otherwise."""
 
-    def __init__(self, api: client.ApiClient, host: str, port: int) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        host: str,
+        port: int,
+        catching_up: Callable[[], Mapping[str, int | None]] = dict,
+    ) -> None:
         self.version_api = client.VersionApi(api)
+        #: Per kind still being caught up with: objects left to see (None: not listed yet).
+        self.catching_up = catching_up
         self.host, self.port = host, port
         self.checked_at = 0.0
         self.error: str | None = "not checked yet"
@@ -54,10 +66,17 @@ class Health:
         return web.Response(status=503, text=error + "\n")
 
     async def readyz(self, _request: web.Request) -> web.Response:
-        """200 with the role (a standby is ready: it serves the API-trigger endpoint), 503
-        while the API server does not answer."""
+        """200 once caught up and the API server answers; 503 saying what is left otherwise."""
+        left = self.catching_up()
+        if left:
+            parts = [
+                f"{kind}: {'listing' if n is None else f'{n} left to see'}"
+                for kind, n in sorted(left.items())
+            ]
+            return web.Response(status=503, text="catching up (" + ", ".join(parts) + ")\n")
         error = await self.check()
         if error is None:
+            # The role: a standby is ready too (it serves the API-trigger endpoint).
             return web.Response(text=self.role() + "\n")
         return web.Response(status=503, text=error + "\n")
 
@@ -69,8 +88,8 @@ class Health:
         """Listen on host:port."""
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.host, self.port).start()

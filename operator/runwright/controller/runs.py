@@ -17,25 +17,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
 from runwright.api.common import RunRecord
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.trigger import RunPhase
+from runwright.controller.cleanup import FinishedJobs
 from runwright.controller.config import OperatorConfig
 from runwright.controller.kubestore import KubeStore
+from runwright.controller.oversize import fail_oversized, merged, too_large
 from runwright.controller.pipelinestatus import PipelineStatusWriter
 from runwright.controller.readmodel import ReadModel, RunState
 from runwright.controller.workers import WorkerPool
 from runwright.engine.concurrency import (
     Claim,
-    PipelineRunSlot,
     RunKey,
-    RunSlot,
-    admission_wakes,
-    admitted,
     block_budget,
     capacity_wakes,
 )
@@ -50,6 +51,14 @@ RUNS = "pipelineruns"
 
 # Re-exported: callers and tests import these from here.
 __all__ = ["RunController", "RunState", "Worker", "parse_time"]
+
+
+def _retry_pending(body: Mapping[str, Any]) -> bool:
+    """A finished run asked for an in-place retry not handled yet (spec.retry.id)."""
+    request = (body.get("spec") or {}).get("retry")
+    if not isinstance(request, Mapping):
+        return False
+    return request.get("id") != (body.get("status") or {}).get("retryId")
 
 
 def _same_spec(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -94,6 +103,21 @@ class RunController:
         #: The budgets were rebuilt from the Jobs index (once, on the first event).
         self.claims_seeded = False
         self.background: set[asyncio.Task[None]] = set()
+        #: Catching up after a start (`hold`): runs are remembered, none is planned yet.
+        self.holding = False
+        self.held: set[RunKey] = set()
+        #: Finished runs kept without their body, with the resourceVersions of our last
+        #: writes (to know their echo): the body is read again if the run needs a reconcile.
+        self.parked: dict[RunKey, list[str]] = {}
+        #: Finished runs listed at start with no retry request: looked at on release
+        #: only if their Pipeline's retention applies or they still have Jobs.
+        self.idle: set[RunKey] = set()
+        #: The Jobs the operator sees of a run (set by the operator's wiring).
+        self.has_jobs: Callable[[RunKey], bool] = lambda _key: False
+        #: At most this many parked runs are read back at once (each read is a body).
+        self._reads = asyncio.Semaphore(8)
+        #: Deletes a finished run's Jobs after its last write (--delete-finished-jobs).
+        self.cleanup: FinishedJobs | None = None
 
     # ----- events in ---------------------------------------------------------------------
 
@@ -106,19 +130,99 @@ class RunController:
             return
         worker = self.workers.get(key)
         if worker is None:
+            echoes = self.parked.get(key)
+            if echoes is not None and meta.get("resourceVersion") in echoes:
+                return  # the echo of the write that finished the run
+            self._remember(key, body)
+            if event_type is None and self.holding and self.states[key].finished:
+                # Listed at start and finished: its body is not kept (a finished run
+                # costs its RunState only); `release` looks at it if something may be
+                # left to do, reading it again then.
+                self.parked[key] = []
+                if _retry_pending(body):
+                    self.held.add(key)
+                else:
+                    self.idle.add(key)
+                return
             worker = Worker(key=key, body=dict(body))
             worker.labels = dict(meta.get("labels") or {})
-            self._remember(key, worker.body)
+            self.parked.pop(key, None)
             self.workers[key] = worker
         else:
             worker.body = dict(body)
             if worker.is_own_write(worker.body):
                 return  # the echo of our own write: nothing in it is news to the worker
+        if self.holding:
+            self.held.add(key)
+            return
         self.pool.ensure(key)
+
+    def hold(self) -> None:
+        """Plan no run until `release`: the operator is still catching up with the cluster."""
+        self.holding = True
+
+    async def release(self, pace: int = 50) -> None:
+        """Caught up: plan the held runs, active ones oldest first, then the finished ones.
+
+        The finished ones only need a look (retention, cleanup), so they are started
+        `pace` at a time with a yield in between: a new run is not queued behind them.
+        """
+        self.holding = False
+        held, self.held = self.held, set()
+        active = sorted(
+            (k for k in held if k in self.states and not self.states[k].finished),
+            key=lambda k: (self.states[k].execution_date, k),
+        )
+        for key in active:
+            self.pool.ensure(key)
+        finished = [k for k in held if k in self.states and self.states[k].finished]
+        idle, self.idle = self.idle, set()
+        finished += [k for k in idle if k in self.states and self._needs_look(k)]
+        for at, key in enumerate(finished, 1):
+            if key in self.states:
+                self.pool.ensure(key)
+            if at % pace == 0:
+                await asyncio.sleep(0.05)
 
     def wake(self, namespace: str, run: str) -> None:
         """Something about the run changed (a Job, a pod, a budget): reconcile it soon."""
-        self.pool.wake((namespace, run))
+        key = (namespace, run)
+        if key in self.parked and key not in self.pool and not self.holding:
+            self.pool.ensure(key)  # a finished run without a loop (a stray Job of it)
+            return
+        self.pool.wake(key)
+
+    def _needs_look(self, key: RunKey) -> bool:
+        """A finished run that retention may delete, or with Jobs left to stop or clean."""
+        if self.has_jobs(key):
+            return True
+        state = self.states[key]
+        spec, _ = self.model.pipeline_spec(key[0], state.pipeline)
+        if spec is None:
+            return True  # gone or invalid: its frozen copy decides, read with the run
+        ttl = (
+            {
+                RunPhase.SUCCEEDED: spec.retention.succeeded_seconds,
+                RunPhase.FAILED: spec.retention.failed_seconds,
+                RunPhase.CANCELLED: spec.retention.cancelled_seconds,
+            }.get(state.phase)
+            if state.phase is not None
+            else None
+        )
+        return ttl is not None
+
+    def is_parked(self, namespace: str, run: str) -> bool:
+        """A finished run kept without its body: only a stray running Job concerns it."""
+        return (namespace, run) in self.parked
+
+    def _wake_finished(self, key: RunKey) -> None:
+        """A finished run's policy changed (retention): reconcile it, parked or not."""
+        if key not in self.parked:
+            self.wake(*key)
+        elif self.holding:
+            self.held.add(key)
+        else:
+            self.pool.ensure(key)
 
     def pipeline_event(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
         """A Pipeline changed: keep its body, and wake its runs waiting for it to exist.
@@ -143,10 +247,11 @@ class RunController:
         retention_changed = (
             old is not None and (old.get("spec") or {}).get("retention") != retention
         )
-        for run_key, state in self.states.items():
-            waiting = state.phase is None or (retention_changed and not state.active)
-            if run_key[0] == key[0] and state.pipeline == key[1] and waiting:
-                self.wake(*run_key)
+        for name, state in list(self.model.runs.of_pipeline(*key).items()):
+            if state.phase is None:
+                self.wake(key[0], name)
+            elif retention_changed and not state.active:
+                self._wake_finished((key[0], name))
         return True
 
     def namespace_event(self, name: str, annotations: Mapping[str, str]) -> None:
@@ -184,7 +289,27 @@ class RunController:
 
     async def _reconcile_key(self, key: RunKey) -> datetime | None:
         worker = self.workers.get(key)
-        return await self.reconcile(worker) if worker is not None else None
+        if worker is None and key in self.parked:
+            async with self._reads:
+                body = await self.kube.get(RUNS, *key)
+            if body is None:
+                return None  # deleted: its DELETED event forgets it
+            worker = self.workers[key] = Worker(key=key, body=body)
+            worker.labels = dict(body["metadata"].get("labels") or {})
+            worker.own_versions = self.parked.pop(key)
+        if worker is None:
+            return None
+        wake_at = await self.reconcile(worker)
+        state = self.states.get(key)
+        if state is not None and state.finished and self.cleanup is not None:
+            meta = worker.body["metadata"]
+            ref = RunRef(key[0], key[1], meta.get("uid", ""), state.pipeline, state.trigger)
+            await self.cleanup.clean(ref)
+        if state is not None and state.finished and self.workers.get(key) is worker:
+            # Done: keep the row, drop the body (its frozen Pipeline and status).
+            self.parked[key] = worker.own_versions
+            del self.workers[key]
+        return wake_at
 
     async def reconcile(self, worker: Worker) -> datetime | None:
         """Plan once and apply the result; returns when to be called again at the latest."""
@@ -192,7 +317,14 @@ class RunController:
         if step is None:
             return None
         old_claim, phase_changed = self._account(worker.key, step)
-        wake_at = await self.reconciler.apply(worker, step)
+        try:
+            wake_at = await self.reconciler.apply(worker, step)
+        except ApiException as exc:
+            why = too_large(exc)
+            if why is None:
+                raise
+            await self._fail_oversized(worker, step, why)
+            return None
         await self._follow_up(worker.key, step, old_claim, phase_changed)
         return wake_at
 
@@ -207,12 +339,18 @@ class RunController:
             step.old, new, RunLabels(namespace, name, spec.pipeline_ref.name, run.trigger or "")
         )
         old_claim = self.claims.get(key)
-        self.claims[key] = Claim(
+        claim = Claim(
             namespace,
             new.execution_date or step.execution_date,
             running=step.result.running,
             wanted=len(step.result.queued_on_budget),
         )
+        # A run that holds and wants nothing is left out: every budget answer sums
+        # the claims, and finished runs must not make that O(runs).
+        if claim.running or claim.wanted:
+            self.claims[key] = claim
+        else:
+            self.claims.pop(key, None)
         self.states[key] = RunState(
             pipeline=spec.pipeline_ref.name,
             execution_date=new.execution_date or step.execution_date,
@@ -239,9 +377,24 @@ class RunController:
             await self.sync_pipeline(namespace, pipeline)
             if new.phase is not None and new.phase.finished:
                 self._wake_admission(namespace, pipeline, new.pipeline_spec)
-        claim = self.claims.get(key)
-        if old_claim is not None and claim is not None and claim.running < old_claim.running:
-            self._wake_for_capacity(old_claim.running - claim.running)
+        running = claim.running if (claim := self.claims.get(key)) is not None else 0
+        if old_claim is not None and running < old_claim.running:
+            self._wake_for_capacity(old_claim.running - running)
+
+    async def _fail_oversized(self, worker: Worker, step: Step, why: str) -> None:
+        """The status cannot be written: fail the run (StatusTooLarge), stop its blocks."""
+        now = self.clock()
+        patch = await fail_oversized(
+            self.kube, self.executor, step.run, step.result.status, why, now
+        )
+        written = merged(worker.written, patch)
+        worker.body = {**worker.body, "status": written}
+        worker.status, worker.written = None, written
+        old = self.states.get(worker.key)
+        if old is not None:
+            self.states[worker.key] = replace(old, phase=RunPhase.FAILED, completed_at=now)
+        self.claims.pop(worker.key, None)
+        await self.sync_pipeline(worker.key[0], step.spec.pipeline_ref.name)
 
     # ----- limits (the reconciler asks these) ---------------------------------------------
 
@@ -252,16 +405,11 @@ class RunController:
         limit = spec.concurrency.pipeline_run_limit if spec is not None else None
         if limit is None:
             return True
-        slots = [
-            RunSlot(
-                name=name,
-                execution_date=state.execution_date if name != key[1] else execution_date,
-                active=state.phase == RunPhase.RUNNING,
-            )
-            for name, state in self.model.runs_of_pipeline(key[0], pipeline)
-            if state.active
-        ]
-        return admitted(key[1], slots, limit)
+        if self.holding:
+            return False  # an older run may not have been seen yet
+        state = self.states.get(key)
+        date = state.execution_date if state is not None and state.active else execution_date
+        return self.model.runs.queue(key[0], pipeline).admitted(key[1], date, limit)
 
     def budget(self, key: RunKey, execution_date: datetime) -> int | None:
         """How many blocks the run may start now (global and namespace budgets)."""
@@ -276,17 +424,8 @@ class RunController:
     def _wake_admission(self, namespace: str, pipeline: str, spec: PipelineSpec | None) -> None:
         """A run of `pipeline` ended: wake its oldest runs queued on pipelineRunLimit."""
         limit = spec.concurrency.pipeline_run_limit if spec is not None else None
-        slots = (
-            PipelineRunSlot(
-                key=(namespace, name),
-                execution_date=state.execution_date,
-                active=state.phase == RunPhase.RUNNING,
-                waiting=state.phase in (RunPhase.PENDING, RunPhase.QUEUED),
-            )
-            for name, state in self.model.runs_of_pipeline(namespace, pipeline)
-        )
-        for key in admission_wakes(slots, limit):
-            self.wake(*key)
+        for name in self.model.runs.queue(namespace, pipeline).wakes(limit):
+            self.wake(namespace, name)
 
     def _wake_for_capacity(self, freed: int) -> None:
         """Wake the oldest runs queued on a budget, as many as can use `freed` slots."""
@@ -315,6 +454,9 @@ class RunController:
 
     def _forget(self, key: RunKey, body: Mapping[str, Any]) -> None:
         self.workers.pop(key, None)
+        self.parked.pop(key, None)
+        self.held.discard(key)
+        self.idle.discard(key)
         self.pool.stop(key)
         state = self.states.pop(key, None)
         claim = self.claims.pop(key, None)

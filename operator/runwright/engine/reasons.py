@@ -112,6 +112,8 @@ class RunReason(StrEnum):
     """Failed or Cancelled (timeoutStatus): the run exceeded its timeoutSeconds."""
     BLOCK_FAILED = "BlockFailed"
     """Failed: a block failed without allowFailure (the message names the first)."""
+    STATUS_TOO_LARGE = "StatusTooLarge"
+    """Failed: the API server refused the run's status as too large; its blocks were stopped."""
 
 
 class EventReason(StrEnum):
@@ -249,6 +251,8 @@ class ProblemReason(StrEnum):
     """A trigger's pipelineRef names no Pipeline in its namespace."""
     MISSING_SECRET = "MissingSecret"  # noqa: S105 (a reason, not a password)
     """An API trigger's token Secret, or its key, does not exist."""
+    TOO_LARGE = "TooLarge"
+    """A run of the Pipeline (its frozen spec and worst-case status) could outgrow etcd's limit."""
 
 
 #: Every enum of the vocabulary, in the order docs/reasons.md lists them.

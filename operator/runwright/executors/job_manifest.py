@@ -35,6 +35,10 @@ _RUN_API_VERSION = labels.API_VERSION
 _RUN_KIND = "PipelineRun"
 
 
+#: ttlSecondsAfterFinished of every Job (None: kept); the operator sets it from --job-ttl.
+JOB_TTL_SECONDS: int | None = None
+
+
 def _literal(text: str) -> str:
     """Escape Kubernetes' own `$(VAR)` expansion so a value reaches the process as written.
 
@@ -135,6 +139,8 @@ def build_job(
         pod_meta["annotations"] = dict(start.annotations)
 
     job_spec: dict[str, Any] = {"backoffLimit": 0}
+    if JOB_TTL_SECONDS is not None:
+        job_spec["ttlSecondsAfterFinished"] = JOB_TTL_SECONDS
     if start.timeout_seconds is not None:
         # The Job controller enforces the attempt's timeout even while the operator is
         # down; the engine's own wake-up at the same instant is the backstop.

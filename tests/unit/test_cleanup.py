@@ -1,0 +1,43 @@
+"""A finished run's Jobs are deleted after the archive hook saw each attempt."""
+
+from __future__ import annotations
+
+from runwright.controller.cleanup import FinishedJobs
+from runwright.engine.plan import AttemptState
+from runwright.executors.contract import RunRef
+from runwright.executors.job_records import JobRecord
+
+RUN = RunRef("ns", "r", "uid", "p", None)
+
+
+def job(name: str, state: AttemptState) -> JobRecord:
+    return JobRecord("ns", "r", name, 1, name, state)
+
+
+async def test_finished_jobs_are_archived_then_deleted_and_running_ones_left() -> None:
+    jobs = [job("a", AttemptState.SUCCEEDED), job("b", AttemptState.RUNNING)]
+    events: list[str] = []
+
+    async def delete(namespace: str, name: str) -> None:
+        events.append(f"delete {namespace}/{name}")
+
+    async def archive(run: RunRef, record: JobRecord) -> None:
+        events.append(f"archive {run.name}/{record.name}")
+
+    cleanup = FinishedJobs(lambda _ns, _run: jobs, delete, archive)
+    assert await cleanup.clean(RUN) == 1
+    assert events == ["archive r/a", "delete ns/a"]
+
+
+async def test_a_failing_archive_keeps_the_job() -> None:
+    deleted: list[str] = []
+
+    async def delete(_namespace: str, name: str) -> None:
+        deleted.append(name)
+
+    async def archive(_run: RunRef, _record: JobRecord) -> None:
+        raise OSError("archive down")
+
+    cleanup = FinishedJobs(lambda _ns, _run: [job("a", AttemptState.FAILED)], delete, archive)
+    assert await cleanup.clean(RUN) == 0
+    assert deleted == []
