@@ -19,7 +19,7 @@ async def test_readyz_is_503_with_what_is_left_then_200() -> None:
     assert answer.text == "catching up (jobs: listing, pipelineruns: 1200 left to see)\n"
     left.clear()
     answer = await health.readyz(None)  # type: ignore[arg-type]
-    assert (answer.status, answer.text) == (200, "ready\n")
+    assert (answer.status, answer.text) == (200, "leading\n")  # the role: leader election
     # Liveness does not wait for catching up.
     left["pods"] = 5
     assert (await health.healthz(None)).status == 200  # type: ignore[arg-type]
