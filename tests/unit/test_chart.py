@@ -163,7 +163,7 @@ def test_the_container_args_are_flags_runwright_operator_accepts() -> None:
         c = container(render(*sets))
         assert "command" not in c  # the image's ENTRYPOINT is `runwright operator`
         args = build_parser().parse_args(["operator", *c["args"]])
-        assert args.executor == "kubernetes"
+        assert args.executor == "pod"
         assert args.log_format == "json"
 
 

@@ -10,9 +10,11 @@ import kopf
 from runwright import labels as keys
 from runwright.controller.config import CONFIG
 from runwright.controller.executors import (
+    ChosenExecutor,
     KubeRunExecutor,
     LocalRunExecutor,
     News,
+    executor_of_runs,
     store_values,
 )
 from runwright.controller.health import Health
@@ -21,6 +23,8 @@ from runwright.controller.triggers import TriggerController
 from runwright.engine.plan import AttemptState
 from runwright.executors.job_records import JobRecord, PodRecord, job_record, pod_record
 from runwright.executors.kubernetes import KubernetesExecutor
+from runwright.executors.pod_records import AttemptPod, attempt_pod
+from runwright.executors.pods import PodExecutor
 from runwright.http import ApiEndpoint
 from runwright.kube.client import Kube, new_api_client
 
@@ -75,6 +79,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     def pods_of(namespace: str, job: str) -> list[PodRecord]:
         return store_values(indexes.get("job_pods"), (namespace, job))
 
+    if CONFIG.deprecated_executor is not None:
+        logging.getLogger("runwright").warning(
+            "--executor %s is deprecated: it means --executor %s (the default is now pod)",
+            CONFIG.deprecated_executor,
+            CONFIG.executor,
+        )
+
     controller: RunController
     if CONFIG.executor == "local":
         local = LocalRunExecutor(CONFIG.workdir, lambda ns, run: controller.wake(ns, run))
@@ -83,10 +94,19 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     else:
         jobs = KubernetesExecutor(kube)
         memo.jobs = jobs
-        executor = KubeRunExecutor(
-            jobs, jobs_of, pods_of, wake=lambda ns, run: controller.wake(ns, run)
+        wake = lambda ns, run: controller.wake(ns, run)  # noqa: E731 - bound once controller exists
+        job_executor = KubeRunExecutor(jobs, jobs_of, pods_of, wake=wake)
+        pods = PodExecutor(
+            kube,
+            lambda ns, run: attempt_pods_of(indexes, ns, run),
+            pending_timeout=CONFIG.pod_pending_timeout,
+            wake=wake,
         )
+        memo.pods = pods
+        default = "Job" if CONFIG.executor == "job" else "Pod"
+        executor = ChosenExecutor(pods, job_executor, default, lambda ns, run: executor_of(ns, run))
         controller = RunController(kube, executor, CONFIG)
+        executor_of = executor_of_runs(controller)
     memo.runs = controller
     memo.triggers = TriggerController(kube, controller)
     memo.kube = kube
@@ -132,18 +152,39 @@ async def job_pods(body: kopf.Body, **_: Any) -> dict[tuple[str, str], PodRecord
     return {(record.namespace, record.job): record} if record else None
 
 
+# ----- the Pod executor's pods, by run (a small index of its own, easy to move) ----------
+
+
+@kopf.index("v1", "pods", labels=RUN_LABEL)
+async def run_pods(body: kopf.Body, **_: Any) -> dict[tuple[str, str], AttemptPod] | None:
+    """Pods of the Pod executor (no Job) by (namespace, run): what it observes."""
+    record = attempt_pod(body)
+    return {(record.pod.namespace, record.run): record} if record else None
+
+
+def attempt_pods_of(indexes: dict[str, Any], namespace: str, run: str) -> list[AttemptPod]:
+    """The Pod executor's pods of one run, from the `run_pods` index."""
+    return store_values(indexes.get("run_pods"), (namespace, run))
+
+
 def _bind(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
     """Hand the (live) index objects to the controller, and rebuild budgets once on start."""
     run_jobs: kopf.Index[tuple[str, str], JobRecord] = kwargs["run_jobs"]
     job_pods: kopf.Index[tuple[str, str], PodRecord] = kwargs["job_pods"]
     memo.indexes["run_jobs"] = run_jobs
     memo.indexes["job_pods"] = job_pods
+    memo.indexes["run_pods"] = kwargs.get("run_pods")
     # kopf hands every object its own shallow copy of the memo: the "done once" flag
     # lives on the controller, or each new Job and pod would seed again (O(runs) each).
     if not memo.runs.claims_seeded:
         running: dict[tuple[str, str], int] = {}
         for key in run_jobs:
             running[key] = sum(1 for j in run_jobs[key] if j.state == AttemptState.RUNNING)
+        run_pods: kopf.Index[tuple[str, str], AttemptPod] | None = kwargs.get("run_pods")
+        if run_pods is not None:
+            for key in run_pods:
+                alive = sum(1 for p in run_pods[key] if not p.pod.terminated)
+                running[key] = running.get(key, 0) + alive
         memo.runs.seed_claims(running)
 
 
@@ -176,7 +217,15 @@ async def pod_event(
 ) -> None:
     """A block pod changed: wake its run when it terminated (its exit code and message)."""
     _bind(memo, kwargs)
-    if memo.news.pod(event.get("type"), event["object"]):
+    body = event["object"]
+    if "pods" in memo:
+        # The Pod executor's own pods: seen (no longer expected), and kept when deleted.
+        if event.get("type") == "DELETED" and memo.pods.deleted(body) is not None:
+            if memo.news.pod_deleted(body):
+                memo.runs.wake(namespace or "", labels[keys.RUN])
+            return
+        memo.pods.seen(namespace or "", [body["metadata"]["name"]])
+    if memo.news.pod(event.get("type"), body):
         memo.runs.wake(namespace or "", labels[keys.RUN])
 
 
