@@ -273,7 +273,9 @@ async def watch_forever(
                 list_call, timeout_seconds=300, resource_version=version, **kwargs
             ):
                 obj = event["object"]
-                version = obj.get("metadata", {}).get("resourceVersion", version)
+                meta = obj.get("metadata", {}) if isinstance(obj, dict) else obj.metadata
+                found = meta.get("resourceVersion") if isinstance(meta, dict) else None
+                version = found or getattr(meta, "resource_version", None) or version
                 on_event(event["type"], obj)
         except client.exceptions.ApiException as exc:
             if exc.status == 410:  # expired: list again from now
@@ -343,10 +345,15 @@ class Watcher:
 
     def start(self, core: client.CoreV1Api) -> None:
         ns = self.namespace
+
+        def on_pod(kind: str, pod: Any) -> None:
+            # The core API's watch gives V1Pod models: as the API's JSON, like the others.
+            self.on_pod(kind, core.api_client.sanitize_for_serialization(pod))
+
         self.tasks = [
             asyncio.create_task(
                 watch_forever(
-                    core.list_namespaced_pod, self.on_pod, namespace=ns, label_selector=labels.RUN
+                    core.list_namespaced_pod, on_pod, namespace=ns, label_selector=labels.RUN
                 )
             ),
             asyncio.create_task(

@@ -25,6 +25,7 @@ from .operator_fixture import (
     most_at_once,
     pipeline,
     pod,
+    pod_end,
     status,
     template,
 )
@@ -354,7 +355,6 @@ def _queued_reasons(run: dict[str, Any]) -> set[str]:
     }
 
 
-@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_block_run_limit_queues_blocks_beyond_it(operator: Operator, runs: Runs) -> None:
     runs.apply(
         pipeline(
@@ -370,12 +370,12 @@ def test_block_run_limit_queues_blocks_beyond_it(operator: Operator, runs: Runs)
     run = runs.wait_finished("brl-1")
 
     assert status(run)["phase"] == "Succeeded", status(run)
-    jobs = runs.jobs("brl-1")
-    assert len(jobs) == 5
-    assert most_at_once(jobs) == 2
+    pods = runs.pods("brl-1")
+    assert len(pods) == 5
+    assert most_at_once(pods, pod_end) == 2
 
 
-@pytest.mark.operator_args("--max-concurrent-blocks", "2", "--executor", "job")  # asserts on Jobs
+@pytest.mark.operator_args("--max-concurrent-blocks", "2")
 def test_the_global_block_limit_holds_across_runs(operator: Operator, runs: Runs) -> None:
     runs.apply(pipeline("glob", [block(n) for n in "abc"], template(duration="1s")))
     for i in (1, 2):
@@ -389,12 +389,11 @@ def test_the_global_block_limit_holds_across_runs(operator: Operator, runs: Runs
     for i in (1, 2):
         assert status(runs.wait_finished(f"glob-{i}"))["phase"] == "Succeeded"
 
-    jobs = runs.jobs()
-    assert len(jobs) == 6
-    assert most_at_once(jobs) == 2
+    pods = runs.pods()
+    assert len(pods) == 6
+    assert most_at_once(pods, pod_end) == 2
 
 
-@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_the_namespace_annotation_limits_blocks_in_it(
     operators: Operators, runs: Runs, ns: str
 ) -> None:
@@ -405,9 +404,9 @@ def test_the_namespace_annotation_limits_blocks_in_it(
     run = runs.wait_finished("nsl-1")
 
     assert status(run)["phase"] == "Succeeded", status(run)
-    jobs = runs.jobs("nsl-1")
-    assert len(jobs) == 3
-    assert most_at_once(jobs) == 1
+    pods = runs.pods("nsl-1")
+    assert len(pods) == 3
+    assert most_at_once(pods, pod_end) == 1
 
 
 def test_pipeline_run_limit_wait_queues_a_run_until_the_active_one_finishes(

@@ -85,7 +85,6 @@ class PodExecutor:
         self.rejected: Expectations[tuple[str, str, str], Observation] = Expectations(math.inf)
         # (namespace, run) -> block -> the last state of its latest attempt's deleted pod.
         self._gone: dict[tuple[str, str], dict[str, AttemptPod]] = {}
-        self._last: dict[tuple[str, str], tuple[list[AttemptPod], datetime]] = {}
         self._deleting: set[tuple[str, str]] = set()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -122,7 +121,6 @@ class PodExecutor:
     def observe(self, run: RunRef) -> dict[str, Observation]:
         pods = self._records(run)
         now = self.clock()
-        self._last[(run.namespace, run.name)] = (pods, now)
         self.seen(run.namespace, [p.name for p in pods if not p.gone])
         seen = pod_observations(
             pods,
@@ -171,15 +169,16 @@ class PodExecutor:
     def recheck_at(self, run: RunRef) -> datetime | None:
         """When a Pending pod of the run runs out of time (pods only just created included).
 
-        A pod created in this very reconcile is not in the watch yet, and its Pending
-        events wake nobody (they are no news), so its limit is counted from now.
+        Read from the watch now, not from the observe() of this reconcile: a pod created
+        in between may be in the watch already (and no longer expected). A pod still
+        expected is not, and its Pending events wake nobody (they are no news), so its
+        limit is counted from now.
         """
         key = (run.namespace, run.name)
-        records = self._last.pop(key, None)
-        pods, now = records if records is not None else (self._records(run), self.clock())
-        times = [pending_recheck_at(pods, self.pending_timeout, now)]
+        now = self.clock()
+        times = [pending_recheck_at(self._records(run), self.pending_timeout, now)]
         if self._expected.of(key):
-            times.append(self.clock() + timedelta(seconds=self.pending_timeout))
+            times.append(now + timedelta(seconds=self.pending_timeout))
         return min((t for t in times if t is not None), default=None)
 
     async def start(self, run: RunRef, action: StartBlock) -> None:
@@ -241,7 +240,6 @@ class PodExecutor:
         self._expected.forget_owner(key)
         self.rejected.forget_owner(key)
         self._gone.pop(key, None)
-        self._last.pop(key, None)
 
 
 __all__ = ["PodExecutor", "PodsOfRun"]
