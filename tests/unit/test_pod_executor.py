@@ -370,3 +370,35 @@ async def test_a_run_with_a_pod_deleted_behind_its_back_sees_pod_deleted(api: Ap
     ex.deleted(body())
     obs = ex.observe(RUN)["extract"]
     assert (obs.state, obs.reason) == (AttemptState.FAILED, "PodDeleted")
+
+
+# ----- choosing the executor ------------------------------------------------------------------
+
+
+def test_executor_names_and_the_deprecated_alias() -> None:
+    from runwright.controller.config import OperatorConfig, executor_kind
+
+    assert [executor_kind(n) for n in ("pod", "job", "local", "kubernetes")] == [
+        "pod",
+        "job",
+        "local",
+        "job",
+    ]
+    with pytest.raises(ValueError, match="use pod \\(the default\\), job or local"):
+        executor_kind("jobs")
+    assert OperatorConfig().executor == "pod"
+
+
+def test_runwright_executor_kubernetes_means_job_and_is_flagged_deprecated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from runwright.controller.config import OperatorConfig
+
+    monkeypatch.setenv("RUNWRIGHT_EXECUTOR", "kubernetes")
+    monkeypatch.setenv("RUNWRIGHT_POD_PENDING_TIMEOUT", "42")
+    config = OperatorConfig.from_env()
+    assert (config.executor, config.deprecated_executor) == ("job", "kubernetes")
+    assert config.pod_pending_timeout == 42.0
+    monkeypatch.setenv("RUNWRIGHT_EXECUTOR", "nope")
+    with pytest.raises(ValueError, match="RUNWRIGHT_EXECUTOR"):
+        OperatorConfig.from_env()
