@@ -88,7 +88,7 @@ def test_rbac_has_no_wildcards_and_no_write_beyond_what_the_operator_does(
         "runwright.dev/triggers": {"get", "list", "watch"},
         "runwright.dev/triggers/status": {"patch"},
         "batch/jobs": {"list", "watch", "create", "delete"},
-        "/pods": {"list", "watch"},
+        "/pods": {"list", "watch", "create", "delete"},  # the Pod executor
         "/events": {"create"},
         "events.k8s.io/events": {"create", "patch"},
         "/secrets": {"get"},
