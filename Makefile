@@ -91,7 +91,7 @@ demo: $(STAMP) ## the examples run by the operator on the local control plane (n
 bench-engine: $(STAMP) ## time one plan() call for DAGs of 10 to 5,000 blocks
 	$(PY) tests/bench/bench_engine.py
 
-bench-operator: $(STAMP) ## the operator (a subprocess) on the local control plane, or RUNWRIGHT_TEST_KUBECONFIG's: 200 diamond runs, 1,000 one-block runs; writes, reconciles, CPU per attempt
+bench-operator: $(STAMP) ## the operator (a subprocess) per executor (pod, job) on the local control plane, or RUNWRIGHT_TEST_KUBECONFIG's: 60 diamond runs (20 in flight), 300 one-block runs (50 in flight); step ready→next pod, runs/min, writes, reconciles, CPU per run
 	$(PY) tests/bench/bench_operator.py $(BENCH_OPERATOR_ARGS)
 
 bench-scale: $(STAMP) ## the operator with 1,000 / 5,000 / 10,000 finished runs: restart to first Job, RSS per run; a 2,000-run drain under pipelineRunLimit 5 (rate, order)

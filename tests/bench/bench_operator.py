@@ -1,11 +1,21 @@
 """The operator on the local control plane: start latency, status latency, throughput, cost.
 
 A benchmark, not a test: it prints a table and writes bench/results/operator.json.
-Goals reported against (never asserted): p95 ready→Job under 250 ms, at most 3 API
-writes per block attempt besides Events, at most 4 reconciles per block attempt.
+Goals reported against (never asserted, issue 11): diamond step ready → next pod p95
+at most 250 ms, at most 3 API writes per block attempt besides Events, at most 3
+reconciles per one-block run, 300 one-block runs at 50 in flight at 850 runs/min or more.
 
-    python tests/bench/bench_operator.py [--diamond-runs 200] [--single-runs 1000]
-        [--in-flight 50] [--max-concurrent-blocks 500]
+    python tests/bench/bench_operator.py [--executors pod,job] [--diamond-runs 60]
+        [--diamond-in-flight 20] [--single-runs 300] [--in-flight 50]
+        [--max-concurrent-blocks 500]
+
+Each executor (`--executor pod`, the default, and `--executor job`) gets its own
+operator and its own namespace, one after the other, and the same two workloads;
+the table has a column per executor and workload. Pod to pod, as issue 11's table:
+"step ready → next pod" is from the last upstream pod's success (as the bench's pod
+watch sees it) to the next block's pod's ADDED event, split into what the operator
+took (→ the next Job or pod created) and what Kubernetes took (the Job controller:
+Job → its pod; nothing for the Pod executor).
 
 Setup: the control plane in RUNWRIGHT_TEST_KUBECONFIG when set (shared; left as it
 is), else the local one (reused when running, else started here and stopped at the
@@ -108,6 +118,10 @@ class Stamps:
     block_succeeded: dict[tuple[str, str], float] = field(default_factory=dict)
     run_finished: dict[str, float] = field(default_factory=dict)
     run_phase: dict[str, str] = field(default_factory=dict)
+    pod_created: dict[str, float] = field(default_factory=dict)
+    """An attempt's (`<run>-<block>-<attempt>`) pod's first event in the bench's watch."""
+    pod_succeeded: dict[str, float] = field(default_factory=dict)
+    """The first event showing the attempt's pod Succeeded (or its container exited 0)."""
 
 
 STAMPS = Stamps()
@@ -259,7 +273,9 @@ async def watch_forever(
                 list_call, timeout_seconds=300, resource_version=version, **kwargs
             ):
                 obj = event["object"]
-                version = obj.get("metadata", {}).get("resourceVersion", version)
+                meta = obj.get("metadata", {}) if isinstance(obj, dict) else obj.metadata
+                found = meta.get("resourceVersion") if isinstance(meta, dict) else None
+                version = found or getattr(meta, "resource_version", None) or version
                 on_event(event["type"], obj)
         except client.exceptions.ApiException as exc:
             if exc.status == 410:  # expired: list again from now
@@ -295,6 +311,18 @@ class Watcher:
         if name not in STAMPS.job_complete and done:
             STAMPS.job_complete[name] = time.time()
 
+    def on_pod(self, _type: str, pod: dict[str, Any]) -> None:
+        lbl = pod["metadata"].get("labels") or {}
+        key = f"{lbl.get(labels.RUN)}-{lbl.get(labels.BLOCK)}-{lbl.get(labels.ATTEMPT)}"
+        STAMPS.pod_created.setdefault(key, time.time())
+        status = pod.get("status") or {}
+        exited = any(
+            ((c.get("state") or {}).get("terminated") or {}).get("exitCode") == 0
+            for c in status.get("containerStatuses") or []
+        )
+        if key not in STAMPS.pod_succeeded and (status.get("phase") == "Succeeded" or exited):
+            STAMPS.pod_succeeded[key] = time.time()
+
     def on_run(self, _type: str, run: dict[str, Any]) -> None:
         now = time.time()
         name = run["metadata"]["name"]
@@ -315,9 +343,19 @@ class Watcher:
         if not task.cancelled() and task.exception() is not None:
             print(f"[bench] a watch failed: {task.exception()!r}", file=sys.stderr, flush=True)
 
-    def start(self) -> None:
+    def start(self, core: client.CoreV1Api) -> None:
         ns = self.namespace
+
+        def on_pod(kind: str, pod: Any) -> None:
+            # The core API's watch gives V1Pod models: as the API's JSON, like the others.
+            self.on_pod(kind, core.api_client.sanitize_for_serialization(pod))
+
         self.tasks = [
+            asyncio.create_task(
+                watch_forever(
+                    core.list_namespaced_pod, on_pod, namespace=ns, label_selector=labels.RUN
+                )
+            ),
             asyncio.create_task(
                 watch_forever(
                     self.custom.list_namespaced_custom_object,
@@ -461,12 +499,33 @@ def figures(workload: Workload) -> dict[str, Any]:
     criteria_to_complete: list[float] = []
     missing = Counter[str]()
     attempts = 0
+    run_to_pod: list[float] = []
+    step: list[float] = []
+    step_operator: list[float] = []
+    step_kubernetes: list[float] = []
     for run in workload.run_names:
         for block, upstream in workload.dag.items():
             job = f"{run}-{block}-1"
+            pod_at = STAMPS.pod_created.get(job)
+            made = STAMPS.job_created.get(job, pod_at)  # what the operator created
+            if pod_at is not None and made is not None:
+                if not upstream:
+                    run_to_pod.append(pod_at - STAMPS.run_created[run])
+                else:
+                    ups = [STAMPS.pod_succeeded.get(f"{run}-{u}-1") for u in upstream]
+                    if all(u is not None for u in ups):
+                        ready = max(u for u in ups if u is not None)
+                        step.append(pod_at - ready)
+                        step_operator.append(made - ready)
+                        step_kubernetes.append(pod_at - made)
+                    else:
+                        missing["upstream pod success not seen"] += 1
             created = STAMPS.job_created.get(job)
             if created is None:
-                missing["job not created"] += 1
+                if pod_at is not None:
+                    attempts += 1  # the Pod executor's attempt: no Job to time
+                else:
+                    missing["attempt not created"] += 1
                 continue
             attempts += 1
             if upstream:
@@ -509,6 +568,10 @@ def figures(workload: Workload) -> dict[str, Any]:
         "elapsed_seconds": elapsed,
         "runs_per_minute": len(finished) / elapsed * 60,
         "blocks_per_second": attempts / elapsed,
+        "run_created_to_first_pod": dist_ms(run_to_pod),
+        "step_ready_to_next_pod": dist_ms(step),
+        "step_operator_part": dist_ms(step_operator),
+        "step_kubernetes_part": dist_ms(step_kubernetes),
         "ready_to_job_created": dist_ms(ready_root + ready_down),
         "ready_to_job_created_root_blocks": dist_ms(ready_root),
         "ready_to_job_created_downstream_blocks": dist_ms(ready_down),
@@ -520,6 +583,10 @@ def figures(workload: Workload) -> dict[str, Any]:
         "writes_per_attempt_without_events": per_attempt(total - events),
         "reconciles": dict(reconciles),
         "reconciles_per_attempt": per_attempt(reconciles.get("PipelineRun", 0)),
+        "reconciles_per_run": reconciles.get("PipelineRun", 0) / max(len(finished), 1),
+        "operator_cpu_ms_per_run": cpu_ms / max(len(finished), 1),
+        "writes_per_run": total / max(len(finished), 1),
+        "writes_per_run_without_events": (total - events) / max(len(finished), 1),
         "operator_cpu_ms": cpu_ms,
         "operator_cpu_ms_per_attempt": per_attempt(cpu_ms),
         "operator_peak_rss_mib": after.peak_rss_mib,
@@ -535,6 +602,15 @@ def fmt(value: float | None, digits: int = 0) -> str:
 def print_table(report: dict[str, Any]) -> None:
     rows = [
         ("runs finished / created", lambda f: f"{f['runs_finished']}/{f['runs']}"),
+        ("runs per minute (goal ≥850 for 300 one-block runs)", lambda f: fmt(f["runs_per_minute"], 0)),
+        ("run created→first pod p50 ms", lambda f: fmt(f["run_created_to_first_pod"]["p50_ms"], 0)),
+        ("step ready→next pod p50 ms", lambda f: fmt(f["step_ready_to_next_pod"]["p50_ms"], 0)),
+        ("step ready→next pod p95 ms (goal ≤250)", lambda f: fmt(f["step_ready_to_next_pod"]["p95_ms"], 0)),
+        ("  of which the operator p50/p95 ms", lambda f: fmt(f["step_operator_part"]["p50_ms"], 0) + "/" + fmt(f["step_operator_part"]["p95_ms"], 0)),
+        ("  of which Kubernetes p50/p95 ms", lambda f: fmt(f["step_kubernetes_part"]["p50_ms"], 0) + "/" + fmt(f["step_kubernetes_part"]["p95_ms"], 0)),
+        ("operator CPU ms per run", lambda f: fmt(f["operator_cpu_ms_per_run"], 1)),
+        ("API writes per run, all / without Events", lambda f: fmt(f["writes_per_run"], 1) + "/" + fmt(f["writes_per_run_without_events"], 1)),
+        ("PipelineRun reconciles per run (goal ≤3 one-block)", lambda f: fmt(f["reconciles_per_run"], 2)),
         ("block attempts (Jobs)", lambda f: fmt(f["block_attempts"])),
         ("API writes per attempt, without Events (goal ≤3)", lambda f: fmt(f["writes_per_attempt_without_events"], 2)),
         ("API writes per attempt, with Events", lambda f: fmt(f["writes_per_attempt"], 2)),
@@ -546,14 +622,13 @@ def print_table(report: dict[str, Any]) -> None:
         ("Job complete→status p50 ms", lambda f: fmt(f["job_complete_to_status"]["p50_ms"], 1)),
         ("Job complete→status p95 ms", lambda f: fmt(f["job_complete_to_status"]["p95_ms"], 1)),
         ("(Job controller: SuccessCriteriaMet→Complete p50 ms)", lambda f: fmt(f["job_success_criteria_met_to_complete"]["p50_ms"], 1)),
-        ("runs per minute (sustained)", lambda f: fmt(f["runs_per_minute"], 0)),
         ("block attempts per second", lambda f: fmt(f["blocks_per_second"], 1)),
         ("operator peak RSS MiB (VmHWM)", lambda f: fmt(f["operator_peak_rss_mib"], 0)),
     ]  # fmt: skip
     names = list(report["workloads"])
     width = max(len(r[0]) for r in rows)
     print()
-    print(f"{'':<{width}}  " + "  ".join(f"{n:>16}" for n in names))
+    print(f"{'':<{width}}  " + "  ".join(f"{n:>16}" for n in names))  # executor/workload
     for label, get in rows:
         cells = "  ".join(f"{get(report['workloads'][n]):>16}" for n in names)  # type: ignore[no-untyped-call]
         print(f"{label:<{width}}  {cells}")
@@ -568,28 +643,43 @@ def print_table(report: dict[str, Any]) -> None:
 # ----- main --------------------------------------------------------------------------------
 
 
-def operator_process(namespace: str, max_blocks: int, name: str) -> OperatorProcess:
+def operator_process(
+    namespace: str, max_blocks: int, name: str, executor: str = "pod"
+) -> OperatorProcess:
     """The operator the benchmarks measure: `runwright operator -n <namespace>`, a subprocess."""
     return OperatorProcess(
         KUBECONFIG,
         [namespace],
-        ["--max-concurrent-blocks", str(max_blocks)],
+        ["--max-concurrent-blocks", str(max_blocks), "--executor", executor],
         LOG_DIR / f"{name}.log",
     )
 
 
-async def bench(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
-    await config.load_kube_config(config_file=str(KUBECONFIG))
-    api = client.ApiClient()
+def fresh_namespace(name: str) -> None:
+    """Create a namespace and wait for its default service account (pods need it)."""
+    kubectl("create", "namespace", name)
+    deadline = time.monotonic() + 60
+    while not kubectl("get", "sa", "-n", name, "--ignore-not-found", "-o", "name"):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no default service account in {name}")
+        time.sleep(0.1)  # poll interval
+
+
+async def bench_executor(
+    args: argparse.Namespace, api: client.ApiClient, namespace: str, executor: str
+) -> tuple[list[Workload], list[str]]:
+    """Both workloads under one operator with `--executor executor`, in `namespace`."""
     custom = client.CustomObjectsApi(api)
-    operator = operator_process(namespace, args.max_concurrent_blocks, "operator")
+    operator = operator_process(
+        namespace, args.max_concurrent_blocks, f"operator-{executor}", executor
+    )
     watcher = Watcher(custom, namespace)
-    watcher.start()
+    watcher.start(client.CoreV1Api(api))
     workloads = [
-        Workload("diamond", "bench-diamond", DIAMOND, args.diamond_runs),
-        Workload("single", "bench-single", SINGLE, args.single_runs),
+        Workload(f"{executor}/diamond", f"{executor}-diamond", DIAMOND, args.diamond_runs),
+        Workload(f"{executor}/single", f"{executor}-single", SINGLE, args.single_runs),
     ]
-    rss_at_start = 0.0
+    in_flight = {"diamond": args.diamond_in_flight, "single": args.in_flight}
     try:
         for w in workloads:
             await custom.create_namespaced_custom_object(
@@ -600,37 +690,58 @@ async def bench(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
                 pipeline_manifest(w.pipeline, w.dag),
             )
         await asyncio.to_thread(operator.start)
-        print(f"[bench] operator pid {operator.pid}, log {operator.log_path}", flush=True)
-        rss_at_start = (await settled(operator)).rss_mib
+        print(f"[bench] {executor}: operator pid {operator.pid}, log {operator.log_path}")
+        await settled(operator)
         for w in workloads:
             if w.runs <= 0:
                 continue
-            print(
-                f"[bench] {w.name}: {w.runs} runs, at most {args.in_flight} in flight", flush=True
-            )
+            flight = in_flight[w.name.split("/")[1]]
+            print(f"[bench] {w.name}: {w.runs} runs, at most {flight} in flight", flush=True)
             w.before = await settled(operator)
-            await drive(w, custom, watcher, namespace, args.in_flight, args.timeout)
+            await drive(w, custom, watcher, namespace, flight, args.timeout)
             w.after = await settled(operator)
     finally:
         await asyncio.to_thread(operator.stop)
         await watcher.stop()
+    return workloads, operator.command()
+
+
+async def bench(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
+    await config.load_kube_config(config_file=str(KUBECONFIG))
+    api = client.ApiClient()
+    workloads: list[Workload] = []
+    commands: dict[str, str] = {}
+    try:
+        for executor in args.executors.split(","):
+            space = f"{namespace}-{executor}"
+            fresh_namespace(space)
+            try:
+                done, command = await bench_executor(args, api, space, executor)
+            finally:
+                if not args.keep_namespace:
+                    with contextlib.suppress(Exception):
+                        kubectl("delete", "namespace", space, "--wait=false")
+            workloads.extend(done)
+            commands[executor] = " ".join(command)
+    finally:
         await api.close()
     return {
         **report_header("operator"),
         "settings": {
             "diamond_runs": args.diamond_runs,
+            "diamond_in_flight": args.diamond_in_flight,
             "single_runs": args.single_runs,
             "in_flight": args.in_flight,
             "max_concurrent_blocks": args.max_concurrent_blocks,
-            "executor": "kubernetes (Jobs on the kwok node, pods succeed at once)",
-            "operator": "subprocess (hack/operator_process.py): " + " ".join(operator.command()),
+            "executors": "pods or Jobs on the kwok node, pods succeed at once",
+            "operators": commands,
             "kubeconfig": str(KUBECONFIG),
         },
-        "operator_rss_mib_at_start": rss_at_start,
         "goals": {
-            "ready_to_job_p95_ms": 250,
+            "step_ready_to_next_pod_p95_ms": 250,
             "writes_per_attempt_without_events": 3,
-            "reconciles_per_attempt": 4,
+            "reconciles_per_one_block_run": 3,
+            "one_block_runs_per_minute": 850,
         },
         "workloads": {w.name: figures(w) for w in workloads if w.runs > 0},
     }
@@ -638,8 +749,12 @@ async def bench(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--diamond-runs", type=int, default=200, metavar="N")
-    parser.add_argument("--single-runs", type=int, default=1000, metavar="N")
+    parser.add_argument("--executors", default="pod,job",
+                        help="executors to measure, in order (default pod,job)")  # fmt: skip
+    parser.add_argument("--diamond-runs", type=int, default=60, metavar="N")
+    parser.add_argument("--diamond-in-flight", type=int, default=20, metavar="N",
+                        help="diamond runs unfinished at once (default 20)")  # fmt: skip
+    parser.add_argument("--single-runs", type=int, default=300, metavar="N")
     parser.add_argument("--in-flight", type=int, default=50, metavar="N",
                         help="runs unfinished at once (closed loop; default 50)")  # fmt: skip
     parser.add_argument("--max-concurrent-blocks", type=int, default=500, metavar="N",

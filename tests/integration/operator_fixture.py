@@ -275,6 +275,13 @@ class Runs:
         items: list[dict[str, Any]] = out.json()["items"]
         return items
 
+    def pods(self, run: str | None = None) -> list[dict[str, Any]]:
+        """The block pods (of either executor) of one run, or of the namespace."""
+        selector = f"{labels.RUN}={run}" if run else labels.RUN
+        out = self.cluster.kubectl("get", "pods", "-n", self.ns, "-l", selector, "-o", "json")
+        items: list[dict[str, Any]] = out.json()["items"]
+        return items
+
     def job_names(self, run: str | None = None) -> set[str]:
         return {j["metadata"]["name"] for j in self.jobs(run)}
 
@@ -355,16 +362,31 @@ def job_end(job: Mapping[str, Any]) -> datetime | None:
     return None
 
 
-def most_at_once(jobs: Sequence[Mapping[str, Any]]) -> int:
-    """The most Jobs ever alive together, each alive over [created, finished).
+def pod_end(pod: Mapping[str, Any]) -> datetime | None:
+    """When the pod's block container finished, else None."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        finished = ((cs.get("state") or {}).get("terminated") or {}).get("finishedAt")
+        if finished:
+            return _time(finished)
+    return None
+
+
+def most_at_once(
+    jobs: Sequence[Mapping[str, Any]],
+    end_of: Callable[[Mapping[str, Any]], datetime | None] = job_end,
+) -> int:
+    """The most Jobs (or pods, with `end_of=pod_end`) ever alive together, each over
+    [created, finished).
 
     Half-open intervals at the API's one-second resolution are exact here: the
-    operator creates a Job for a freed slot only after it saw the other one finish.
+    operator creates an attempt for a freed slot only after it saw the other one
+    finish (a pod's end: the Job executor too acts on the pod, before its Job's
+    condition, so Jobs' own lifetimes may overlap; count their pods).
     """
     points: list[tuple[datetime, int]] = []
     for job in jobs:
-        end = job_end(job)
-        assert end is not None, f"Job {job['metadata']['name']} has not finished"
+        end = end_of(job)
+        assert end is not None, f"{job['metadata']['name']} has not finished"
         points.append((_time(job["metadata"]["creationTimestamp"]), 1))
         points.append((end, -1))
     most = alive = 0

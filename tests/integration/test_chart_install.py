@@ -118,8 +118,10 @@ class Release:
         path.chmod(0o600)
         return path
 
-    def operator(self, operators: Operators, tmp_path: Path, namespace: str) -> Operator:
-        """`runwright operator -n NAMESPACE` as the chart's ServiceAccount, healthy."""
+    def operator(
+        self, operators: Operators, tmp_path: Path, namespace: str, *args: str
+    ) -> Operator:
+        """`runwright operator -n NAMESPACE ARGS` as the chart's ServiceAccount, healthy."""
         as_sa = Cluster(
             self.kubeconfig(tmp_path / "sa-kubeconfig", namespace),
             self.cluster.kubectl_bin,
@@ -129,7 +131,7 @@ class Release:
         op = Operator(
             as_sa,
             [namespace],
-            ["--leader-election-namespace", self.namespace],
+            [*args, "--leader-election-namespace", self.namespace],
             log_path=LOG_DIR / f"{namespace}-chart.log",
         )
         op.log_path.unlink(missing_ok=True)
@@ -306,7 +308,7 @@ def test_a_narrowed_role_makes_the_operator_name_the_missing_permission(
 
     # No `create` on jobs: the block's attempt fails JobRejected, saying so.
     narrow(cluster, full, "jobs", "create")
-    op = release.operator(operators, tmp_path, ns)
+    op = release.operator(operators, tmp_path, ns, "--executor", "job")  # asserts on Jobs
     runs.start("no-jobs", "diamond")
     run = runs.wait_finished("no-jobs")
     a = run["status"]["blocks"]["a"]

@@ -60,6 +60,7 @@ def test_a_current_retry_runs_the_fixed_pipeline_and_records_its_generation(
     assert '"d"' in removed["message"]
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_a_current_rerun_runs_the_pipeline_as_it_is_now(operator: Operator, runs: Runs) -> None:
     runs.apply(pipeline("again", [block("a")]))
     runs.start("again-1", "again")

@@ -10,6 +10,7 @@ block must be retried and succeed. Waiting is on the cluster; the bound is a cou
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .operator_fixture import Operator, Runs, block, block_status, pipeline, status, template
@@ -33,6 +34,7 @@ def reconciles(operator: Operator) -> float:
     return counter(operator, "runwright_reconcile_duration_seconds_count")
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_deleted_pods_and_jobs_of_finished_and_running_runs_cause_no_hot_loop(
     operator: Operator, runs: Runs
 ) -> None:

@@ -25,6 +25,7 @@ from .operator_fixture import (
     most_at_once,
     pipeline,
     pod,
+    pod_end,
     status,
     template,
 )
@@ -52,6 +53,7 @@ def chain(*names: str, **fields: Any) -> list[dict[str, Any]]:
 # ----- dependencies, conditions, outputs --------------------------------------------------
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_diamond_succeeds_and_passes_outputs_to_downstream_args(
     operator: Operator, runs: Runs
 ) -> None:
@@ -83,6 +85,7 @@ def test_diamond_succeeds_and_passes_outputs_to_downstream_args(
     assert runs.job_names("dia-1") == {"dia-1-a-1", "dia-1-b-1", "dia-1-c-1", "dia-1-d-1"}
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_a_false_when_makes_the_block_and_its_downstream_condition_failed(
     operator: Operator, runs: Runs
 ) -> None:
@@ -106,6 +109,7 @@ def test_a_false_when_makes_the_block_and_its_downstream_condition_failed(
 # ----- failure ---------------------------------------------------------------------------
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_a_failed_block_makes_its_downstream_upstream_failed(
     operator: Operator, runs: Runs
 ) -> None:
@@ -118,6 +122,7 @@ def test_a_failed_block_makes_its_downstream_upstream_failed(
     assert runs.job_names("fail-1") == {"fail-1-a-1"}
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_fail_fast_cancels_running_blocks_and_deletes_their_jobs(
     operator: Operator, runs: Runs
 ) -> None:
@@ -186,6 +191,7 @@ def test_an_allowed_failure_lets_downstream_run_and_the_run_succeed(
 # ----- retries and timeouts ---------------------------------------------------------------
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_a_failed_attempt_is_retried_after_its_backoff_as_a_new_job(
     operator: Operator, runs: Runs
 ) -> None:
@@ -210,6 +216,7 @@ def test_a_failed_attempt_is_retried_after_its_backoff_as_a_new_job(
     assert all(j["spec"]["backoffLimit"] == 0 for j in runs.jobs("retry-1"))
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_a_block_over_its_timeout_fails_with_reason_timeout(operator: Operator, runs: Runs) -> None:
     runs.apply(pipeline("bto", [block("a", timeoutSeconds=1)], template(duration="1h")))
     runs.start("bto-1", "bto")
@@ -222,6 +229,7 @@ def test_a_block_over_its_timeout_fails_with_reason_timeout(operator: Operator, 
     assert (a["phase"], a["reason"]) == ("Failed", "Timeout")
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_a_run_over_its_timeout_with_timeout_status_cancelled_is_cancelled(
     operator: Operator, runs: Runs
 ) -> None:
@@ -247,6 +255,7 @@ def test_a_run_over_its_timeout_with_timeout_status_cancelled_is_cancelled(
 # ----- cancel, retry requests, reruns ------------------------------------------------------
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_cancel_deletes_running_jobs_and_finishes_the_run_cancelled(
     operator: Operator, runs: Runs
 ) -> None:
@@ -263,6 +272,7 @@ def test_cancel_deletes_running_jobs_and_finishes_the_run_cancelled(
     runs.cluster.wait_for("the Jobs deleted", lambda: not runs.job_names("cx-1"))
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_retry_incomplete_reruns_only_what_did_not_succeed(operator: Operator, runs: Runs) -> None:
     runs.apply(
         pipeline(
@@ -292,6 +302,7 @@ def test_retry_incomplete_reruns_only_what_did_not_succeed(operator: Operator, r
     runs.wait_event("inc-1", "RunRetried")
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_retry_from_block_reruns_that_block_and_its_downstream(
     operator: Operator, runs: Runs
 ) -> None:
@@ -314,6 +325,7 @@ def test_retry_from_block_reruns_that_block_and_its_downstream(
     assert runs.job_names("fb-1") == {"fb-1-a-1", "fb-1-b-1", "fb-1-b-2", "fb-1-c-1", "fb-1-c-2"}
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_rerun_of_repeats_the_source_runs_frozen_spec_and_variables(
     operator: Operator, runs: Runs
 ) -> None:
@@ -358,9 +370,9 @@ def test_block_run_limit_queues_blocks_beyond_it(operator: Operator, runs: Runs)
     run = runs.wait_finished("brl-1")
 
     assert status(run)["phase"] == "Succeeded", status(run)
-    jobs = runs.jobs("brl-1")
-    assert len(jobs) == 5
-    assert most_at_once(jobs) == 2
+    pods = runs.pods("brl-1")
+    assert len(pods) == 5
+    assert most_at_once(pods, pod_end) == 2
 
 
 @pytest.mark.operator_args("--max-concurrent-blocks", "2")
@@ -377,9 +389,9 @@ def test_the_global_block_limit_holds_across_runs(operator: Operator, runs: Runs
     for i in (1, 2):
         assert status(runs.wait_finished(f"glob-{i}"))["phase"] == "Succeeded"
 
-    jobs = runs.jobs()
-    assert len(jobs) == 6
-    assert most_at_once(jobs) == 2
+    pods = runs.pods()
+    assert len(pods) == 6
+    assert most_at_once(pods, pod_end) == 2
 
 
 def test_the_namespace_annotation_limits_blocks_in_it(
@@ -392,9 +404,9 @@ def test_the_namespace_annotation_limits_blocks_in_it(
     run = runs.wait_finished("nsl-1")
 
     assert status(run)["phase"] == "Succeeded", status(run)
-    jobs = runs.jobs("nsl-1")
-    assert len(jobs) == 3
-    assert most_at_once(jobs) == 1
+    pods = runs.pods("nsl-1")
+    assert len(pods) == 3
+    assert most_at_once(pods, pod_end) == 1
 
 
 def test_pipeline_run_limit_wait_queues_a_run_until_the_active_one_finishes(
@@ -420,6 +432,7 @@ def test_pipeline_run_limit_wait_queues_a_run_until_the_active_one_finishes(
     assert status(second)["startedAt"] >= status(first)["completedAt"]
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_pipeline_run_limit_skip_cancels_the_new_run(operator: Operator, runs: Runs) -> None:
     runs.apply(
         pipeline(
@@ -574,6 +587,7 @@ def test_a_pipeline_naming_an_unknown_variable_is_not_ready(operator: Operator, 
     assert "nope" in ready["message"]
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_a_run_of_an_invalid_pipeline_fails_with_invalid_pipeline(
     operator: Operator, runs: Runs
 ) -> None:
@@ -586,6 +600,7 @@ def test_a_run_of_an_invalid_pipeline_fails_with_invalid_pipeline(
     assert runs.job_names("badrun-1") == set()
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_retention_deletes_a_finished_run_after_its_ttl(operator: Operator, runs: Runs) -> None:
     runs.apply(pipeline("ttl", [block("a")], retention={"succeededSeconds": 2}))
     runs.start("ttl-1", "ttl")

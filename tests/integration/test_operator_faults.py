@@ -32,6 +32,7 @@ BLOCKS = ("extract", "transform", "load")
 JOB_NAME = re.compile(r"^(?P<run>crash-\d+)-(?P<block>extract|transform|load)-(?P<attempt>\d+)$")
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_runs_survive_the_operator_killed_at_random_moments(operator: Operator, runs: Runs) -> None:
     seed = int(os.environ.get("RUNWRIGHT_FAULT_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
@@ -103,6 +104,7 @@ def test_runs_survive_the_operator_killed_at_random_moments(operator: Operator, 
     assert attempts == {(n, b): [1] for n in names for b in BLOCKS}
 
 
+@pytest.mark.operator_args("--executor", "job")  # asserts on Jobs
 def test_a_job_deleted_by_someone_else_fails_with_job_deleted_and_is_retried(
     operator: Operator, runs: Runs
 ) -> None:

@@ -102,7 +102,7 @@ def test_rbac_has_no_wildcards_and_no_write_beyond_what_the_operator_does(
         "runwright.dev/triggers": {"get", "list", "watch"},
         "runwright.dev/triggers/status": {"patch"},
         "batch/jobs": {"list", "watch", "create", "delete"},
-        "/pods": {"list", "watch", "create"},  # create: the admission dry run (issue 16)
+        "/pods": {"list", "watch", "create", "delete"},  # the Pod executor; the dry run
         "/events": {"create", "list"},  # list: the run archive stores a run's Events
         "/pods/log": {"get"},  # the run archive stores each attempt's log tail
         "events.k8s.io/events": {"create", "patch"},
@@ -183,7 +183,7 @@ def test_the_container_args_are_flags_runwright_operator_accepts() -> None:
         c = container(render(*sets))
         assert "command" not in c  # the image's ENTRYPOINT is `runwright operator`
         args = build_parser().parse_args(["operator", *c["args"]])
-        assert args.executor == "kubernetes"
+        assert args.executor == "pod"
         assert args.log_format == "json"
 
 

@@ -67,7 +67,7 @@ by a Role in each watched namespace.
   verbs: ["list", "watch", "create", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list", "watch", "create"]
+  verbs: ["list", "watch", "create", "delete"]
 - apiGroups: [""]
   resources: ["events"]
   # list: the run archive stores a finished run's Events

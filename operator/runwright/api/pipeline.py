@@ -197,6 +197,13 @@ class Retention(Model):
     )
 
 
+class ExecutorKind(StrEnum):
+    """Where a Pipeline's blocks run in the cluster (`spec.executor`)."""
+
+    POD = "Pod"
+    JOB = "Job"
+
+
 class BlockType(StrEnum):
     """What a block does; informational, shown as a label."""
 
@@ -359,6 +366,12 @@ class PipelineSpec(Model):
     )
     retention: Retention = Field(
         default_factory=Retention, description="Delete finished runs after these many seconds."
+    )
+    executor: ExecutorKind | None = Field(
+        default=None,
+        description="Pod: the operator creates each block attempt's pod itself. Job: a "
+        "batch/v1 Job per attempt (e.g. to queue them with Kueue). Unset: the operator's "
+        "--executor. Ignored by --executor local and `runwright run`.",
     )
     blocks: list[Block] = Field(
         min_length=1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,9 +53,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--executor",
-        choices=["kubernetes", "local"],
-        default="kubernetes",
-        help="kubernetes: a Job per attempt (default); local: processes of the operator",
+        choices=["pod", "job", "local", "kubernetes"],
+        default=os.environ.get("RUNWRIGHT_EXECUTOR", "pod"),
+        help="pod: the operator creates each block attempt's pod (default); job: a Job per "
+        "attempt (a Pipeline's spec.executor Pod|Job overrides these two); local: processes "
+        "of the operator; kubernetes: deprecated name of job",
+    )
+    p.add_argument(
+        "--pod-pending-timeout",
+        type=float,
+        default=float(os.environ.get("RUNWRIGHT_POD_PENDING_TIMEOUT", "600")),
+        metavar="SECONDS",
+        help="pod executor: fail an attempt whose pod is still Pending (unschedulable, image "
+        "not pulled...) after this long; its retry policy applies (default 600)",
     )
     p.add_argument(
         "--health-port", type=int, default=8080, help="port of /healthz and /metrics (default 8080)"
@@ -179,7 +190,16 @@ def command(args: argparse.Namespace) -> int:
         raise exits.InputError("--max-concurrent-blocks must be 0 (no limit) or more")
     config.CONFIG.namespaces = list(args.namespace)
     config.CONFIG.max_concurrent_blocks = args.max_concurrent_blocks or None
-    config.CONFIG.executor = args.executor
+    if args.pod_pending_timeout <= 0:
+        raise exits.InputError("--pod-pending-timeout must be more than 0 seconds")
+    try:
+        config.CONFIG.executor = config.executor_kind(args.executor)
+    except ValueError as exc:
+        raise exits.InputError(f"--executor (or RUNWRIGHT_EXECUTOR): {exc}") from None
+    config.CONFIG.deprecated_executor = (
+        args.executor if args.executor in config.DEPRECATED_EXECUTORS else None
+    )
+    config.CONFIG.pod_pending_timeout = args.pod_pending_timeout
     config.CONFIG.health_port = args.health_port
     config.CONFIG.api_port = args.api_port
     config.CONFIG.log_format = args.log_format

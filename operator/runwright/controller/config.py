@@ -13,13 +13,31 @@ from typing import Literal
 
 from runwright.executors.pod_security import PodDefaults, parse_quantities
 
-ExecutorKind = Literal["kubernetes", "local"]
 PodSecurity = Literal["restricted", "none"]
 
 #: Requests and limits a block container gets for each resource it names no value of,
 #: so block pods are Burstable, not BestEffort (docs/security.md).
 DEFAULT_REQUESTS = "cpu=100m,memory=128Mi"
 DEFAULT_LIMITS = "memory=512Mi"
+
+ExecutorKind = Literal["pod", "job", "local"]
+
+#: `--executor kubernetes` (and RUNWRIGHT_EXECUTOR=kubernetes) from before the Pod
+#: executor: still accepted, meaning `job`, with a warning.
+DEPRECATED_EXECUTORS: dict[str, ExecutorKind] = {"kubernetes": "job"}
+EXECUTORS: tuple[str, ...] = ("pod", "job", "local", *DEPRECATED_EXECUTORS)
+
+
+def executor_kind(value: str) -> ExecutorKind:
+    """An --executor value as the operator uses it (a deprecated alias mapped to its kind).
+
+    Raises ValueError naming the choices for anything else.
+    """
+    if value in DEPRECATED_EXECUTORS:
+        return DEPRECATED_EXECUTORS[value]
+    if value not in ("pod", "job", "local"):
+        raise ValueError(f"executor {value!r}: use pod (the default), job or local")
+    return value  # type: ignore[return-value]
 
 
 @dataclass
@@ -30,7 +48,13 @@ class OperatorConfig:
     """Namespaces to watch; empty means all."""
     max_concurrent_blocks: int | None = 20
     """Blocks running at once across every run this operator manages (None: no limit)."""
-    executor: ExecutorKind = "kubernetes"
+    executor: ExecutorKind = "pod"
+    """pod: the operator creates block pods; job: a Job per attempt; local: processes.
+    A Pipeline's spec.executor (Pod or Job) overrides pod/job for its runs."""
+    deprecated_executor: str | None = None
+    """The deprecated --executor name given (e.g. kubernetes), warned about at start."""
+    pod_pending_timeout: float = 600.0
+    """Pod executor: an attempt's pod still Pending after this many seconds fails."""
     health_host: str = "0.0.0.0"  # noqa: S104 - the liveness endpoint must be reachable by kubelet
     health_port: int = 8080
     """/healthz and /metrics."""
@@ -77,9 +101,12 @@ class OperatorConfig:
         """Settings from RUNWRIGHT_* environment variables, defaults elsewhere."""
         env = os.environ
         limit = env.get("RUNWRIGHT_MAX_CONCURRENT_BLOCKS", "20")
-        executor = env.get("RUNWRIGHT_EXECUTOR", "kubernetes")
-        if executor not in ("kubernetes", "local"):
-            raise ValueError(f"RUNWRIGHT_EXECUTOR={executor!r}: use kubernetes or local")
+        executor_name = env.get("RUNWRIGHT_EXECUTOR", "pod")
+        try:
+            executor = executor_kind(executor_name)
+        except ValueError as exc:
+            raise ValueError(f"RUNWRIGHT_EXECUTOR: {exc}") from None
+        pending = float(env.get("RUNWRIGHT_POD_PENDING_TIMEOUT", "600"))
         log_format = env.get("RUNWRIGHT_LOG_FORMAT", "text")
         if log_format not in ("text", "json"):
             raise ValueError(f"RUNWRIGHT_LOG_FORMAT={log_format!r}: use text or json")
@@ -94,7 +121,9 @@ class OperatorConfig:
         return cls(
             namespaces=namespaces,
             max_concurrent_blocks=int(limit) if limit not in ("", "0", "none") else None,
-            executor=executor,  # type: ignore[arg-type]
+            executor=executor,
+            deprecated_executor=executor_name if executor_name in DEPRECATED_EXECUTORS else None,
+            pod_pending_timeout=pending,
             health_port=int(env.get("RUNWRIGHT_HEALTH_PORT", "8080")),
             api_port=int(env.get("RUNWRIGHT_API_PORT", "8081")),
             log_format=log_format,  # type: ignore[arg-type]

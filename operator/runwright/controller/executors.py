@@ -1,7 +1,11 @@
-"""The two places blocks run in the operator, behind the one contract (executors/contract.py).
+"""The places blocks run in the operator, behind the one contract (executors/contract.py).
 
+- Pods (the default, executors/pods.py): the operator creates each attempt's pod;
+  what exists comes from the pod watch, by run.
 - Jobs: what exists comes from kopf's indexes (Jobs by run, pods by Job), plus the
   Jobs created a moment ago that the index has not shown yet.
+- `ChosenExecutor`: pods or Jobs per run, as its Pipeline's spec.executor says
+  (else the operator's --executor).
 - Local processes (`--executor local`, for the demo and dev clusters): one
   LocalExecutor per run; a process exit wakes the run's worker.
 
@@ -16,7 +20,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors.contract import RunRef
@@ -32,8 +36,13 @@ from runwright.executors.job_records import (
 )
 from runwright.executors.kubernetes import ExecutorError, KubernetesExecutor
 from runwright.executors.local import LocalExecutor
+from runwright.executors.pod_records import AttemptPod, attempt_pod, attempt_pod_news
+from runwright.executors.pods import PodExecutor
 from runwright.kube.errors import permission_missing
 from runwright.kube.expectations import Expectations
+
+if TYPE_CHECKING:
+    from runwright.controller.runs import RunController
 
 log = logging.getLogger("runwright.executors")
 
@@ -183,6 +192,78 @@ class LocalRunExecutor:
                 await self.forget(RunRef(key[0], key[1], "", "", None))
 
 
+#: (namespace, run) -> "Pod" or "Job" from its Pipeline's spec.executor, None when unset.
+ExecutorOfRun = Callable[[str, str], str | None]
+
+
+def executor_of_runs(runs: RunController) -> ExecutorOfRun:
+    """A run's spec.executor: its frozen Pipeline's (status.pipelineSpec), else the live one's.
+
+    The live Pipeline answers for a run's first attempts, whose status (with the frozen
+    copy) is written right after they are started.
+    """
+
+    def executor_of(namespace: str, name: str) -> str | None:
+        worker = runs.workers.get((namespace, name))
+        frozen = worker.status.pipeline_spec if worker and worker.status else None
+        if frozen is None:
+            state = runs.states.get((namespace, name))
+            frozen = runs.model.pipeline_spec(namespace, state.pipeline)[0] if state else None
+        return str(frozen.executor) if frozen is not None and frozen.executor else None
+
+    return executor_of
+
+
+class ChosenExecutor:
+    """Pods or Jobs for each run: its Pipeline's `spec.executor`, else the operator's default.
+
+    A run is observed through both (the latest attempt of a block wins), so a run
+    whose executor changed between attempts (a retry that re-froze a Pipeline whose
+    spec.executor changed, an operator restarted with another --executor) still sees
+    every attempt it has; an attempt is stopped by whichever executor holds it.
+    """
+
+    def __init__(
+        self, pods: PodExecutor, jobs: KubeRunExecutor, default: str, executor_of: ExecutorOfRun
+    ) -> None:
+        self.pods = pods
+        self.jobs = jobs
+        self.default = default
+        self.executor_of = executor_of
+
+    def _uses_jobs(self, run: RunRef) -> bool:
+        return (self.executor_of(run.namespace, run.name) or self.default) == "Job"
+
+    def observe(self, run: RunRef) -> dict[str, Observation]:
+        seen = self.pods.observe(run)
+        for block, obs in self.jobs.observe(run).items():
+            current = seen.get(block)
+            if current is None or obs.attempt > current.attempt:
+                seen[block] = obs
+        return seen
+
+    def recheck_at(self, run: RunRef) -> datetime | None:
+        times = [t for t in (self.pods.recheck_at(run), self.jobs.recheck_at(run)) if t]
+        return min(times, default=None)
+
+    async def start(self, run: RunRef, action: StartBlock) -> None:
+        if self._uses_jobs(run):
+            await self.jobs.start(run, action)
+        else:
+            await self.pods.start(run, action)
+
+    async def stop(self, run: RunRef, name: str) -> None:
+        held = any(j.name == name for j in self.jobs.job_lookup(run.namespace, run.name))
+        if held or self._uses_jobs(run):
+            await self.jobs.stop(run, name)
+        else:
+            await self.pods.stop(run, name)
+
+    async def forget(self, run: RunRef) -> None:
+        await self.pods.forget(run)
+        await self.jobs.forget(run)
+
+
 def store_values(index: Mapping[Any, Any] | None, key: Any) -> list[Any]:
     """The values kopf stored under `key` in an index (an empty list when absent)."""
     if index is None or key not in index:
@@ -201,6 +282,7 @@ class News:
     def __init__(self) -> None:
         self.jobs: dict[tuple[str, str], JobRecord] = {}
         self.pods: dict[tuple[str, str], PodRecord] = {}
+        self.attempt_pods: dict[tuple[str, str], AttemptPod] = {}
 
     def job(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
         """True when this Job event should wake its run."""
@@ -223,7 +305,22 @@ class News:
             self.pods.pop(key, None)
             return False  # a finished Job's lost pod is judged at recheck_at
         record = pod_record(body)
+        if record is None:
+            return self._attempt_pod(key, body)
         news = pod_news(self.pods.get(key), record)
-        if record is not None:
-            self.pods[key] = record
+        self.pods[key] = record
         return news
+
+    def _attempt_pod(self, key: tuple[str, str], body: Mapping[str, Any]) -> bool:
+        """A Pod executor's pod (not a Job's): its end, its deletion starting, news."""
+        record = attempt_pod(body)
+        news = attempt_pod_news(self.attempt_pods.get(key), record)
+        if record is not None:
+            self.attempt_pods[key] = record
+        return news
+
+    def pod_deleted(self, body: Mapping[str, Any]) -> bool:
+        """A Pod executor's pod is gone: its run must hear of it (unless it had ended)."""
+        meta = body.get("metadata") or {}
+        old = self.attempt_pods.pop((meta.get("namespace", ""), meta.get("name", "")), None)
+        return old is None or not old.pod.terminated or old.pod.deleting

@@ -21,9 +21,11 @@ from runwright.controller.archiver import (
 from runwright.controller.cleanup import FinishedJobs
 from runwright.controller.config import CONFIG
 from runwright.controller.executors import (
+    ChosenExecutor,
     KubeRunExecutor,
     LocalRunExecutor,
     News,
+    executor_of_runs,
 )
 from runwright.controller.health import Health
 from runwright.controller.runs import RunController
@@ -33,6 +35,8 @@ from runwright.engine.plan import AttemptState
 from runwright.executors import job_manifest
 from runwright.executors.job_records import JobRecord, PodRecord, job_record, pod_record
 from runwright.executors.kubernetes import KubernetesExecutor
+from runwright.executors.pod_records import AttemptPod, attempt_pod
+from runwright.executors.pods import PodExecutor
 from runwright.http import ApiEndpoint
 from runwright.kube.client import Kube, new_api_client
 from runwright.kube.ratelimit import process_limiter
@@ -88,12 +92,22 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     jobs_store: Store[JobRecord] = Store(run=lambda r: (r.namespace, r.run))
     pods_store: Store[PodRecord] = Store(job=lambda r: (r.namespace, r.job))
     memo.jobs_store, memo.pods_store = jobs_store, pods_store
+    # The Pod executor's pods (no Job) by run: what it observes.
+    attempt_pods: Store[AttemptPod] = Store(run=lambda r: (r.pod.namespace, r.run))
+    memo.attempt_pods = attempt_pods
 
     def jobs_of(namespace: str, run: str) -> list[JobRecord]:
         return jobs_store.by("run", (namespace, run))
 
     def pods_of(namespace: str, job: str) -> list[PodRecord]:
         return pods_store.by("job", (namespace, job))
+
+    if CONFIG.deprecated_executor is not None:
+        logging.getLogger("runwright").warning(
+            "--executor %s is deprecated: it means --executor %s (the default is now pod)",
+            CONFIG.deprecated_executor,
+            CONFIG.executor,
+        )
 
     controller: RunController
     if CONFIG.executor == "local":
@@ -103,14 +117,24 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     else:
         jobs = KubernetesExecutor(kube, pod_defaults=CONFIG.pod_defaults(), check_admission=True)
         memo.jobs = jobs
-        executor = KubeRunExecutor(
-            jobs, jobs_of, pods_of, wake=lambda ns, run: controller.wake(ns, run)
+        wake = lambda ns, run: controller.wake(ns, run)  # noqa: E731 - bound once controller exists
+        job_executor = KubeRunExecutor(jobs, jobs_of, pods_of, wake=wake)
+        pods = PodExecutor(
+            kube,
+            lambda ns, run: attempt_pods.by("run", (ns, run)),
+            pending_timeout=CONFIG.pod_pending_timeout,
+            pod_defaults=CONFIG.pod_defaults(),
+            wake=wake,
         )
+        memo.pods = pods
+        default = "Job" if CONFIG.executor == "job" else "Pod"
+        executor = ChosenExecutor(pods, job_executor, default, lambda ns, run: executor_of(ns, run))
         controller = RunController(kube, executor, CONFIG)
+        executor_of = executor_of_runs(controller)
         if CONFIG.delete_finished_jobs:
             controller.cleanup = FinishedJobs(jobs_of, kube.delete_job)
     memo.runs = controller
-    controller.has_jobs = lambda key: bool(jobs_store.by("run", key))
+    controller.has_jobs = lambda key: bool(jobs_store.by("run", key) or attempt_pods.by("run", key))
     memo.triggers = TriggerController(kube, controller)
     memo.archiver = _archiver(kube, controller, memo)
     await memo.archiver.start()
@@ -129,6 +153,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             count = sum(1 for j in jobs.values() if j.state == AttemptState.RUNNING)
             if count:
                 running[key] = count  # type: ignore[index]
+        for key, pods in attempt_pods.groups("run").items():
+            alive = sum(1 for p in pods.values() if not p.pod.terminated)
+            if alive:
+                running[key] = running.get(key, 0) + alive  # type: ignore[index,call-overload]
         controller.seed_claims(running)
         await controller.release()
 
@@ -235,15 +263,26 @@ async def pod_event(
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    """A block pod changed: keep its record, wake its run when it terminated."""
+    """A block pod changed: keep its record, wake its run when it terminated or vanished."""
     body = event["object"]
     meta = body["metadata"]
     obj = (meta.get("namespace", ""), meta["name"])
-    memo.pods_store.put(obj, None if event.get("type") == "DELETED" else pod_record(body))
+    deleted = event.get("type") == "DELETED"
+    memo.pods_store.put(obj, None if deleted else pod_record(body))
+    memo.attempt_pods.put(obj, None if deleted else attempt_pod(body))
     memo.catchup.seen("pods", meta.get("uid", ""))
+    if "pods" in memo:
+        # The Pod executor's own pods: seen (no longer expected), and kept when deleted.
+        if deleted and memo.pods.deleted(body) is not None:
+            if memo.news.pod_deleted(body) and not memo.runs.is_parked(
+                namespace or "", labels[keys.RUN]
+            ):
+                memo.runs.wake(namespace or "", labels[keys.RUN])
+            return
+        memo.pods.seen(namespace or "", [meta["name"]])
     if memo.runs.is_parked(namespace or "", labels[keys.RUN]):
         return
-    if memo.news.pod(event.get("type"), event["object"]):
+    if memo.news.pod(event.get("type"), body):
         memo.runs.wake(namespace or "", labels[keys.RUN])
 
 

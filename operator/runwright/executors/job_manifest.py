@@ -8,54 +8,32 @@ Pure and deterministic (same action, same dict), so every rule is a unit test:
   the operator reads finished Jobs to know a block's result.
 - `backoffLimit: 0`: retries are the operator's (a new Job per attempt, after the
   engine's backoff), never the Job controller's.
-- The block's result is its exit code plus the pod's termination message, which is
-  the file at RUNWRIGHT_OUTPUT_PATH (`/dev/termination-log`), or, when the block
-  failed without writing it, the last lines of its log (FallbackToLogsOnError).
+- The pod inside is `pod_manifest.pod_template`, the same pod the Pod executor
+  creates bare: the block's result is its exit code plus the pod's termination
+  message (see executors/pod_manifest.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from runwright import labels
-from runwright.api.pipeline import EnvVar
 from runwright.engine.plan import StartBlock
-from runwright.executors.contract import RunRef, attempt_environment
-from runwright.executors.pod_security import AS_WRITTEN, PodDefaults, harden
+from runwright.executors.contract import RunRef
+from runwright.executors.pod_manifest import (
+    CONTAINER,
+    OUTPUT_PATH,
+    TERMINATION_MESSAGE_POLICY,
+    attempt_labels,
+    owner_reference,
+    pod_template,
+)
+from runwright.executors.pod_security import PodDefaults
 
-#: Where the block writes its outputs JSON: the container's termination message file,
-#: so the kubelet copies it into the pod status and no sidecar or volume is needed.
-OUTPUT_PATH = "/dev/termination-log"
-#: A failed container with an empty output file reports its log tail instead.
-TERMINATION_MESSAGE_POLICY = "FallbackToLogsOnError"
-#: The one container of every block pod.
-CONTAINER = "block"
-
-_RUN_API_VERSION = labels.API_VERSION
-_RUN_KIND = "PipelineRun"
-
+# Re-exported: the pod's constants were defined here before pod_manifest existed.
+__all__ = ["CONTAINER", "OUTPUT_PATH", "TERMINATION_MESSAGE_POLICY", "build_job"]
 
 #: ttlSecondsAfterFinished of every Job (None: kept); the operator sets it from --job-ttl.
 JOB_TTL_SECONDS: int | None = None
-
-
-def _literal(text: str) -> str:
-    """Escape Kubernetes' own `$(VAR)` expansion so a value reaches the process as written.
-
-    The kubelet expands `$(NAME)` in command, args and env values (no shell, but an
-    expansion all the same) and turns `$$` into `$`. Runwright promises values are
-    passed verbatim, exactly as local mode passes them, so every `$` is doubled: a
-    rendered `{{ variables.x }}` holding `$(HOME)` or a JSON variable containing `$`
-    arrives unchanged.
-    """
-    return text.replace("$", "$$")
-
-
-def _env_var(var: EnvVar) -> dict[str, Any]:
-    """An EnvVar model as Kubernetes wants it; valueFrom is passed through untouched."""
-    if var.value_from is not None:
-        return {"name": var.name, "valueFrom": var.value_from}
-    return {"name": var.name, "value": _literal(var.value or "")}
 
 
 def build_job(
@@ -63,81 +41,17 @@ def build_job(
 ) -> dict[str, Any]:
     """The batch/v1 Job manifest of one block attempt. Deterministic: same inputs, same dict.
 
-    Everything comes from the start action, which carries the whole pod intent (the
-    engine merged the pipeline's `template` with the block), so the pipeline spec is
-    never read again here. Our labels win over the user's (a user label must not move
-    a pod to another run's index). The contract environment (docs/block-contract.md) comes first
-    and cannot be overridden by the block's env, matching local mode.
+    The pod is `pod_manifest.pod_template` (every pod-level default lives there, for
+    the Pod executor too); the Job adds its name, our labels, the run as controlling
+    owner, `backoffLimit: 0` and the timeout as `activeDeadlineSeconds`.
 
     `pod_defaults` (operator settings) makes the pod restricted-ready and not BestEffort
-    where the Pipeline says nothing (executors/pod_security.py); None (AS_WRITTEN)
-    leaves the pod exactly as the Pipeline wrote it.
+    where the Pipeline says nothing (executors/pod_security.py); None leaves the pod
+    exactly as the Pipeline wrote it.
 
-    Raises ValueError when the block has no image: Pipeline validation makes that
-    impossible, so reaching it is a bug to surface, not a state to report.
+    Raises ValueError when the block has no image (see `pod_template`).
     """
-    if start.image is None:
-        raise ValueError(
-            f"block {start.block}: no image (spec.blocks[].image or spec.template.image)"
-        )
-    template = start.pod_template
-
-    ours = {
-        labels.RUN: run.name,
-        labels.BLOCK: start.block,
-        labels.ATTEMPT: str(start.attempt),
-        labels.PIPELINE: run.pipeline,
-    }
-    if run.trigger:
-        ours[labels.TRIGGER] = run.trigger
-    pod_labels = {**start.labels, **ours}
-
-    env = [_env_var(var) for var in attempt_environment(start, OUTPUT_PATH)]
-
-    container: dict[str, Any] = {"name": CONTAINER, "image": start.image}
-    # Empty command/args mean "the image's entrypoint/cmd"; omitting them says so.
-    if start.command:
-        container["command"] = [_literal(a) for a in start.command]
-    if start.args:
-        container["args"] = [_literal(a) for a in start.args]
-    container["env"] = env
-    if template.env_from:
-        container["envFrom"] = list(template.env_from)
-    if start.resources is not None:
-        container["resources"] = start.resources
-    if template.volume_mounts:
-        container["volumeMounts"] = list(template.volume_mounts)
-    container["terminationMessagePath"] = OUTPUT_PATH
-    # FallbackToLogsOnError: a block that crashes before writing its outputs gets the
-    # last lines of its log (at most 80 lines / 2 KiB) as its termination message, so
-    # the run says what went wrong rather than "backoff limit reached". The kubelet
-    # falls back only when the container failed AND the file is empty: a block that
-    # wrote its JSON keeps it, and a success never carries a log tail. The verdict
-    # (engine/verdict.py) parses outputs only on success, so a tail is never outputs.
-    container["terminationMessagePolicy"] = TERMINATION_MESSAGE_POLICY
-
-    pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
-    optional: dict[str, Any] = {
-        "serviceAccountName": template.service_account_name,
-        "nodeSelector": template.node_selector or None,
-        "tolerations": template.tolerations or None,
-        "affinity": template.affinity,
-        "imagePullSecrets": template.image_pull_secrets or None,
-        "securityContext": template.security_context,
-        "volumes": template.volumes or None,
-    }
-    pod_spec.update({k: v for k, v in optional.items() if v is not None})
-    pod_spec = harden(
-        pod_spec,
-        AS_WRITTEN if pod_defaults is None else pod_defaults,
-        container_security_context=template.container_security_context,
-        automount_service_account_token=template.automount_service_account_token,
-    )
-
-    pod_meta: dict[str, Any] = {"labels": pod_labels}
-    if start.annotations:
-        pod_meta["annotations"] = dict(start.annotations)
-
+    template = pod_template(run, start, pod_defaults)
     job_spec: dict[str, Any] = {"backoffLimit": 0}
     if JOB_TTL_SECONDS is not None:
         job_spec["ttlSecondsAfterFinished"] = JOB_TTL_SECONDS
@@ -145,7 +59,7 @@ def build_job(
         # The Job controller enforces the attempt's timeout even while the operator is
         # down; the engine's own wake-up at the same instant is the backstop.
         job_spec["activeDeadlineSeconds"] = start.timeout_seconds
-    job_spec["template"] = {"metadata": pod_meta, "spec": pod_spec}
+    job_spec["template"] = template
 
     return {
         "apiVersion": "batch/v1",
@@ -153,17 +67,8 @@ def build_job(
         "metadata": {
             "name": start.name,
             "namespace": run.namespace,
-            "labels": dict(ours),
-            "ownerReferences": [
-                {
-                    "apiVersion": _RUN_API_VERSION,
-                    "kind": _RUN_KIND,
-                    "name": run.name,
-                    "uid": run.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "labels": attempt_labels(run, start),
+            "ownerReferences": [owner_reference(run)],
         },
         "spec": job_spec,
     }

@@ -65,6 +65,8 @@ class PodRecord:
     terminated: bool
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    deleting: bool = False
+    """The pod has a deletionTimestamp: someone (the Job controller, a user) is deleting it."""
 
 
 def _time(value: Any) -> datetime | None:
@@ -167,19 +169,30 @@ def job_record(body: Mapping[str, Any]) -> JobRecord | None:
 
 
 def pod_record(body: Mapping[str, Any]) -> PodRecord | None:
-    """A pod body -> PodRecord of the `block` container; None for a pod not made by a Job.
-
-    The container named `block` is read (the first one when none is: a mutating
-    webhook may have renamed or injected containers). A pod that failed without a
-    terminated container (evicted, deleted before it started) counts as terminated
-    with the pod's own reason and message, so it never holds an attempt Running.
-    """
+    """A pod body -> PodRecord of the `block` container; None for a pod not made by a Job."""
     meta = _mapping(body.get("metadata"))
     lbl = _mapping(meta.get("labels"))
     job = next((lbl[k] for k in JOB_NAME_LABELS if isinstance(lbl.get(k), str)), None)
-    namespace = meta.get("namespace")
-    if job is None or not isinstance(namespace, str):
+    if job is None:
         return None
+    return pod_state(body, job)
+
+
+def pod_state(body: Mapping[str, Any], key: str) -> PodRecord | None:
+    """A block pod body -> PodRecord (`job` set to `key`); None without a namespace.
+
+    Shared by both executors: `key` is the Job's name for a Job's pod, the pod's own
+    name for the Pod executor's. The container named `block` is read (the first one
+    when none is: a mutating webhook may have renamed or injected containers). A pod
+    that failed without a terminated container (evicted, deleted before it started)
+    counts as terminated with the pod's own reason and message, so it never holds an
+    attempt Running.
+    """
+    meta = _mapping(body.get("metadata"))
+    namespace = meta.get("namespace")
+    if not isinstance(namespace, str):
+        return None
+    deleting = bool(meta.get("deletionTimestamp"))
     status = _mapping(body.get("status"))
     statuses = [_mapping(s) for s in _list(status.get("containerStatuses"))]
     chosen = next((s for s in statuses if s.get("name") == CONTAINER), None)
@@ -191,26 +204,40 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord | None:
         code = term.get("exitCode")
         return PodRecord(
             namespace=namespace,
-            job=job,
+            job=key,
             exit_code=code if isinstance(code, int) else None,
             reason=str(term.get("reason") or ""),
             message=str(term.get("message") or ""),
             terminated=True,
             started_at=_time(term.get("startedAt")),
             finished_at=_time(term.get("finishedAt")),
+            deleting=deleting,
         )
     phase = status.get("phase")
     running = _mapping(state.get("running"))
     return PodRecord(
         namespace=namespace,
-        job=job,
+        job=key,
         exit_code=None,
         reason=str(status.get("reason") or ("PodFailed" if phase == "Failed" else "")),
         message=str(status.get("message") or ""),
         terminated=phase in ("Failed", "Succeeded"),
         started_at=_time(running.get("startedAt")) or _time(status.get("startTime")),
         finished_at=None,
+        deleting=deleting,
     )
+
+
+def _pod_verdict(job: JobRecord, pod: PodRecord) -> bool:
+    """May a running Job's attempt be judged from its pod alone, without the Job's condition?
+
+    Yes when the pod has terminated on its own: with `backoffLimit: 0` and
+    `restartPolicy: Never` the Job's outcome is then decided, and the Job controller
+    writes it a second or more later (it batches pod updates). Not when the pod is
+    being deleted (the Job controller kills it for the Job's deadline, or someone
+    deleted it): the Job's own condition says why, so it is waited for.
+    """
+    return job.state == AttemptState.RUNNING and pod.terminated and not pod.deleting
 
 
 def _judge(job: JobRecord, pod: PodRecord | None, now: datetime | None) -> Observation:
@@ -222,6 +249,8 @@ def _judge(job: JobRecord, pod: PodRecord | None, now: datetime | None) -> Obser
     running = Observation(
         attempt=job.attempt, state=AttemptState.RUNNING, started_at=job.started_at
     )
+    if pod is not None and _pod_verdict(job, pod):
+        return _from_pod(job, pod)
     if job.state == AttemptState.RUNNING:
         return running
     have_pod = pod is not None and pod.terminated
@@ -264,6 +293,33 @@ def _judge(job: JobRecord, pod: PodRecord | None, now: datetime | None) -> Obser
     )
 
 
+def _from_pod(job: JobRecord, pod: PodRecord) -> Observation:
+    """A running Job's attempt judged from its terminated pod (see `_pod_verdict`)."""
+    # No container status: a Failed pod always has a reason (PodFailed at least), so
+    # none means the pod Succeeded before its container status was written.
+    ending = Ending.EXITED if pod.exit_code is not None or not pod.reason else Ending.FAILED
+    exit_code = pod.exit_code if pod.exit_code is not None or ending == Ending.FAILED else 0
+    verdict = judge(
+        ending,
+        exit_code=exit_code,
+        output=pod.message,
+        tail=outputs.tail(pod.message),
+        reason=pod.reason if ending == Ending.FAILED or exit_code != 0 else "",
+        detail=pod.message,
+    )
+    return Observation(
+        attempt=job.attempt,
+        state=verdict.state,
+        started_at=job.started_at,
+        finished_at=pod.finished_at,
+        exit_code=exit_code,
+        reason=verdict.reason,
+        message=verdict.message,
+        outputs=verdict.outputs,
+        metrics=verdict.metrics,
+    )
+
+
 def observations(
     jobs: Iterable[JobRecord],
     pods: Mapping[str, PodRecord],
@@ -289,6 +345,9 @@ def observations(
       on its way and wakes the run again, and judging now would lose the outputs or
       the exit code. DeadlineExceeded is the exception: the Job controller is killing
       the pod, the verdict (Timeout) does not depend on it, so it is Failed at once.
+    - Pod first: a Job still running whose pod terminated on its own (not being
+      deleted) is judged from the pod at once, not a second or more later when the
+      Job controller writes its condition (`backoffLimit: 0` decided it already).
     - With `now`, a finished Job whose pod is still unseen POD_GRACE_SECONDS after
       it finished is judged from the Job alone (the pod was deleted and its event
       will never come); `recheck_at` says when to call again for that.

@@ -65,7 +65,7 @@ class ExecutorError(Exception):
         self.refused = refused
 
 
-def _error(what: str, exc: BaseException, tries: int) -> ExecutorError:
+def write_error(what: str, exc: BaseException, tries: int) -> ExecutorError:
     """A failed write as the executor reports it: refusals in the server's words, and
     retries that ran out saying so."""
     status = exc.status if isinstance(exc, ApiException) else None
@@ -76,7 +76,7 @@ def _error(what: str, exc: BaseException, tries: int) -> ExecutorError:
 
 
 #: What a write may raise that the executor reports as ExecutorError; anything else is a bug.
-_WRITE_ERRORS = (ApiException, aiohttp.ClientError, TimeoutError, ConnectionError)
+WRITE_ERRORS = (ApiException, aiohttp.ClientError, TimeoutError, ConnectionError)
 
 
 class KubernetesExecutor:
@@ -126,8 +126,10 @@ class KubernetesExecutor:
         self._expected.expect(key, (run.namespace, run.name), (action.block, action.attempt))
         try:
             await self.kube.create_job(run.namespace, body)
-        except _WRITE_ERRORS as exc:
-            error = _error(f"create Job {run.namespace}/{action.name}", exc, self.kube.retry.tries)
+        except WRITE_ERRORS as exc:
+            error = write_error(
+                f"create Job {run.namespace}/{action.name}", exc, self.kube.retry.tries
+            )
             # A refusal (4xx) means no Job; after exhausted retries one may exist, and
             # the expectation's expiry covers that case.
             if error.status is not None and 400 <= error.status < 500:
@@ -171,7 +173,7 @@ class KubernetesExecutor:
                     refused=f"the pod of Job {action.name}",
                 ) from exc
             log.debug("dry run of %s/%s not conclusive: %s", run.namespace, action.name, said)
-        except _WRITE_ERRORS as exc:
+        except WRITE_ERRORS as exc:
             log.debug("dry run of %s/%s failed: %s", run.namespace, action.name, describe(exc))
             return  # not remembered: ask again next time
         self._remember(key, now)
@@ -188,8 +190,8 @@ class KubernetesExecutor:
         self._expected.forget((namespace, name))
         try:
             await self.kube.delete_job(namespace, name)
-        except _WRITE_ERRORS as exc:
-            raise _error(f"delete Job {namespace}/{name}", exc, self.kube.retry.tries) from exc
+        except WRITE_ERRORS as exc:
+            raise write_error(f"delete Job {namespace}/{name}", exc, self.kube.retry.tries) from exc
 
     def expected(self, namespace: str, run: str) -> set[tuple[str, int]]:
         """(block, attempt) of the run's Jobs created but not yet `seen`.
@@ -248,4 +250,10 @@ def _refusal(status: int | None, message: str) -> bool:
     )
 
 
-__all__ = ["ADMITTED_SECONDS", "ExecutorError", "KubernetesExecutor"]
+__all__ = [
+    "ADMITTED_SECONDS",
+    "WRITE_ERRORS",
+    "ExecutorError",
+    "KubernetesExecutor",
+    "write_error",
+]

@@ -343,6 +343,47 @@ class Kube:
             if exc.status != 404:
                 raise
 
+    # ----- core: block pods (the Pod executor) -----------------------------------------------
+
+    async def create_pod(self, namespace: str, body: Mapping[str, Any]) -> bool:
+        """Create a v1 Pod; False when it exists already (409: an earlier try did it).
+
+        As `create_job`: the answer's body is not decoded, a refusal (4xx) or retries
+        that ran out raise ApiException, no answer at all raises the connection error.
+        """
+        name = body["metadata"]["name"]
+        try:
+            await self._send(
+                lambda: _unread(
+                    lambda: self.core.create_namespaced_pod(
+                        namespace, cast(Any, body), _preload_content=False
+                    )
+                ),
+                f"create Pod {namespace}/{name}",
+                "create",
+                "pods",
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a Pod with its own grace period (the kubelet stops it); gone (404) is fine."""
+        try:
+            await self._send(
+                lambda: _unread(
+                    lambda: self.core.delete_namespaced_pod(name, namespace, _preload_content=False)
+                ),
+                f"delete Pod {namespace}/{name}",
+                "delete",
+                "pods",
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
     # ----- core: Secrets, Events ------------------------------------------------------------
 
     async def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:

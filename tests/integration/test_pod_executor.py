@@ -1,0 +1,199 @@
+"""The Pod executor (the default): the operator creates block pods itself, and handles
+what the Job controller used to: pods deleted or evicted behind its back, pods stuck
+Pending, pods the API server refuses. Also `spec.executor: Job` choosing Jobs per Pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from runwright import labels
+
+from .operator_fixture import (
+    Operator,
+    Runs,
+    block,
+    block_status,
+    pipeline,
+    pod,
+    status,
+    template,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def pods_of(runs: Runs, run: str) -> list[dict[str, Any]]:
+    out = runs.cluster.kubectl(
+        "get", "pods", "-n", runs.ns, "-l", f"{labels.RUN}={run}", "-o", "json"
+    )
+    items: list[dict[str, Any]] = out.json()["items"]
+    return items
+
+
+def wait_pod_phase(runs: Runs, name: str, phase: str) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        body = runs.find(name, kind="pod")
+        return body if body and body["status"].get("phase") == phase else None
+
+    result: dict[str, Any] = runs.cluster.wait_for(f"pod {name} {phase}", probe)
+    return result
+
+
+def retry_messages(runs: Runs, run: str) -> list[str]:
+    return [e["message"] for e in runs.events(run) if e["reason"] == "BlockRetrying"]
+
+
+def test_a_diamond_runs_as_pods_owned_by_the_run_and_no_jobs(
+    operator: Operator, runs: Runs
+) -> None:
+    out = pod(outputs={"n": "42"})
+    runs.apply(
+        pipeline(
+            "dia",
+            [
+                block("a", **out),
+                block("b", "a", args=["{{ blocks.a.outputs.n }}"], timeoutSeconds=60),
+                block("c", "a"),
+                block("d", "b", "c"),
+            ],
+        )
+    )
+    runs.start("dia-1", "dia")
+    run = runs.wait_finished("dia-1")
+
+    assert status(run)["phase"] == "Succeeded", status(run)
+    assert runs.job_names("dia-1") == set()
+    pods = {p["metadata"]["name"]: p for p in pods_of(runs, "dia-1")}
+    assert set(pods) == {"dia-1-a-1", "dia-1-b-1", "dia-1-c-1", "dia-1-d-1"}
+    b = pods["dia-1-b-1"]
+    (owner,) = b["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "PipelineRun",
+        "dia-1",
+        run["metadata"]["uid"],
+        True,
+    )
+    assert b["spec"]["restartPolicy"] == "Never"
+    assert b["spec"]["activeDeadlineSeconds"] == 60
+    assert b["spec"]["containers"][0]["args"] == ["42"]
+    lbl = b["metadata"]["labels"]
+    assert (lbl[labels.RUN], lbl[labels.BLOCK], lbl[labels.ATTEMPT]) == ("dia-1", "b", "1")
+    assert lbl[labels.PIPELINE] == "dia"
+    assert block_status(run, "a")["outputs"] == {"n": "42"}
+
+
+def test_spec_executor_job_runs_that_pipelines_blocks_as_jobs(
+    operator: Operator, runs: Runs
+) -> None:
+    runs.apply(pipeline("jobbed", [block("a")], executor="Job"))
+    runs.start("jobbed-1", "jobbed")
+    run = runs.wait_finished("jobbed-1")
+
+    assert status(run)["phase"] == "Succeeded", status(run)
+    assert runs.job_names("jobbed-1") == {"jobbed-1-a-1"}
+
+
+def test_a_pod_deleted_mid_run_fails_with_pod_deleted_and_is_retried(
+    operator: Operator, runs: Runs
+) -> None:
+    runs.apply(
+        pipeline(
+            "gone",
+            [block("a", retry={"limit": 1, "backoffSeconds": 1})],
+            template(duration="4s"),
+        )
+    )
+    runs.start("gone-1", "gone")
+    wait_pod_phase(runs, "gone-1-a-1", "Running")
+    runs.cluster.kubectl("delete", "pod", "gone-1-a-1", "-n", runs.ns, "--wait=false")
+    run = runs.wait_finished("gone-1")
+
+    assert status(run)["phase"] == "Succeeded", status(run)
+    a = block_status(run, "a")
+    assert (a["phase"], a["attempt"]) == ("Succeeded", 2)
+    (retrying,) = retry_messages(runs, "gone-1")
+    assert "PodDeleted" in retrying, retrying
+
+
+def test_an_evicted_pod_fails_with_evicted_and_is_retried(operator: Operator, runs: Runs) -> None:
+    runs.apply(
+        pipeline(
+            "evict",
+            [block("a", retry={"limit": 1, "backoffSeconds": 1})],
+            template(duration="6s"),
+        )
+    )
+    runs.start("evict-1", "evict")
+    wait_pod_phase(runs, "evict-1-a-1", "Running")
+    evicted = {
+        "status": {
+            "phase": "Failed",
+            "reason": "Evicted",
+            "message": "The node was low on resource: memory.",
+        }
+    }
+    runs.cluster.kubectl(
+        "patch",
+        "pod",
+        "evict-1-a-1",
+        "-n",
+        runs.ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(evicted),
+    )
+    run = runs.wait_finished("evict-1")
+
+    assert status(run)["phase"] == "Succeeded", status(run)
+    assert block_status(run, "a")["attempt"] == 2
+    (retrying,) = retry_messages(runs, "evict-1")
+    assert "(Evicted)" in retrying, retrying
+
+
+@pytest.mark.operator_args("--pod-pending-timeout", "3")
+def test_a_pod_pending_past_the_limit_fails_with_the_schedulers_reason(
+    operator: Operator, runs: Runs
+) -> None:
+    tmpl = {**template(), "nodeSelector": {"runwright.dev/no-such-node": "true"}}
+    runs.apply(pipeline("stuck", [block("a")], tmpl))
+    runs.start("stuck-1", "stuck")
+    run = runs.wait_finished("stuck-1")
+
+    assert status(run)["phase"] == "Failed", status(run)
+    a = block_status(run, "a")
+    assert a["reason"] == "Unschedulable", a
+    assert "stuck-1-a-1 was still Pending after 3s" in a["message"], a
+    assert "node" in a["message"].split("--pod-pending-timeout)")[1], a  # the scheduler's words
+    runs.cluster.wait_for(
+        "the pending pod deleted", lambda: runs.find("stuck-1-a-1", kind="pod") is None
+    )
+
+
+def test_a_pod_the_api_server_refuses_fails_at_once_with_its_words(
+    operator: Operator, runs: Runs
+) -> None:
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "no-pods"},
+        "spec": {"hard": {"pods": "0"}},
+    }
+    runs.apply(quota)
+    runs.cluster.wait_for(
+        "the quota's status",
+        lambda: (runs.get("no-pods", kind="resourcequota").get("status") or {}).get("hard"),
+    )
+    runs.apply(pipeline("refused", [block("a")]))
+    runs.start("refused-1", "refused")
+    run = runs.wait_finished("refused-1")
+
+    assert status(run)["phase"] == "Failed", status(run)
+    a = block_status(run, "a")
+    assert a["reason"] == "PodRejected", a
+    assert "the API server refused Pod refused-1-a-1" in a["message"], a
+    assert "exceeded quota: no-pods" in a["message"], a
