@@ -184,8 +184,13 @@ def test_csv_export_has_the_seeds_columns_and_exactly_the_rows() -> None:
     assert [r[0] for r in table[1:]] == ["etl-1", "etl-2"]
 
 
+def test_only_a_failed_or_cancelled_run_has_an_error_message() -> None:
+    assert ROWS[1].error == "block load failed"
+    assert ROWS[0].error == "" and row_of(run_body("u8", message="all blocks finished")).error == ""
+
+
 def test_csv_export_defuses_spreadsheet_formulas() -> None:
-    row = row_of(run_body("u9", name="x", message='=HYPERLINK("http://evil")'))
+    row = row_of(run_body("u9", name="x", phase="Failed", message='=HYPERLINK("http://evil")'))
     cells = list(csv.reader(io.StringIO(export.to_csv([row]))))[1]
     assert cells[12] == '\'=HYPERLINK("http://evil")'
 

@@ -155,3 +155,14 @@ def test_static_files_fetch_nothing_from_elsewhere_and_run_no_inline_code(path: 
             "no inline script (CSP forbids it)"
         )
         assert " style=" not in text and " on" + "click=" not in text
+
+
+async def test_a_login_posted_from_another_site_is_refused(token_mode: TestClient) -> None:  # type: ignore[type-arg]
+    response = await token_mode.post(
+        "/login",
+        data={"token": "t"},
+        headers={"Origin": "https://attacker.example"},
+        allow_redirects=False,
+    )
+    assert response.status == 403
+    assert "another site" in await response.text()

@@ -32,7 +32,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a form POST carries `Origin: null`,
+    # and the login's origin check needs the real one.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
@@ -91,7 +93,8 @@ def _page(name: str) -> Handler:
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /login: check the token with the API server, then keep it in the cookie."""
     origin = request.headers.get("Origin")
-    if origin and origin.split("://", 1)[-1] != request.host:
+    cross_site = request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none")
+    if cross_site or (origin and origin.split("://", 1)[-1] != request.host):
         raise web.HTTPForbidden(text="login from another site refused")
     form = await request.post()
     token = str(form.get("token", "")).strip()

@@ -30,7 +30,7 @@ EXPORT_COLUMNS = (
     ("cost", "cost"),
     ("tokens", "tokens"),
     ("triggered by", "triggeredBy"),
-    ("error message", "message"),
+    ("error message", "error"),
     ("archived", "archived"),
 )
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

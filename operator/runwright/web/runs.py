@@ -63,6 +63,8 @@ class RunRow:
     cost: float | None = None
     tokens: float | None = None
     message: str = ""
+    #: The message of a run that failed or was cancelled (the seed's "error message").
+    error: str = ""
     blocks: str = ""
     archived: bool = False
 
@@ -103,8 +105,13 @@ def row_of(body: Mapping[str, Any]) -> RunRow:
         cost=_number(metrics.get("cost")),
         tokens=_number(metrics.get("tokens")),
         message=str(status.get("message") or ""),
+        error=_error(status.get("phase"), status.get("message")),
         blocks=" ".join(sorted((status.get("blocks") or {}).keys())),
     )
+
+
+def _error(phase: Any, message: Any) -> str:
+    return str(message or "") if phase in ("Failed", "Cancelled") else ""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -131,6 +138,7 @@ def row_of_archived(run: Any) -> RunRow:
         cost=run.cost,
         tokens=run.tokens,
         message=run.message,
+        error=_error(run.phase, run.message),
         blocks=run.block_names,
         archived=True,
     )

@@ -92,9 +92,12 @@ async def events(request: web.Request) -> web.StreamResponse:
             scope = await readable(
                 client, request.query.get("namespace", ""), settings(request).namespaces
             )
-            if not last:
+            # `hello` comes once the start version is known: the page reloads its list
+            # then, so a run made before the watch is in the list, one made after is an event.
+            fresh = not last
+            if fresh:
                 last = await _start_version(client, scope.namespaces)
-                await response.write(frame("hello", {"denied": scope.denied}, last))
+            await response.write(frame("hello", {"denied": scope.denied}, last if fresh else None))
             targets: list[str | None] = (
                 [None] if scope.namespaces is None else list(scope.namespaces)
             )

@@ -133,7 +133,7 @@ async function act(button) {
 function connect() {
   const live = document.getElementById("live");
   const source = new EventSource("/api/events?namespace=" + encodeURIComponent(NS));
-  source.addEventListener("open", () => { live.textContent = "live"; live.className = "live on"; });
+  source.addEventListener("hello", () => { live.textContent = "live"; live.className = "live on"; load(); });
   source.addEventListener("error", () => { live.textContent = "reconnecting…"; live.className = "live off"; });
   source.addEventListener("run", (e) => {
     const row = JSON.parse(e.data).row;

@@ -65,7 +65,7 @@ function renderRow(row) {
     cell("itemsProcessed", RW.number(row.itemsProcessed)),
     cell("cost", RW.number(row.cost)),
     cell("tokens", RW.number(row.tokens)),
-    cell("message", row.message)
+    cell("message", row.error)
   );
 }
 
@@ -165,7 +165,7 @@ function connect() {
   const live = document.getElementById("live");
   const ns = document.getElementById("f-namespace").value.trim();
   const source = new EventSource("/api/events" + (ns ? "?namespace=" + encodeURIComponent(ns) : ""));
-  source.addEventListener("open", () => { live.textContent = "live"; live.className = "live on"; });
+  source.addEventListener("hello", () => { live.textContent = "live"; live.className = "live on"; reloadSoon(); });
   source.addEventListener("error", () => { live.textContent = "reconnecting…"; live.className = "live off"; });
   source.addEventListener("run", onRun);
   source.addEventListener("reset", () => { source.close(); reload(); connect(); });
@@ -193,9 +193,14 @@ async function act(button) {
   reloadSoon();
 }
 
+// Typing waits for a pause; a choice (select, date) applies at once.
 document.getElementById("filters").addEventListener("input", () => {
   clearTimeout(state.typing);
   state.typing = setTimeout(reload, 250);
+});
+document.getElementById("filters").addEventListener("change", () => {
+  clearTimeout(state.typing);
+  reload();
 });
 document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); reload(); });
 document.getElementById("f-namespace").addEventListener("change", () => { state.source.close(); connect(); });
