@@ -346,3 +346,77 @@ def test_a_user_sees_only_runs_rbac_lets_them_list_and_a_refused_action_says_why
 def runs_spec(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
     spec: dict[str, Any] = cluster.get("pipelinerun", name, ns)["spec"]
     return spec
+
+
+def test_the_pipelines_page_shows_next_fires_suspends_and_runs_a_trigger_now(
+    page: Any, cluster: Cluster, servers: Servers, runs: Runs, ns: str
+) -> None:
+    runs.apply(pipeline("etl", [block("extract"), block("load", "extract")], template()))
+    runs.apply(
+        {
+            "apiVersion": labels.API_VERSION,
+            "kind": "Trigger",
+            "metadata": {"name": "nightly"},
+            "spec": {
+                "pipelineRef": {"name": "etl"},
+                "type": "Schedule",
+                "schedule": {"cron": "0 2 * * *"},
+                "variables": {"env": "prod", "region": "eu"},
+            },
+        }
+    )
+    server = servers.local()
+    page.get(f"{server.url}/pipelines?namespace={ns}")
+    fires = wait_until(
+        "five upcoming fires",
+        lambda: (
+            (items := page.find_elements(By.CSS_SELECTOR, f'tr[data-key="{ns}/nightly"] .fires li'))
+            and len(items) == 5
+            and items
+        ),
+    )
+    assert all(item.text.endswith("02:00:00 UTC") for item in fires)
+    wait_until(
+        "the pipeline's DAG",
+        lambda: (
+            len(page.find_elements(By.CSS_SELECTOR, f'section[data-key="{ns}/etl"] g.node')) == 2
+        ),
+    )
+
+    page.find_element(By.CSS_SELECTOR, f'button.suspend[data-trigger="{ns}/nightly"]').click()
+    wait_until(
+        "the confirmation",
+        lambda: page.find_element(By.ID, "confirm").get_attribute("open") is not None,
+    )
+    page.find_element(By.ID, "confirm-yes").click()
+    wait_until(
+        "the trigger suspended",
+        lambda: cluster.get("trigger", "nightly", ns)["spec"].get("suspend") is True,
+    )
+    wait_until(
+        "a Resume button",
+        lambda: (
+            page.find_element(By.CSS_SELECTOR, f'button.suspend[data-trigger="{ns}/nightly"]').text
+            == "Resume"
+        ),
+    )
+
+    page.find_element(By.CSS_SELECTOR, f'button.run-now[data-trigger="{ns}/nightly"]').click()
+    wait_until(
+        "the confirmation",
+        lambda: page.find_element(By.ID, "confirm").get_attribute("open") is not None,
+    )
+    page.find_element(By.ID, "confirm-block").send_keys("env=staging")
+    page.find_element(By.ID, "confirm-yes").click()
+    message = wait_until(
+        "the run created",
+        lambda: (
+            "run created" in page.find_element(By.ID, "results").text
+            and page.find_element(By.ID, "results").text
+        ),
+    )
+    name = message.rsplit(": ", 1)[1].strip()
+    run = cluster.get("pipelinerun", name, ns)
+    assert run["spec"]["triggerRef"] == {"name": "nightly"}
+    assert run["spec"]["variables"] == {"env": "staging", "region": "eu"}
+    screenshot(page, "pipelines")

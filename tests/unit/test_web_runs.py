@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runwright.archive import Archive
-from runwright.web import actions, export
+from runwright.web import actions, export, pipelines
 from runwright.web.archived import merged_page
 from runwright.web.runs import COLUMNS, QueryError, RunQuery, parse_query, row_of, select
 from runwright.web.scope import Scope
@@ -316,3 +316,26 @@ async def test_archived_runs_of_a_namespace_the_user_may_not_list_are_not_shown(
 def test_time_presets_are_relative_to_now() -> None:
     query = parse_query({"range": "7d"}, datetime(2026, 11, 30, tzinfo=UTC))
     assert query.since == datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def test_a_schedule_triggers_next_fires_come_from_the_engines_schedule() -> None:
+    spec = {"type": "Schedule", "schedule": {"cron": "0 2 * * *", "timezone": "UTC"}}
+    fires, why = pipelines.upcoming(spec, datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
+    assert fires == [f"2026-12-0{d}T02:00:00Z" for d in range(1, 6)] and why == ""
+    assert pipelines.upcoming({**spec, "suspend": True}, T0) == ([], "suspended")
+    assert pipelines.upcoming({"type": "API"}, T0) == ([], "")
+
+
+def test_run_now_runs_the_triggers_pipeline_with_its_variables_under_the_callers() -> None:
+    trigger = {
+        "metadata": {"name": "nightly"},
+        "spec": {"pipelineRef": {"name": "etl"}, "variables": {"env": "prod", "region": "eu"}},
+    }
+    body = pipelines.run_now_body(trigger, {"env": "staging"})
+    assert body["metadata"] == {"generateName": "nightly-"}
+    assert body["spec"] == {
+        "pipelineRef": {"name": "etl"},
+        "triggerRef": {"name": "nightly"},
+        "triggeredBy": "Manual",
+        "variables": {"env": "staging", "region": "eu"},
+    }

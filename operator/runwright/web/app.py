@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from runwright.web import api, auth, sse
+from runwright.web import api, auth, pipelines, sse
 from runwright.web.actions import refusal
 from runwright.web.kubeapi import Identity
 from runwright.web.settings import SETTINGS, Settings
@@ -145,6 +145,7 @@ def create_app(settings: Settings) -> web.Application:
         [
             web.get("/", _page("index.html")),
             web.get("/runs/{namespace}/{name}", _page("run.html")),
+            web.get("/pipelines", _page("pipelines.html")),
             web.get("/login", _page("login.html")),
             web.post("/login", login),
             web.post("/logout", logout),
@@ -152,6 +153,7 @@ def create_app(settings: Settings) -> web.Application:
             web.get("/api/session", whoami),
             web.get("/api/events", sse.events),
             *api.routes(),
+            *pipelines.routes(),
             web.static("/static", STATIC, follow_symlinks=False),
         ]
     )
