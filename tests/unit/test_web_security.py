@@ -166,3 +166,11 @@ async def test_a_login_posted_from_another_site_is_refused(token_mode: TestClien
     )
     assert response.status == 403
     assert "another site" in await response.text()
+
+
+async def test_a_bad_list_parameter_is_a_400_naming_it(token_mode: TestClient) -> None:  # type: ignore[type-arg]
+    response = await token_mode.get(
+        "/api/runs?sort=colour", headers={"Authorization": "Bearer abc"}
+    )
+    assert response.status == 400
+    assert "sort='colour': not a column" in await response.text()

@@ -18,9 +18,11 @@ from pathlib import Path
 from aiohttp import web
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from runwright.archive import InvalidCursor
 from runwright.web import api, auth, pipelines, sse
 from runwright.web.actions import refusal
 from runwright.web.kubeapi import Identity
+from runwright.web.runs import QueryError
 from runwright.web.settings import SETTINGS, Settings
 
 STATIC = Path(str(resources.files("runwright.web") / "static"))
@@ -71,6 +73,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ApiException as exc:
         status = exc.status if isinstance(exc.status, int) and 400 <= exc.status < 600 else 502
         response = web.Response(status=status, text=refusal(exc))
+    except (QueryError, InvalidCursor) as exc:
+        response = web.Response(status=400, text=str(exc))
     except web.HTTPException as exc:
         _headers(exc)
         raise
