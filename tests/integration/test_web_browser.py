@@ -93,7 +93,7 @@ def test_a_run_created_with_kubectl_appears_and_finishes_without_a_reload(
     wait_until("hello-1 in the list", lambda: phase_of(page, "hello-1"))
     wait_until("hello-1 Succeeded in the list", lambda: phase_of(page, "hello-1") == "Succeeded")
     assert page.execute_script("return window.sameDocument === true"), "the page was reloaded"
-    screenshot(page, "runs", readme=True)
+    screenshot(page, "runs-live")
 
 
 def test_filter_sort_export_and_the_run_page_show_the_right_runs(
@@ -137,6 +137,7 @@ def test_filter_sort_export_and_the_run_page_show_the_right_runs(
     wait_until("names descending", lambda: [n for n, _ in shown(page)] == ["ok-2", "ok-1", "bad-1"])
     page.find_element(By.CSS_SELECTOR, 'th[data-sort="name"]').click()
     wait_until("names ascending", lambda: [n for n, _ in shown(page)] == ["bad-1", "ok-1", "ok-2"])
+    screenshot(page, "runs", readme=True)
 
     exported = list(
         csv.DictReader(
