@@ -39,7 +39,7 @@ from tests.bench.bench_archive import fill_sqlite, percentiles, timed  # noqa: E
 
 from hack.operator_process import free_port, runwright_executable  # noqa: E402
 from runwright.archive import create_engine, migrate  # noqa: E402
-from runwright.web.archived import merged_page  # noqa: E402
+from runwright.web.archived import archived_counts, merged_page  # noqa: E402
 from runwright.web.runs import RunQuery, row_of, select  # noqa: E402
 from runwright.web.scope import Scope  # noqa: E402
 
@@ -89,7 +89,11 @@ async def first_pages(archived: int, live: int, repeat: int) -> dict[str, Any]:
             async def page(query: RunQuery = query) -> None:
                 await merged_page(engine, rows, select(rows, query), query, Scope(None, []))
 
+            async def counts(query: RunQuery = query) -> None:
+                await archived_counts(engine, query, Scope(None, []))
+
             figures[label] = await timed(page, repeat)
+            figures[label + ", archive counts"] = await timed(counts, max(3, repeat // 4))
             print(
                 f"  first page, {label:<14} p50 {figures[label]['p50_ms']:7.1f} ms   p95 {figures[label]['p95_ms']:7.1f} ms",
                 flush=True,

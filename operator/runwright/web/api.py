@@ -17,7 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
 from runwright.web import actions, export
-from runwright.web.archived import merged_page
+from runwright.web.archived import archived_counts, merged_page
 from runwright.web.auth import identity
 from runwright.web.kubeapi import RUNS, UserKube
 from runwright.web.runs import RunQuery, RunRow, parse_query, row_of, select
@@ -61,17 +61,26 @@ async def list_runs(request: web.Request) -> web.Response:
         scope = await readable(client, query.namespace, conf.namespaces)
         rows = await live_rows(client, scope)
     live = select(rows, query)
-    page, archived_counts, note = await merged_page(conf.archive, rows, live, query, scope)
+    page, note = await merged_page(conf.archive, rows, live, query, scope)
     return web.json_response(
         {
             "runs": [row.json() for row in page.rows],
             "next": page.next_cursor,
             "counts": live.counts,
-            "archivedCounts": archived_counts,
             "total": live.total,
             "denied": scope.denied,
             "note": note,
         }
+    )
+
+
+async def count_runs(request: web.Request) -> web.Response:
+    """GET /api/counts: archived runs by phase for the list's filters (a request of its own)."""
+    query = _query(request)
+    async with kube(request) as client:
+        scope = await readable(client, query.namespace, settings(request).namespaces)
+    return web.json_response(
+        {"archivedCounts": await archived_counts(settings(request).archive, query, scope)}
     )
 
 
@@ -236,6 +245,7 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/api/runs", list_runs),
         web.get("/api/export", export_runs),
+        web.get("/api/counts", count_runs),
         web.get("/api/runs/{namespace}/{name}", get_run),
         web.get("/api/runs/{namespace}/{name}/log", attempt_log),
         web.post("/api/actions", act),

@@ -120,7 +120,8 @@ async function load() {
   if (mine !== loading) return;
   state.rows = new Map(data.runs.map((r) => [key(r), r]));
   tbody.replaceChildren(...data.runs.map(renderRow));
-  renderCounts(data.counts, data.archivedCounts);
+  renderCounts(data.counts, {});
+  RW.getJSON("/api/counts?" + p.toString()).then((c) => { if (mine === loading) renderCounts(data.counts, c.archivedCounts); }, () => {});
   const denied = document.getElementById("denied");
   denied.hidden = !data.denied.length;
   denied.textContent = data.denied.length ? "Not shown (you may not list runs there): " + data.denied.join(", ") : "";
