@@ -62,8 +62,16 @@ def fetch_text(page: Any, url: str) -> str:
 
 
 def pick(page: Any, *names: str) -> None:
+    """Tick the rows' boxes; a live update may redraw the table meanwhile, so look again."""
     for name in names:
-        page.find_element(By.CSS_SELECTOR, f'tr[data-key$="/{name}"] input.pick').click()
+        selector = f'tr[data-key$="/{name}"] input.pick'
+
+        def picked(selector: str = selector) -> bool:
+            if not page.find_element(By.CSS_SELECTOR, selector).is_selected():
+                page.find_element(By.CSS_SELECTOR, selector).click()
+            return bool(page.find_element(By.CSS_SELECTOR, selector).is_selected())
+
+        wait_until(f"{name} selected", picked)
 
 
 def confirm(page: Any, button_text: str) -> str:
