@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
         demo demo-local bench bench-engine bench-operator bench-triggers bench-archive clean \
         dashboards check-dashboards reasons check-reasons apidocs check-apidocs operator-lock \
-        plugindocs check-plugindocs bench-cli bench-invalid bench-scale
+        plugindocs check-plugindocs bench-cli bench-invalid bench-scale bench-server
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ bench-triggers: $(STAMP) ## 100 Schedule triggers firing every minute for 5 minu
 
 bench-archive: $(STAMP) ## the run archive on SQLite and PostgreSQL: 1,000,000 runs, first-page query p50/p95, write latency
 	$(PY) tests/bench/bench_archive.py $(BENCH_ARCHIVE_ARGS)
+
+bench-server: $(STAMP) ## the web server: first page of 10,000 live + 1,000,000 archived runs, p50/p95; with BENCH_SERVER_ARGS=--kubeconfig K, phase change to the live stream for 200 runs
+	$(PY) tests/bench/bench_server.py $(BENCH_SERVER_ARGS)
 
 bench-cli: $(STAMP) ## `kubectl runwright list` first page over 10,000 runs in the cluster and 1,000,000 archived (own control plane)
 	$(PY) tests/bench/bench_cli.py $(BENCH_CLI_ARGS)

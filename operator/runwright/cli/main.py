@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
-from runwright.cli import exits, operator, run, validate
+from runwright.cli import exits, operator, run, server, validate
 from runwright.cli.exits import InputError
 from runwright.cli.plugin import commands as plugin
 
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.register(subparsers)
     operator.register(subparsers)
     plugin.register(subparsers)  # the kubectl plugin's commands: list, get, logs, retry, ...
+    server.register(subparsers)
     version_parser = subparsers.add_parser("version", help="print the version")
     version_parser.set_defaults(func=_version_command)
     return parser

@@ -1,0 +1,148 @@
+"use strict";
+// One run: overview, DAG, timeline, attempts with their logs, outputs, Events; live, with actions.
+
+const parts = location.pathname.split("/").map(decodeURIComponent);
+const NS = parts[2], NAME = parts[3];
+const view = { detail: null, log: null, logText: "" };
+
+function attemptsOf(status) {
+  const rows = [];
+  for (const [block, b] of Object.entries(status.blocks || {})) {
+    const list = (b.attempts && b.attempts.length) ? b.attempts : (b.attempt ? [b] : []);
+    for (const a of list) {
+      rows.push({ block, attempt: a.attempt, phase: a.phase || b.phase, reason: a.reason || "", exitCode: a.exitCode,
+        startedAt: a.startedAt, completedAt: a.completedAt });
+    }
+    if (b.attempts && b.attempts.length && b.attempt > b.attempts[b.attempts.length - 1].attempt) {
+      rows.push({ block, attempt: b.attempt, phase: b.phase, reason: b.reason || "", exitCode: b.exitCode,
+        startedAt: b.startedAt, completedAt: b.completedAt });
+    }
+  }
+  return rows;
+}
+
+function overview(d) {
+  const r = d.row, s = d.status;
+  const items = [
+    ["Phase", RW.phase(r.phase)], ["Reason", r.reason], ["Message", r.message], ["Pipeline", r.pipeline],
+    ["Trigger", r.trigger], ["Triggered by", r.triggeredBy], ["Started", RW.time(r.started)],
+    ["Completed", RW.time(r.completed)], ["Duration", s.duration || RW.duration(r.duration)], ["Progress", s.progress || ""],
+    ["Items processed", RW.number(r.itemsProcessed)], ["Cost", RW.number(r.cost)], ["Tokens", RW.number(r.tokens)],
+    ["Variables", Object.entries(s.variables || d.spec.variables || {}).map(([k, v]) => k + "=" + v).join(", ")],
+  ];
+  document.getElementById("overview").replaceChildren(
+    ...items.flatMap(([k, v]) => [RW.el("dt", { text: k }), RW.el("dd", { "data-field": k }, v)])
+  );
+}
+
+function attemptsTable(rows) {
+  const tbody = document.querySelector("#attempts tbody");
+  tbody.replaceChildren(...rows.map((a) => {
+    const button = RW.el("button", { type: "button", class: "show-log", "data-block": a.block, "data-attempt": a.attempt }, "log");
+    button.addEventListener("click", () => openLog(a.block, a.attempt));
+    const s = a.startedAt ? Date.parse(a.startedAt) : null, e = a.completedAt ? Date.parse(a.completedAt) : null;
+    return RW.el("tr", { "data-block": a.block, "data-attempt": a.attempt },
+      RW.el("td", {}, a.block), RW.el("td", {}, a.attempt), RW.el("td", {}, RW.phase(a.phase)), RW.el("td", {}, a.reason),
+      RW.el("td", {}, a.exitCode === undefined || a.exitCode === null ? "" : a.exitCode),
+      RW.el("td", {}, RW.time(a.startedAt)), RW.el("td", {}, RW.time(a.completedAt)),
+      RW.el("td", {}, s && e ? RW.duration((e - s) / 1000) : ""), RW.el("td", {}, button));
+  }));
+}
+
+function outputs(status) {
+  const box = document.getElementById("outputs");
+  const rows = [];
+  for (const [block, b] of Object.entries(status.blocks || {})) {
+    for (const [k, v] of Object.entries(b.outputs || {})) rows.push(RW.el("tr", {}, RW.el("td", {}, block), RW.el("td", {}, k), RW.el("td", {}, v)));
+  }
+  for (const [k, v] of Object.entries(status.metrics || {})) rows.push(RW.el("tr", {}, RW.el("td", {}, "(run metric)"), RW.el("td", {}, k), RW.el("td", {}, v)));
+  box.replaceChildren(rows.length
+    ? RW.el("table", { class: "runs" }, RW.el("thead", {}, RW.el("tr", {}, RW.el("th", {}, "Block"), RW.el("th", {}, "Key"), RW.el("th", {}, "Value"))), RW.el("tbody", {}, ...rows))
+    : RW.el("p", { class: "muted", text: "none reported" }));
+}
+
+function events(list) {
+  document.querySelector("#events tbody").replaceChildren(...list.map((e) =>
+    RW.el("tr", { class: e.type === "Warning" ? "warning" : "" }, RW.el("td", {}, RW.time(e.time)), RW.el("td", {}, e.type),
+      RW.el("td", {}, e.reason), RW.el("td", {}, e.message), RW.el("td", {}, e.count))));
+}
+
+async function load() {
+  let d;
+  try {
+    d = await RW.getJSON("/api/runs/" + encodeURIComponent(NS) + "/" + encodeURIComponent(NAME));
+  } catch (error) {
+    const box = document.getElementById("problem");
+    box.hidden = false;
+    box.textContent = String(error.message || error);
+    return;
+  }
+  view.detail = d;
+  document.getElementById("title").textContent = NS + "/" + NAME;
+  document.title = NAME + " · Runwright";
+  overview(d);
+  Graphs.dag(document.getElementById("dag"), d.dag);
+  const rows = attemptsOf(d.status);
+  Graphs.timeline(document.getElementById("timeline"), rows, Date.now());
+  attemptsTable(rows);
+  outputs(d.status);
+  events(d.events);
+  document.body.dataset.loaded = String(Date.now());
+}
+
+function renderLog() {
+  const needle = document.getElementById("log-search").value.trim().toLowerCase();
+  const lines = view.logText.split("\n");
+  document.getElementById("log").textContent = needle ? lines.filter((l) => l.toLowerCase().includes(needle)).join("\n") : view.logText;
+}
+
+async function fetchLog() {
+  if (!view.log) return;
+  const { block, attempt } = view.log;
+  let data;
+  try {
+    data = await RW.getJSON(`/api/runs/${encodeURIComponent(NS)}/${encodeURIComponent(NAME)}/log?block=${encodeURIComponent(block)}&attempt=${attempt}`);
+  } catch (error) {
+    data = { text: "", note: String(error.message || error), phase: "" };
+  }
+  view.logText = data.note ? data.note : data.text;
+  renderLog();
+  clearTimeout(view.follow);
+  if (data.phase === "Running" && document.getElementById("log-follow").checked) {
+    view.follow = setTimeout(fetchLog, 2000);
+  }
+}
+
+function openLog(block, attempt) {
+  view.log = { block, attempt };
+  document.getElementById("log-section").hidden = false;
+  document.getElementById("log-title").textContent = `Log of ${block}, attempt ${attempt}`;
+  fetchLog();
+}
+
+async function act(button) {
+  const askBlock = button.dataset.mode === "FromBlock";
+  const answer = await RW.confirm(button.textContent.trim().replace("…", "") + ": " + NS + "/" + NAME + "?", askBlock);
+  if (!answer.ok) return;
+  const body = { action: button.dataset.action, runs: [{ namespace: NS, name: NAME }], mode: button.dataset.mode, pipelineSpec: button.dataset.spec };
+  if (askBlock) body.fromBlock = answer.block;
+  const result = await RW.act(body);
+  RW.showResults(document.getElementById("results"), result.results);
+}
+
+function connect() {
+  const live = document.getElementById("live");
+  const source = new EventSource("/api/events?namespace=" + encodeURIComponent(NS));
+  source.addEventListener("hello", () => { live.textContent = "live"; live.className = "live on"; load(); });
+  source.addEventListener("error", () => { live.textContent = "reconnecting…"; live.className = "live off"; });
+  source.addEventListener("run", (e) => {
+    const row = JSON.parse(e.data).row;
+    if (row.name === NAME && row.namespace === NS) load();
+  });
+  source.addEventListener("reset", () => { source.close(); load(); connect(); });
+}
+
+document.getElementById("log-search").addEventListener("input", renderLog);
+document.querySelectorAll("#toolbar .act").forEach((b) => b.addEventListener("click", () => act(b)));
+load();
+connect();
