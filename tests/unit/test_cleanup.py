@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from runwright.controller.cleanup import FinishedJobs
+import logging
+
+import pytest
+
+from runwright.controller.cleanup import FinishedJobs, NotArchivedYet
 from runwright.engine.plan import AttemptState
 from runwright.executors.contract import RunRef
 from runwright.executors.job_records import JobRecord
@@ -41,3 +45,23 @@ async def test_a_failing_archive_keeps_the_job() -> None:
     cleanup = FinishedJobs(lambda _ns, _run: [job("a", AttemptState.FAILED)], delete, archive)
     assert await cleanup.clean(RUN) == 0
     assert deleted == []
+
+
+async def test_a_run_not_archived_yet_keeps_its_jobs_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The operator's hook: no delete before the archive confirmed the run, no traceback."""
+    deleted: list[str] = []
+
+    async def delete(_namespace: str, name: str) -> None:
+        deleted.append(name)
+
+    async def not_yet(run: RunRef, _record: JobRecord) -> None:
+        raise NotArchivedYet(f"run {run.namespace}/{run.name} is not archived yet")
+
+    cleanup = FinishedJobs(lambda _ns, _run: [job("a", AttemptState.SUCCEEDED)], delete, not_yet)
+    with caplog.at_level(logging.INFO, logger="runwright.cleanup"):
+        assert await cleanup.clean(RUN) == 0
+    assert deleted == []
+    assert "not archived yet" in caplog.text and "Traceback" not in caplog.text
+    assert all(r.exc_info is None for r in caplog.records)

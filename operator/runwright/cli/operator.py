@@ -107,23 +107,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     election.add_argument(
         "--leader-election-lease-duration",
         type=float,
-        default=15.0,
+        default=10.0,
         metavar="SECONDS",
-        help="how long a standby waits on an unrenewed Lease before taking it (default 15)",
+        help="how long a standby waits on an unrenewed Lease before taking it (default 10)",
     )
     election.add_argument(
         "--leader-election-renew-deadline",
         type=float,
-        default=10.0,
+        default=7.0,
         metavar="SECONDS",
-        help="a leader that has not renewed for this long exits (default 10)",
+        help="a leader that has not renewed for this long exits (default 7)",
     )
     election.add_argument(
         "--leader-election-retry-period",
         type=float,
-        default=2.0,
+        default=1.5,
         metavar="SECONDS",
-        help="how often the leader renews and a standby tries (default 2)",
+        help="how often the leader renews and a standby tries (default 1.5)",
     )
     p.add_argument(
         "--job-ttl",
@@ -166,7 +166,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         metavar="URL",
         help="the run archive: sqlite:///PATH, postgresql+asyncpg://USER@HOST/DB, or none "
-        "(default: $RUNWRIGHT_ARCHIVE, else none); see docs/archive.md",
+        "(default: $RUNWRIGHT_ARCHIVE, else sqlite:///$XDG_DATA_HOME/runwright/archive.db, "
+        "~/.local/share when XDG_DATA_HOME is unset); see docs/archive.md",
     )
     p.add_argument(
         "--archive-log-bytes",

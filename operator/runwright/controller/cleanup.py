@@ -26,6 +26,10 @@ log = logging.getLogger("runwright.cleanup")
 AttemptEnded = Callable[[RunRef, JobRecord], Awaitable[None]]
 
 
+class NotArchivedYet(Exception):
+    """The hook's "not yet": the Job is kept (its TTL still applies), and no traceback."""
+
+
 async def keep_nothing(_run: RunRef, _job: JobRecord) -> None:
     """The default hook: no archive is configured."""
 
@@ -52,6 +56,9 @@ class FinishedJobs:
                 continue  # a stray: the run's reconcile stops it
             try:
                 await self.attempt_ended(run, job)
+            except NotArchivedYet as exc:
+                log.info("%s: Job %s kept for its TTL", exc, job.name)
+                continue
             except Exception:
                 # The Job stays (and its TTL still applies): a log is not lost for a delete.
                 log.exception("archiving attempt %s/%s failed; Job kept", run.namespace, job.name)

@@ -133,11 +133,19 @@ class OperatorConfig:
             pod_security=pod_security,  # type: ignore[arg-type]
             qps=float(env.get("RUNWRIGHT_QPS", "50")),
             burst=int(env.get("RUNWRIGHT_BURST", "100")),
-            archive=archive_setting(env.get("RUNWRIGHT_ARCHIVE", "")),
+            archive=archive_setting(env.get("RUNWRIGHT_ARCHIVE") or default_archive()),
             archive_log_cap=int(env.get("RUNWRIGHT_ARCHIVE_LOG_BYTES", str(1 << 20))),
             job_ttl=int(job_ttl) if job_ttl not in ("", "none") else None,
             delete_finished_jobs=env.get("RUNWRIGHT_DELETE_FINISHED_JOBS", "") in ("1", "true"),
         )
+
+
+def default_archive() -> str:
+    """The archive a user gets without configuring one: an SQLite file in their data
+    directory ($XDG_DATA_HOME, else ~/.local/share), so run history survives the
+    PipelineRuns from the first run on. The chart names its own file on a volume."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'runwright' / 'archive.db'}"
 
 
 def archive_setting(value: str) -> str | None:

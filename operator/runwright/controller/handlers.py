@@ -18,7 +18,7 @@ from runwright.controller.archiver import (
     pending_for,
     pod_logs,
 )
-from runwright.controller.cleanup import FinishedJobs
+from runwright.controller.cleanup import FinishedJobs, NotArchivedYet
 from runwright.controller.config import CONFIG
 from runwright.controller.executors import (
     ChosenExecutor,
@@ -33,6 +33,7 @@ from runwright.controller.triggers import TriggerController
 from runwright.controller.watchstore import KINDS, Catchup, Store, UidLister
 from runwright.engine.plan import AttemptState
 from runwright.executors import job_manifest
+from runwright.executors.contract import RunRef
 from runwright.executors.job_records import JobRecord, PodRecord, job_record, pod_record
 from runwright.executors.kubernetes import KubernetesExecutor
 from runwright.executors.pod_records import AttemptPod, attempt_pod
@@ -131,13 +132,19 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         executor = ChosenExecutor(pods, job_executor, default, lambda ns, run: executor_of(ns, run))
         controller = RunController(kube, executor, CONFIG)
         executor_of = executor_of_runs(controller)
-        if CONFIG.delete_finished_jobs:
-            controller.cleanup = FinishedJobs(jobs_of, kube.delete_job)
     memo.runs = controller
     controller.has_jobs = lambda key: bool(jobs_store.by("run", key) or attempt_pods.by("run", key))
     memo.triggers = TriggerController(kube, controller)
-    memo.archiver = _archiver(kube, controller, memo)
+    memo.archiver = archiver = _archiver(kube, controller, memo)
     await memo.archiver.start()
+    if CONFIG.delete_finished_jobs and CONFIG.executor != "local":
+
+        async def attempt_ended(run: RunRef, _job: JobRecord) -> None:
+            # The archive keeps each attempt's log from its pod: the Job waits for it.
+            if not await archiver.archived(run.namespace, run.uid):
+                raise NotArchivedYet(f"run {run.namespace}/{run.name} is not archived yet")
+
+        controller.cleanup = FinishedJobs(jobs_of, kube.delete_job, attempt_ended)
     memo.kube = kube
     memo.news = News()
     # Nothing is planned until every object that existed at start has been seen.

@@ -22,7 +22,7 @@ semantics are client-go's tools/leaderelection, so operators of Kubernetes know 
 
 Why the deadline is safe: the leader's deadline counts from the moment it *sent* its
 last successful renewal; the API server wrote it later, and a standby saw it later
-still, so the standby's lease duration (15 s) ends at least lease duration minus
+still, so the standby's lease duration (10 s) ends at least lease duration minus
 renew deadline (5 s) after the leader stopped acting.
 """
 
@@ -81,9 +81,9 @@ class LeaseStore(Protocol):
 class Timing:
     """leaseDurationSeconds, renew deadline and retry period (client-go's names)."""
 
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
+    lease_duration: float = 10.0
+    renew_deadline: float = 7.0
+    retry_period: float = 1.5
 
     def problem(self) -> str | None:
         """Why these durations cannot work together, or None."""
