@@ -293,11 +293,16 @@ class Runs:
         return result
 
     def wait_pod_running(self, job: str, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
+        """The attempt's Running pod: the pod named `job` (Pod executor) or its Job's pod."""
+
         def probe() -> dict[str, Any] | None:
-            out = self.cluster.kubectl(
-                "get", "pods", "-n", self.ns, "-l", f"job-name={job}", "-o", "json"
-            )
-            running = [p for p in out.json()["items"] if p["status"].get("phase") == "Running"]
+            out = self.cluster.kubectl("get", "pods", "-n", self.ns, "-l", labels.RUN, "-o", "json")
+            running = [
+                p
+                for p in out.json()["items"]
+                if p["status"].get("phase") == "Running"
+                and job in (p["metadata"]["name"], p["metadata"]["labels"].get("job-name"))
+            ]
             return running[0] if running else None
 
         result: dict[str, Any] = self.cluster.wait_for(f"a Running pod of {job}", probe, timeout)

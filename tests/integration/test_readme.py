@@ -183,7 +183,8 @@ def test_make_demo_runs_the_examples_on_the_control_plane(cluster: Cluster) -> N
     out = done.stdout
     assert done.returncode == 0, out[-4000:]
     assert "[demo] every run ended as expected (4 runs)" in out, out[-4000:]
-    table = out.split("$ kubectl get plr -n runwright-demo\n", 1)[1]
+    # The table only: the archive's listing after it keeps earlier demos' runs too.
+    table = out.split("$ kubectl get plr -n runwright-demo\n", 1)[1].split("\n$ ", 1)[0]
     rows = re.findall(r"^(diamond-etl|conditional|flaky-retries)-\w+\s+(\S+)\s+(\w+)", table, re.M)
     # Four runs, this demo's only: an earlier demo's runs were deleted first.
     assert sorted(rows) == [

@@ -88,10 +88,12 @@ def test_the_examples_run_to_their_end_in_a_restricted_namespace(
         assert made["status"].get("qosClass") != "BestEffort"
 
 
+@pytest.mark.parametrize("executor", ["pod", "job"])
 def test_a_pod_the_namespace_refuses_fails_its_block_at_once_in_the_servers_words(
-    restricted: str, operators: Operators, runs: Runs
+    restricted: str, operators: Operators, runs: Runs, executor: str
 ) -> None:
-    operators()
+    # The Pod executor's create is refused; the Job executor asks first (a dry run).
+    operators("--executor", executor)
     root = {**template(duration="1s"), "securityContext": {"runAsUser": 0}}
     runs.apply(pipeline("as-root", [block("a"), block("b", "a")], root))
     name = runs.start("as-root-1", "as-root")
@@ -100,12 +102,14 @@ def test_a_pod_the_namespace_refuses_fails_its_block_at_once_in_the_servers_word
     assert status["phase"] == "Failed", runs.describe(name, run)
     a = status["blocks"]["a"]
     assert a["reason"] == "PodRejected", a
-    assert a["message"].startswith("the API server refused the pod of Job as-root-1-a-1: "), a
+    refused = {"pod": "Pod as-root-1-a-1: ", "job": "the pod of Job as-root-1-a-1: "}[executor]
+    assert a["message"].startswith(f"the API server refused {refused}"), a
     assert 'violates PodSecurity "restricted:latest"' in a["message"], a
     assert "runAsUser=0" in a["message"], a
     assert status["blocks"]["b"]["phase"] == "UpstreamFailed"
-    # No Job was made to retry FailedCreate forever.
+    # No Job was made to retry FailedCreate forever, and no pod exists.
     assert runs.job_names(name) == set()
+    assert runs.cluster.kubectl("get", "pods", "-n", runs.ns, "-o", "name").stdout.strip() == ""
 
 
 def test_a_service_account_that_does_not_exist_fails_the_block_at_once(

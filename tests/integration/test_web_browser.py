@@ -334,9 +334,15 @@ def test_a_user_sees_only_runs_rbac_lets_them_list_and_a_refused_action_says_why
             "the runs the viewer may list",
             lambda: sorted(n for n, _ in shown(page)) == ["mine-1", "mine-old"],
         )
-        assert (
-            page.find_element(By.CSS_SELECTOR, 'tr[data-key$="/mine-old"]').get_attribute("class")
-            == "archived"
+        # Looked up afresh on each try: a live update may redraw the row in between.
+        wait_until(
+            "the archived run marked as such",
+            lambda: (
+                page.find_element(By.CSS_SELECTOR, 'tr[data-key$="/mine-old"]').get_attribute(
+                    "class"
+                )
+                == "archived"
+            ),
         )
         assert other in page.find_element(By.ID, "denied").text
         cookie = page.get_cookie("runwright_token")
