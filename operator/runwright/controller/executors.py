@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runwright.engine.plan import AttemptState, Observation, StartBlock
+from runwright.engine.plan import Observation, StartBlock
 from runwright.executors.contract import RunRef
 from runwright.executors.job_records import (
     JobRecord,
@@ -34,11 +34,10 @@ from runwright.executors.job_records import (
     pod_record,
     recheck_at,
 )
-from runwright.executors.kubernetes import ExecutorError, KubernetesExecutor
+from runwright.executors.kubernetes import ExecutorError, KubernetesExecutor, refusal
 from runwright.executors.local import LocalExecutor
 from runwright.executors.pod_records import AttemptPod, attempt_pod, attempt_pod_news
 from runwright.executors.pods import PodExecutor
-from runwright.kube.errors import permission_missing
 from runwright.kube.expectations import Expectations
 
 if TYPE_CHECKING:
@@ -118,24 +117,11 @@ class KubeRunExecutor:
         except ExecutorError as exc:
             if exc.status is None or exc.status >= 500 or exc.status == 429:
                 raise  # transient errors outlasted the retries: try the reconcile again
-            why = str(exc)
-            missing = permission_missing(exc.message) if exc.status == 403 else None
-            if missing is not None:
-                # The run's status says it; the operator's log too, for whoever runs it.
-                why = missing
-                log.error("Job %s/%s not created: %s", run.namespace, action.name, missing)
-            now = self.clock()
+            what = exc.refused or f"Job {action.name}"
             self.rejected.expect(
                 (run.namespace, run.name, action.block),
                 (run.namespace, run.name),
-                Observation(
-                    attempt=action.attempt,
-                    state=AttemptState.FAILED,
-                    started_at=now,
-                    finished_at=now,
-                    reason=exc.reason,
-                    message=f"the API server refused {exc.refused or 'Job ' + action.name}: {why}",
-                ),
+                refusal(exc, action, what, self.clock(), exc.reason),
             )
             self.wake(run.namespace, run.name)
 

@@ -15,13 +15,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
-from runwright.engine.plan import StartBlock
+from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.engine.reasons import BlockReason
 from runwright.executors.contract import RunRef
 from runwright.executors.job_manifest import build_job
@@ -55,7 +56,7 @@ class ExecutorError(Exception):
         status: int | None,
         message: str,
         *,
-        reason: str = BlockReason.JOB_REJECTED,
+        reason: BlockReason = BlockReason.JOB_REJECTED,
         refused: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -63,6 +64,30 @@ class ExecutorError(Exception):
         self.message = message
         self.reason = reason
         self.refused = refused
+
+
+def refusal(
+    error: ExecutorError, action: StartBlock, what: str, now: datetime, reason: BlockReason
+) -> Observation:
+    """A create the API server refused (4xx), as the attempt's failed observation.
+
+    One rule for both executors: the server's words, or, when the operator itself
+    lacks a permission, which one (also logged: the run's status tells the user, the
+    log whoever runs the operator). `what` names the object ("Pod NAME", "Job NAME").
+    """
+    why = str(error)
+    missing = permission_missing(error.message) if error.status == 403 else None
+    if missing is not None:
+        why = missing
+        log.error("%s not created: %s", what, missing)
+    return Observation(
+        attempt=action.attempt,
+        state=AttemptState.FAILED,
+        started_at=now,
+        finished_at=now,
+        reason=reason,
+        message=f"the API server refused {what}: {why}",
+    )
 
 
 def write_error(what: str, exc: BaseException, tries: int) -> ExecutorError:

@@ -31,7 +31,7 @@ from typing import Any
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.engine.reasons import BlockReason
 from runwright.executors.contract import RunRef
-from runwright.executors.kubernetes import WRITE_ERRORS, ExecutorError, write_error
+from runwright.executors.kubernetes import WRITE_ERRORS, ExecutorError, refusal, write_error
 from runwright.executors.pod_manifest import build_pod
 from runwright.executors.pod_records import (
     DEFAULT_PENDING_TIMEOUT,
@@ -42,7 +42,6 @@ from runwright.executors.pod_records import (
 )
 from runwright.executors.pod_security import PodDefaults
 from runwright.kube.client import Kube
-from runwright.kube.errors import permission_missing
 from runwright.kube.expectations import Expectations
 
 log = logging.getLogger("runwright.executors")
@@ -208,23 +207,11 @@ class PodExecutor:
             self._reject(run, action, error)
 
     def _reject(self, run: RunRef, action: StartBlock, error: ExecutorError) -> None:
-        why = str(error)
-        missing = permission_missing(error.message) if error.status == 403 else None
-        if missing is not None:
-            why = missing
-            log.error("Pod %s/%s not created: %s", run.namespace, action.name, missing)
-        now = self.clock()
+        what = f"Pod {action.name}"
         self.rejected.expect(
             (run.namespace, run.name, action.block),
             (run.namespace, run.name),
-            Observation(
-                attempt=action.attempt,
-                state=AttemptState.FAILED,
-                started_at=now,
-                finished_at=now,
-                reason=BlockReason.POD_REJECTED,
-                message=f"the API server refused Pod {action.name}: {why}",
-            ),
+            refusal(error, action, what, self.clock(), BlockReason.POD_REJECTED),
         )
         self.wake(run.namespace, run.name)
 
