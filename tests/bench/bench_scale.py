@@ -134,6 +134,7 @@ class Bench:
         self.api = client.ApiClient()
         self.custom = client.CustomObjectsApi(self.api)
         self.batch = client.BatchV1Api(self.api)
+        self.core = client.CoreV1Api(self.api)
 
     async def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.custom.create_namespaced_custom_object(
@@ -174,12 +175,14 @@ class Bench:
         return OperatorProcess(KUBECONFIG, [self.ns], [], LOG_DIR / f"scale-{name}.log")
 
     async def first_job(self, run_name: str, within: float) -> float | None:
-        """time.time() when a Job of `run_name` is first seen (None: not `within` seconds)."""
+        """time.time() when the first attempt of `run_name` is seen: its pod (the Pod
+        executor, the default) or its Job (`--executor job`); None: not `within` seconds."""
         selector = f"{labels.RUN}={run_name}"
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             jobs = await self.batch.list_namespaced_job(self.ns, label_selector=selector)
-            if jobs.items:
+            pods = await self.core.list_namespaced_pod(self.ns, label_selector=selector)
+            if jobs.items or pods.items:
                 return time.time()
             await asyncio.sleep(0.1)  # poll interval
         return None
