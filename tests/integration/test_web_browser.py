@@ -23,6 +23,7 @@ from runwright.archive import Archive
 
 from .kube import Cluster
 from .operator_fixture import Operator, Runs, block, pipeline, pod, template
+from .podlogs import namespace_logs, require_pod_logs, wait_logs, write_log
 from .web_fixture import Servers, browser, screenshot, servers, wait_until
 
 __all__ = ["browser", "servers"]  # fixtures
@@ -105,8 +106,9 @@ def test_a_run_created_with_kubectl_appears_and_finishes_without_a_reload(
 
 
 def test_filter_sort_export_and_the_run_page_show_the_right_runs(
-    page: Any, operator: Operator, servers: Servers, runs: Runs, ns: str
+    page: Any, operator: Operator, servers: Servers, runs: Runs, ns: str, tmp_path: Path
 ) -> None:
+    require_pod_logs(runs.cluster)
     runs.apply(
         pipeline(
             "ok",
@@ -208,10 +210,25 @@ def test_filter_sort_export_and_the_run_page_show_the_right_runs(
             == "Failed"
         ),
     )
-    page.find_element(By.CSS_SELECTOR, 'button.show-log[data-block="load"]').click()
-    log = wait_until("the log panel", lambda: page.find_element(By.ID, "log").text)
-    # kwok has no kubelet to serve logs: the panel shows the API server's answer in words.
-    assert "load" in page.find_element(By.ID, "log-title").text and log
+    # kwok serves the block's log from a file (tests/integration/podlogs.py): the panel
+    # must show exactly those lines, read through the API server as the user.
+    lines = [f"loading partition {i}" for i in range(3)] + ["load failed: disk full"]
+    with namespace_logs(runs.cluster, ns, write_log(tmp_path / "load.log", lines)):
+        (load_pod,) = [
+            p["metadata"]["name"]
+            for p in runs.pods("bad-1")
+            if p["metadata"]["labels"].get(labels.BLOCK) == "load"
+        ]
+        wait_logs(runs.cluster, ns, load_pod, "".join(f"{line}\n" for line in lines))
+        page.find_element(By.CSS_SELECTOR, 'button.show-log[data-block="load"]').click()
+        log = wait_until(
+            "the block's log lines in the panel",
+            lambda: (
+                "load failed: disk full" in (text := page.find_element(By.ID, "log").text) and text
+            ),
+        )
+    assert "load" in page.find_element(By.ID, "log-title").text
+    assert [line for line in log.splitlines() if line.strip()][-4:] == lines, log
     events = page.execute_script(
         "return [...document.querySelectorAll('#events tbody tr')].map(tr => tr.children[2].textContent)"
     )

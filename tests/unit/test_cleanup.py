@@ -9,7 +9,8 @@ import pytest
 from runwright.controller.cleanup import FinishedJobs, NotArchivedYet
 from runwright.engine.plan import AttemptState
 from runwright.executors.contract import RunRef
-from runwright.executors.job_records import JobRecord
+from runwright.executors.job_records import JobRecord, PodRecord
+from runwright.executors.pod_records import AttemptPod
 
 RUN = RunRef("ns", "r", "uid", "p", None)
 
@@ -25,8 +26,8 @@ async def test_finished_jobs_are_archived_then_deleted_and_running_ones_left() -
     async def delete(namespace: str, name: str) -> None:
         events.append(f"delete {namespace}/{name}")
 
-    async def archive(run: RunRef, record: JobRecord) -> None:
-        events.append(f"archive {run.name}/{record.name}")
+    async def archive(run: RunRef, name: str) -> None:
+        events.append(f"archive {run.name}/{name}")
 
     cleanup = FinishedJobs(lambda _ns, _run: jobs, delete, archive)
     assert await cleanup.clean(RUN) == 1
@@ -39,7 +40,7 @@ async def test_a_failing_archive_keeps_the_job() -> None:
     async def delete(_namespace: str, name: str) -> None:
         deleted.append(name)
 
-    async def archive(_run: RunRef, _record: JobRecord) -> None:
+    async def archive(_run: RunRef, _name: str) -> None:
         raise OSError("archive down")
 
     cleanup = FinishedJobs(lambda _ns, _run: [job("a", AttemptState.FAILED)], delete, archive)
@@ -56,7 +57,7 @@ async def test_a_run_not_archived_yet_keeps_its_jobs_quietly(
     async def delete(_namespace: str, name: str) -> None:
         deleted.append(name)
 
-    async def not_yet(run: RunRef, _record: JobRecord) -> None:
+    async def not_yet(run: RunRef, _name: str) -> None:
         raise NotArchivedYet(f"run {run.namespace}/{run.name} is not archived yet")
 
     cleanup = FinishedJobs(lambda _ns, _run: [job("a", AttemptState.SUCCEEDED)], delete, not_yet)
@@ -65,3 +66,33 @@ async def test_a_run_not_archived_yet_keeps_its_jobs_quietly(
     assert deleted == []
     assert "not archived yet" in caplog.text and "Traceback" not in caplog.text
     assert all(r.exc_info is None for r in caplog.records)
+
+
+def attempt_pod(name: str, terminated: bool) -> AttemptPod:
+    record = PodRecord("ns", "", 0 if terminated else None, "", "", terminated)
+    return AttemptPod("r", name, 1, name, record)
+
+
+async def test_the_pod_executors_finished_pods_are_deleted_and_running_ones_left() -> None:
+    """Pods of the Pod executor have no Job and no TTL: the operator deletes them."""
+    events: list[str] = []
+
+    async def delete_pod(namespace: str, name: str) -> None:
+        events.append(f"delete pod {namespace}/{name}")
+
+    async def delete_job(namespace: str, name: str) -> None:
+        events.append(f"delete job {namespace}/{name}")
+
+    async def archive(run: RunRef, name: str) -> None:
+        events.append(f"archive {run.name}/{name}")
+
+    pods = [attempt_pod("a", terminated=True), attempt_pod("b", terminated=False)]
+    cleanup = FinishedJobs(
+        lambda _ns, _run: [],
+        delete_job,
+        archive,
+        pods_of=lambda _ns, _run: pods,
+        delete_pod=delete_pod,
+    )
+    assert await cleanup.clean(RUN) == 1
+    assert events == ["archive r/a", "delete pod ns/a"]

@@ -1,14 +1,14 @@
-"""Finished runs leave no garbage: their Jobs (and pods) go once the status has them.
+"""Finished runs leave no garbage: their pods and Jobs go once the status has them.
 
 Two ways, both settings of the operator:
 - `--job-ttl` (default a day): every Job carries ttlSecondsAfterFinished, so
   Kubernetes deletes it and its pod even if the operator is not running.
-- `--delete-finished-jobs`: the operator deletes a finished run's Jobs at once,
-  right after the run's final status is written (every attempt is recorded in
-  it by then).
+- `--delete-finished-jobs`: the operator deletes a finished run's Jobs, and the
+  Pod executor's pods, at once, right after the run's final status is written
+  (every attempt is recorded in it by then).
 
-Before a Job is deleted, `attempt_ended` is called for each of its attempts:
-the hook where the run archive keeps an attempt's log before the pod goes.
+Before a Job or pod is deleted, `attempt_ended` is called for its attempt: the
+hook where the run archive keeps an attempt's log before the pod goes.
 """
 
 from __future__ import annotations
@@ -19,50 +19,65 @@ from collections.abc import Awaitable, Callable, Iterable
 from runwright.engine.plan import AttemptState
 from runwright.executors.contract import RunRef
 from runwright.executors.job_records import JobRecord
+from runwright.executors.pod_records import AttemptPod
 
 log = logging.getLogger("runwright.cleanup")
 
-#: Called with the run and the Job of a finished attempt, before the Job is deleted.
-AttemptEnded = Callable[[RunRef, JobRecord], Awaitable[None]]
+#: Called with the run and the name of a finished attempt's Job or pod, before it is deleted.
+AttemptEnded = Callable[[RunRef, str], Awaitable[None]]
 
 
 class NotArchivedYet(Exception):
-    """The hook's "not yet": the Job is kept (its TTL still applies), and no traceback."""
+    """The hook's "not yet": the Job or pod is kept (a Job's TTL still applies), no traceback."""
 
 
-async def keep_nothing(_run: RunRef, _job: JobRecord) -> None:
+async def keep_nothing(_run: RunRef, _name: str) -> None:
     """The default hook: no archive is configured."""
 
 
 class FinishedJobs:
-    """Deletes the finished Jobs of finished runs (their pods go with them)."""
+    """Deletes the finished Jobs (their pods go with them) and pods of finished runs."""
 
     def __init__(
         self,
         jobs_of: Callable[[str, str], Iterable[JobRecord]],
         delete_job: Callable[[str, str], Awaitable[None]],
         attempt_ended: AttemptEnded = keep_nothing,
+        pods_of: Callable[[str, str], Iterable[AttemptPod]] = lambda _ns, _run: (),
+        delete_pod: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self.jobs_of = jobs_of
         self.delete_job = delete_job
+        #: The Pod executor's pods of a run, and how to delete one.
+        self.pods_of = pods_of
+        self.delete_pod = delete_pod
         #: The archive's hook (runwright.archive plugs in here).
         self.attempt_ended = attempt_ended
 
     async def clean(self, run: RunRef) -> int:
-        """Delete the run's finished Jobs; returns how many were deleted."""
+        """Delete the run's finished Jobs and pods; returns how many were deleted."""
+        finished: list[tuple[str, Callable[[str, str], Awaitable[None]]]] = [
+            (job.name, self.delete_job)
+            for job in list(self.jobs_of(run.namespace, run.name))
+            if job.state != AttemptState.RUNNING  # a stray: the run's reconcile stops it
+        ]
+        if self.delete_pod is not None:
+            finished += [
+                (pod.name, self.delete_pod)
+                for pod in list(self.pods_of(run.namespace, run.name))
+                if pod.pod.terminated
+            ]
         deleted = 0
-        for job in list(self.jobs_of(run.namespace, run.name)):
-            if job.state == AttemptState.RUNNING:
-                continue  # a stray: the run's reconcile stops it
+        for name, delete in finished:
             try:
-                await self.attempt_ended(run, job)
+                await self.attempt_ended(run, name)
             except NotArchivedYet as exc:
-                log.info("%s: Job %s kept for its TTL", exc, job.name)
+                log.info("%s: %s kept", exc, name)
                 continue
             except Exception:
-                # The Job stays (and its TTL still applies): a log is not lost for a delete.
-                log.exception("archiving attempt %s/%s failed; Job kept", run.namespace, job.name)
+                # It stays (a Job's TTL still applies): a log is not lost for a delete.
+                log.exception("archiving attempt %s/%s failed; kept", run.namespace, name)
                 continue
-            await self.delete_job(run.namespace, job.name)
+            await delete(run.namespace, name)
             deleted += 1
         return deleted

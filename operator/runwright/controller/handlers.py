@@ -139,12 +139,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     await memo.archiver.start()
     if CONFIG.delete_finished_jobs and CONFIG.executor != "local":
 
-        async def attempt_ended(run: RunRef, _job: JobRecord) -> None:
+        async def attempt_ended(run: RunRef, _name: str) -> None:
             # The archive keeps each attempt's log from its pod: the Job waits for it.
             if not await archiver.archived(run.namespace, run.uid):
                 raise NotArchivedYet(f"run {run.namespace}/{run.name} is not archived yet")
 
-        controller.cleanup = FinishedJobs(jobs_of, kube.delete_job, attempt_ended)
+        controller.cleanup = FinishedJobs(
+            jobs_of,
+            kube.delete_job,
+            attempt_ended,
+            pods_of=lambda ns, run: attempt_pods.by("run", (ns, run)),
+            delete_pod=kube.delete_pod,
+        )
     memo.kube = kube
     memo.news = News()
     # Nothing is planned until every object that existed at start has been seen.
