@@ -14,6 +14,7 @@ from runwright import labels
 
 from .operator_fixture import (
     Operator,
+    Operators,
     Runs,
     block,
     block_status,
@@ -197,3 +198,25 @@ def test_a_pod_the_api_server_refuses_fails_at_once_with_its_words(
     assert a["reason"] == "PodRejected", a
     assert "the API server refused Pod refused-1-a-1" in a["message"], a
     assert "exceeded quota: no-pods" in a["message"], a
+
+
+@pytest.mark.parametrize("executor", ["pod", "job"])
+def test_delete_finished_jobs_leaves_a_finished_run_no_pods_or_jobs(
+    operators: Operators, runs: Runs, executor: str
+) -> None:
+    """`--delete-finished-jobs`: once the run's final status is written, its attempts'
+    pods (Pod executor) or Jobs and their pods (Job executor) are deleted; the run keeps
+    every attempt in its status."""
+    operators("--executor", executor, "--delete-finished-jobs")
+    runs.apply(pipeline("gc", [block("a"), block("b", "a")]))
+    runs.start("gc-1", "gc")
+    run = runs.wait_finished("gc-1")
+    assert status(run)["phase"] == "Succeeded", status(run)
+    assert {name: block_status(run, name)["phase"] for name in ("a", "b")} == {
+        "a": "Succeeded",
+        "b": "Succeeded",
+    }
+    runs.cluster.wait_for(
+        "no pod and no Job of the finished run",
+        lambda: not pods_of(runs, "gc-1") and not runs.job_names("gc-1"),
+    )
