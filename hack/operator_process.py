@@ -114,11 +114,12 @@ class OperatorProcess:
         cmd += ["--api-port", str(self.api_port)]
         for ns in self.namespaces:
             cmd += ["-n", ns]
+        cmd += self.args
         if not any(a == "--archive" or a.startswith("--archive=") for a in self.args):
             # Tests and benchmarks share this machine: no archive unless one is asked for,
             # rather than every operator writing the user's default file.
             cmd += ["--archive", "none"]
-        return cmd + self.args + ["--leader-election-identity", self.identity]
+        return cmd + ["--leader-election-identity", self.identity]
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the process on fresh ports and return once /healthz answers 200."""
