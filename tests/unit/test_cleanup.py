@@ -96,3 +96,21 @@ async def test_the_pod_executors_finished_pods_are_deleted_and_running_ones_left
     )
     assert await cleanup.clean(RUN) == 1
     assert events == ["archive r/a", "delete pod ns/a"]
+
+
+async def test_a_job_whose_pod_terminated_is_finished_before_its_condition() -> None:
+    """The operator judges an attempt from its pod, so the run can finish while the Job
+    controller has not yet written the Job's condition: that Job is deleted too."""
+    deleted: list[str] = []
+
+    async def delete(_namespace: str, name: str) -> None:
+        deleted.append(name)
+
+    done = PodRecord("ns", "a", 0, "", "", True)
+    cleanup = FinishedJobs(
+        lambda _ns, _run: [job("a", AttemptState.RUNNING), job("b", AttemptState.RUNNING)],
+        delete,
+        job_pods_of=lambda _ns, name: [done] if name == "a" else [],
+    )
+    assert await cleanup.clean(RUN) == 1
+    assert deleted == ["a"]

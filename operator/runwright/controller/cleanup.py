@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from runwright.engine.plan import AttemptState
 from runwright.executors.contract import RunRef
-from runwright.executors.job_records import JobRecord
+from runwright.executors.job_records import JobRecord, PodRecord
 from runwright.executors.pod_records import AttemptPod
 
 log = logging.getLogger("runwright.cleanup")
@@ -45,12 +45,16 @@ class FinishedJobs:
         attempt_ended: AttemptEnded = keep_nothing,
         pods_of: Callable[[str, str], Iterable[AttemptPod]] = lambda _ns, _run: (),
         delete_pod: Callable[[str, str], Awaitable[None]] | None = None,
+        job_pods_of: Callable[[str, str], Iterable[PodRecord]] = lambda _ns, _job: (),
     ) -> None:
         self.jobs_of = jobs_of
         self.delete_job = delete_job
         #: The Pod executor's pods of a run, and how to delete one.
         self.pods_of = pods_of
         self.delete_pod = delete_pod
+        #: A Job's pods: a Job whose pod has terminated is finished, even before the Job
+        #: controller writes its condition (the operator judges attempts from the pod).
+        self.job_pods_of = job_pods_of
         #: The archive's hook (runwright.archive plugs in here).
         self.attempt_ended = attempt_ended
 
@@ -59,8 +63,9 @@ class FinishedJobs:
         finished: list[tuple[str, Callable[[str, str], Awaitable[None]]]] = [
             (job.name, self.delete_job)
             for job in list(self.jobs_of(run.namespace, run.name))
-            if job.state != AttemptState.RUNNING  # a stray: the run's reconcile stops it
-        ]
+            if job.state != AttemptState.RUNNING
+            or any(p.terminated for p in self.job_pods_of(run.namespace, job.name))
+        ]  # a Job still running is a stray: the run's reconcile stops it
         if self.delete_pod is not None:
             finished += [
                 (pod.name, self.delete_pod)

@@ -150,6 +150,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             attempt_ended,
             pods_of=lambda ns, run: attempt_pods.by("run", (ns, run)),
             delete_pod=kube.delete_pod,
+            job_pods_of=pods_of,
         )
     memo.kube = kube
     memo.news = News()
