@@ -119,7 +119,7 @@ class OperatorProcess:
             # Tests and benchmarks share this machine: no archive unless one is asked for,
             # rather than every operator writing the user's default file.
             cmd += ["--archive", "none"]
-        return cmd + ["--leader-election-identity", self.identity]
+        return [*cmd, "--leader-election-identity", self.identity]
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the process on fresh ports and return once /healthz answers 200."""
