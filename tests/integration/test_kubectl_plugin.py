@@ -28,6 +28,7 @@ from runwright.archive import Archive
 
 from .kube import Cluster, Result
 from .operator_fixture import Operator, Runs, block, pipeline, pod, status, template
+from .podlogs import namespace_logs, require_pod_logs, wait_logs, write_log
 
 pytestmark = pytest.mark.integration
 
@@ -411,34 +412,30 @@ def test_logs_after_the_run_is_deleted_come_from_the_archive(
 
 
 def test_logs_of_a_live_pod_come_from_the_api_server(
-    operator: Operator, runs: Runs, cluster: Cluster, ns: str
+    operator: Operator, runs: Runs, cluster: Cluster, ns: str, tmp_path: Path
 ) -> None:
-    """Needs a control plane whose kwok serves pod logs (kwok Logs/ClusterLogs in
-    hack/cluster.py); on one that does not, the plugin's answer is still checked to be
-    the API server's error in one line, and the test is skipped."""
+    """kwok serves the running block's log from a file (tests/integration/podlogs.py):
+    the plugin prints exactly those lines, prefixed with block/attempt."""
+    require_pod_logs(cluster)
+    lines = ["reading 3 files", "file 1 of 3", "file 2 of 3"]
     runs.apply(pipeline("slow", [block("wait")], template(duration="600s")))
-    runs.start("slow-1", "slow")
-    runs.wait_block("slow-1", "wait", "Running")
-    selector = f"{labels.RUN}=slow-1,{labels.BLOCK}=wait,{labels.ATTEMPT}=1"
+    with namespace_logs(cluster, ns, write_log(tmp_path / "wait.log", lines)):
+        runs.start("slow-1", "slow")
+        runs.wait_block("slow-1", "wait", "Running")
+        selector = f"{labels.RUN}=slow-1,{labels.BLOCK}=wait,{labels.ATTEMPT}=1"
 
-    def running_pod() -> dict[str, Any] | None:
-        # The block is Running once its Job (or pod) is created; the pod follows.
-        found = cluster.kubectl("get", "pods", "-n", ns, "-l", selector, "-o", "json").json()
-        running = [p for p in found["items"] if p["status"].get("phase") == "Running"]
-        return running[0] if running else None
+        def running_pod() -> dict[str, Any] | None:
+            # The block is Running once its pod (or Job) is created; the pod follows.
+            found = cluster.kubectl("get", "pods", "-n", ns, "-l", selector, "-o", "json").json()
+            running = [p for p in found["items"] if p["status"].get("phase") == "Running"]
+            return running[0] if running else None
 
-    pod_body = cluster.wait_for("the attempt's pod Running", running_pod)
-    direct = cluster.kubectl("logs", pod_body["metadata"]["name"], "-n", ns, check=False)
-    shown = plugin(cluster.kubeconfig, ns, "logs", "slow-1", "wait")
+        pod_body = cluster.wait_for("the attempt's pod Running", running_pod)
+        wait_logs(cluster, ns, pod_body["metadata"]["name"], "".join(f"{x}\n" for x in lines))
+        shown = plugin(cluster.kubeconfig, ns, "logs", "slow-1", "wait")
     no_traceback(shown)
-    if not direct.ok:
-        assert shown.returncode == 1 and "[wait/1] read the log of pod" in shown.stderr, (
-            shown.stderr
-        )
-        pytest.skip(f"this control plane's kwok serves no pod logs ({direct.stderr.strip()[:120]})")
     assert shown.ok, shown.stderr
-    expected = [f"[wait/1] {line}" for line in direct.stdout.splitlines()]
-    assert expected and shown.stdout.splitlines() == expected
+    assert shown.stdout.splitlines() == [f"[wait/1] {line}" for line in lines]
 
 
 # ----- rerun, watch, delete, triggers -----------------------------------------------------

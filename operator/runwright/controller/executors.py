@@ -121,7 +121,14 @@ class KubeRunExecutor:
             self.rejected.expect(
                 (run.namespace, run.name, action.block),
                 (run.namespace, run.name),
-                refusal(exc, action, what, self.clock(), exc.reason),
+                refusal(
+                    exc,
+                    action,
+                    what,
+                    self.clock(),
+                    exc.reason,
+                    logged=f"Job {run.namespace}/{action.name}",
+                ),
             )
             self.wake(run.namespace, run.name)
 

@@ -67,19 +67,25 @@ class ExecutorError(Exception):
 
 
 def refusal(
-    error: ExecutorError, action: StartBlock, what: str, now: datetime, reason: BlockReason
+    error: ExecutorError,
+    action: StartBlock,
+    what: str,
+    now: datetime,
+    reason: BlockReason,
+    logged: str,
 ) -> Observation:
     """A create the API server refused (4xx), as the attempt's failed observation.
 
     One rule for both executors: the server's words, or, when the operator itself
     lacks a permission, which one (also logged: the run's status tells the user, the
-    log whoever runs the operator). `what` names the object ("Pod NAME", "Job NAME").
+    log whoever runs the operator). `what` names the object ("Pod NAME", "Job NAME"),
+    `logged` the same with its namespace, for the log line.
     """
     why = str(error)
     missing = permission_missing(error.message) if error.status == 403 else None
     if missing is not None:
         why = missing
-        log.error("%s not created: %s", what, missing)
+        log.error("%s not created: %s", logged, missing)
     return Observation(
         attempt=action.attempt,
         state=AttemptState.FAILED,

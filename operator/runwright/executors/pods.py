@@ -211,7 +211,14 @@ class PodExecutor:
         self.rejected.expect(
             (run.namespace, run.name, action.block),
             (run.namespace, run.name),
-            refusal(error, action, what, self.clock(), BlockReason.POD_REJECTED),
+            refusal(
+                error,
+                action,
+                what,
+                self.clock(),
+                BlockReason.POD_REJECTED,
+                logged=f"Pod {run.namespace}/{action.name}",
+            ),
         )
         self.wake(run.namespace, run.name)
 
