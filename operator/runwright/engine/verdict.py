@@ -11,11 +11,12 @@ once, so local mode and the operator cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from runwright import labels
 from runwright.engine import outputs
-from runwright.engine.plan import AttemptState
+from runwright.engine.plan import AttemptState, Observation
 from runwright.engine.reasons import BlockReason
 
 #: Attempt reasons decided here (the Observation's reason).
@@ -54,6 +55,26 @@ class Verdict:
     message: str = ""
     outputs: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+
+    def observation(
+        self,
+        attempt: int,
+        started_at: datetime | None,
+        finished_at: datetime | None,
+        exit_code: int | None,
+    ) -> Observation:
+        """The engine's view of the judged attempt: one conversion for every executor."""
+        return Observation(
+            attempt=attempt,
+            state=self.state,
+            started_at=started_at,
+            finished_at=finished_at,
+            exit_code=exit_code,
+            reason=self.reason,
+            message=self.message,
+            outputs=self.outputs,
+            metrics=self.metrics,
+        )
 
 
 def judge(

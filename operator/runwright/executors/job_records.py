@@ -280,17 +280,7 @@ def _judge(job: JobRecord, pod: PodRecord | None, now: datetime | None) -> Obser
         reason=seen.reason if seen is not None else "",
         detail=job.message,
     )
-    return Observation(
-        attempt=job.attempt,
-        state=verdict.state,
-        started_at=job.started_at,
-        finished_at=finished,
-        exit_code=exit_code,
-        reason=verdict.reason,
-        message=verdict.message,
-        outputs=verdict.outputs,
-        metrics=verdict.metrics,
-    )
+    return verdict.observation(job.attempt, job.started_at, finished, exit_code)
 
 
 def _from_pod(job: JobRecord, pod: PodRecord) -> Observation:
@@ -307,17 +297,7 @@ def _from_pod(job: JobRecord, pod: PodRecord) -> Observation:
         reason=pod.reason if ending == Ending.FAILED or exit_code != 0 else "",
         detail=pod.message,
     )
-    return Observation(
-        attempt=job.attempt,
-        state=verdict.state,
-        started_at=job.started_at,
-        finished_at=pod.finished_at,
-        exit_code=exit_code,
-        reason=verdict.reason,
-        message=verdict.message,
-        outputs=verdict.outputs,
-        metrics=verdict.metrics,
-    )
+    return verdict.observation(job.attempt, job.started_at, pod.finished_at, exit_code)
 
 
 def observations(

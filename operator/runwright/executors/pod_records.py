@@ -184,17 +184,7 @@ def _ended(pod: AttemptPod) -> Observation:
             reason=pod.pod_reason or rec.reason,
             detail=rec.message,
         )
-    return Observation(
-        attempt=pod.attempt,
-        state=verdict.state,
-        started_at=rec.started_at,
-        finished_at=rec.finished_at,
-        exit_code=exit_code,
-        reason=verdict.reason,
-        message=verdict.message,
-        outputs=verdict.outputs,
-        metrics=verdict.metrics,
-    )
+    return verdict.observation(pod.attempt, rec.started_at, rec.finished_at, exit_code)
 
 
 def _pending_too_long(pod: AttemptPod, limit: float) -> Observation:
