@@ -13,6 +13,7 @@ import pytest
 from runwright import labels
 
 from .operator_fixture import (
+    IMAGE,
     Operator,
     Operators,
     Runs,
@@ -220,3 +221,56 @@ def test_delete_finished_jobs_leaves_a_finished_run_no_pods_or_jobs(
         "no pod and no Job of the finished run",
         lambda: not pods_of(runs, "gc-1") and not runs.job_names("gc-1"),
     )
+
+
+def test_a_pod_made_by_a_predecessor_that_died_before_its_status_write_is_judged(
+    operators: Operators, runs: Runs
+) -> None:
+    """The window of a kill -9 between creating an attempt's pod and writing the status.
+
+    Made deterministic: the run exists, and its attempt's pod (as the operator names,
+    labels and owns it) has already failed before any operator ever looked at the run.
+    The operator that starts must adopt that attempt and judge the pod that ended long
+    ago (no watch event will come for it again), not start another.
+    """
+    runs.apply(pipeline("pre", [block("a")], template()))
+    runs.start("pre-1", "pre")
+    uid = runs.get("pre-1")["metadata"]["uid"]
+    made = pod(fail=True, exit_code=3)
+    runs.cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "pre-1-a-1",
+                "labels": {
+                    labels.RUN: "pre-1",
+                    labels.BLOCK: "a",
+                    labels.ATTEMPT: "1",
+                    **made["labels"],
+                },
+                "annotations": made["annotations"],
+                "ownerReferences": [
+                    {
+                        "apiVersion": labels.API_VERSION,
+                        "kind": "PipelineRun",
+                        "name": "pre-1",
+                        "uid": uid,
+                        "controller": True,
+                    }
+                ],
+            },
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "block", "image": IMAGE}],
+            },
+        },
+        runs.ns,
+    )
+    wait_pod_phase(runs, "pre-1-a-1", "Failed")
+    operators()
+    body = runs.wait_finished("pre-1")
+    assert status(body)["phase"] == "Failed"
+    a = block_status(body, "a")
+    assert (a["phase"], a["attempt"], a.get("exitCode")) == ("Failed", 1, 3)
+    assert {p["metadata"]["name"] for p in pods_of(runs, "pre-1")} == {"pre-1-a-1"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -252,6 +253,43 @@ async def test_a_refused_job_wakes_its_run_since_no_watch_event_will() -> None:
     ex = executor(ExecutorError(403, "create Job ns/r-a-1: forbidden"), woken)
     await ex.start(RUN, START)
     assert woken == [("ns", "r")]
+
+
+class ExistingJobs(RefusingJobs):
+    """KubernetesExecutor stand-in whose creates are answered 409 (the Job exists)."""
+
+    def __init__(self) -> None:
+        super().__init__(ExecutorError(None, "unused"))
+        self.seen_names: list[str] = []
+
+    async def start(self, run: RunRef, action: StartBlock) -> bool:  # type: ignore[override]
+        self.starts += 1
+        return False
+
+    def seen(self, namespace: str, names: Any) -> None:
+        self.seen_names.extend(names)
+
+
+@pytest.mark.parametrize("in_the_watch", [True, False])
+async def test_a_job_found_existing_wakes_its_run_only_when_the_watch_showed_it(
+    in_the_watch: bool,
+) -> None:
+    """A predecessor made the Job and died before writing the status: if the watch showed
+    it already, no event will come for it again, so the run is woken to judge it now;
+    if not, its first event will wake the run."""
+    woken: list[tuple[str, str]] = []
+    jobs = ExistingJobs()
+    listed = [SimpleNamespace(name=START.name)] if in_the_watch else []
+    ex = KubeRunExecutor(
+        jobs,  # type: ignore[arg-type]
+        lambda ns, run: listed,  # type: ignore[arg-type,return-value]
+        lambda ns, job: [],
+        clock=lambda: NOW,
+        wake=lambda ns, run: woken.append((ns, run)),
+    )
+    await ex.start(RUN, START)
+    assert woken == ([("ns", "r")] if in_the_watch else [])
+    assert jobs.seen_names == ([START.name] if in_the_watch else [])
 
 
 @pytest.mark.parametrize("status", [403, 422])

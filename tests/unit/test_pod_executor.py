@@ -355,6 +355,24 @@ async def test_a_created_pod_is_running_until_the_watch_shows_it_and_409_is_succ
     assert woken == []
 
 
+async def test_a_pod_found_existing_and_already_ended_is_judged_at_once_not_expected(
+    api: ApiClient,
+) -> None:
+    """An operator died between creating the pod and writing the status: its successor
+    starts the attempt again, is answered 409, and the pod the watch showed long ago has
+    ended. No event will come for it: the run is woken, and the attempt is judged from
+    the pod (it was held Running until the expectation's time-out: a stuck run)."""
+    ended = attempt_pod(body(phase="Failed", container=terminated(1)))
+    assert ended is not None
+    core, woken = FakeCore(409), []
+    ex = executor(api, core, [ended], woken)
+    await ex.start(RUN, start())
+    assert woken == [RUN.name]
+    obs = ex.observe(RUN)["extract"]
+    assert (obs.attempt, obs.state) == (1, AttemptState.FAILED)
+    assert ex.recheck_at(RUN) is None
+
+
 async def test_transient_errors_that_outlast_the_retries_raise_for_the_reconcile(
     api: ApiClient,
 ) -> None:

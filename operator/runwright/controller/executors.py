@@ -113,7 +113,7 @@ class KubeRunExecutor:
 
     async def start(self, run: RunRef, action: StartBlock) -> None:
         try:
-            await self.jobs.start(run, action)
+            created = await self.jobs.start(run, action)
         except ExecutorError as exc:
             if exc.status is None or exc.status >= 500 or exc.status == 429:
                 raise  # transient errors outlasted the retries: try the reconcile again
@@ -130,6 +130,15 @@ class KubeRunExecutor:
                     logged=f"Job {run.namespace}/{action.name}",
                 ),
             )
+            self.wake(run.namespace, run.name)
+            return
+        if not created and any(
+            j.name == action.name for j in self.job_lookup(run.namespace, run.name)
+        ):
+            # An operator that died between creating it and writing the status made it;
+            # it may have ended long ago and no event will come for it again: wake the
+            # run to judge it now (PodExecutor.start says more).
+            self.jobs.seen(run.namespace, [action.name])
             self.wake(run.namespace, run.name)
 
     async def stop(self, run: RunRef, name: str) -> None:

@@ -140,8 +140,8 @@ class KubernetesExecutor:
             expect_seconds, clock
         )
 
-    async def start(self, run: RunRef, action: StartBlock) -> None:
-        """Create the attempt's Job; AlreadyExists (409) means an earlier try did it.
+    async def start(self, run: RunRef, action: StartBlock) -> bool:
+        """Create the attempt's Job; False when it existed (409: an earlier try made it).
 
         The attempt is expected from before the request is sent, so a watch event
         that beats the response is not lost: `seen` then clears it.
@@ -156,7 +156,7 @@ class KubernetesExecutor:
         key = (run.namespace, action.name)
         self._expected.expect(key, (run.namespace, run.name), (action.block, action.attempt))
         try:
-            await self.kube.create_job(run.namespace, body)
+            return await self.kube.create_job(run.namespace, body)
         except WRITE_ERRORS as exc:
             error = write_error(
                 f"create Job {run.namespace}/{action.name}", exc, self.kube.retry.tries

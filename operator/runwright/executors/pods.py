@@ -193,10 +193,10 @@ class PodExecutor:
         that outlasted the retries raise, so the reconcile is tried again.
         """
         body = build_pod(run, action, self.pod_defaults)
-        key = (run.namespace, action.name)
-        self._expected.expect(key, (run.namespace, run.name), (action.block, action.attempt))
+        key, run_key = (run.namespace, action.name), (run.namespace, run.name)
+        self._expected.expect(key, run_key, (action.block, action.attempt))
         try:
-            await self.kube.create_pod(run.namespace, body)
+            created = await self.kube.create_pod(run.namespace, body)
         except WRITE_ERRORS as exc:
             error = write_error(
                 f"create Pod {run.namespace}/{action.name}", exc, self.kube.retry.tries
@@ -205,6 +205,15 @@ class PodExecutor:
                 raise error from exc  # after exhausted retries one may exist: expiry covers it
             self._expected.forget(key)
             self._reject(run, action, error)
+            return
+        if not created and any(p.name == action.name for p in self.pods_of(*run_key)):
+            # It existed and the watch showed it already: an operator that died between
+            # creating it and writing the status made it, and it may have ended long
+            # ago. No event will come for it again, so the run is woken to judge it now
+            # (it was expected a moment ago: without this it would count as Running
+            # until the expectation's time-out).
+            self.seen(run.namespace, [action.name])
+            self.wake(*run_key)
 
     def _reject(self, run: RunRef, action: StartBlock, error: ExecutorError) -> None:
         what = f"Pod {action.name}"
