@@ -215,6 +215,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.resync_repairs_total = Counter(
+            "runwright_resync_repairs_total",
+            "Periodic resyncs of unfinished runs that found work to do: each one means an "
+            "event that should have woken the run was missed (see --resync-period).",
+            registry=r,
+        )
         self.kube_requests_total = Counter(
             "runwright_kube_requests_total",
             "Kubernetes API requests the operator made, by verb, resource and HTTP code.",

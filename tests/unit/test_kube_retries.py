@@ -8,6 +8,7 @@ executor's own retries and its 409-as-success are covered in test_kubernetes_exe
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -101,6 +102,24 @@ async def test_retries_are_bounded_and_the_backoff_capped(slept: list[float]) ->
     assert len(calls) == RETRIES
     assert len(slept) == RETRIES - 1
     assert slept == sorted(slept) and max(slept) <= 2.0
+
+
+async def test_a_request_that_never_answers_is_given_up_and_sent_again(
+    slept: list[float],
+) -> None:
+    """No answer at all (a dead connection) must not hold a reconcile forever."""
+    calls: list[int] = []
+    never = asyncio.Event()
+
+    async def call() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            await never.wait()  # the first request hangs
+        return "ok"
+
+    policy = RetryPolicy(timeout=0.01)
+    assert await retrying(call, "test", policy=policy) == "ok"
+    assert len(calls) == 2
 
 
 async def test_other_exceptions_are_bugs_and_raised_at_once(slept: list[float]) -> None:

@@ -15,6 +15,7 @@ from runwright.controller.config import OperatorConfig
 from runwright.controller.runs import RunController, Worker
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors.contract import RunRef
+from runwright.metrics import METRICS
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
@@ -309,3 +310,60 @@ def test_kopf_gets_no_diff_base_to_copy() -> None:
     store = NoDiffBase()
     assert store.build(body=body) == {}
     assert store.fetch(body=body) is None
+
+
+async def test_an_unfinished_run_never_sleeps_past_its_resync_and_a_repair_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A lost wake must not leave a run Running forever: the resync reconciles it, and
+    says an event was missed (the only way to learn of such a bug in the field)."""
+    now = [T0]
+    kube, executor = FakeKube(), FakeExecutor()
+    controller = RunController(
+        kube,  # type: ignore[arg-type]
+        executor,
+        OperatorConfig(resync_period=60.0),
+        clock=lambda: now[0],
+    )
+    controller.pipeline_event("ADDED", pipeline_body())
+    add_run(controller, "r1", T0)
+    # Running, nothing timed: it would sleep until an event, and sleeps 60 s at most.
+    assert await controller._reconcile_key(("ns", "r1")) == T0 + timedelta(seconds=60)
+    executor.finish("r1", "a")  # the pod ended, and its event was lost
+    repairs = METRICS.resync_repairs_total._value.get()
+    now[0] = T0 + timedelta(seconds=60)
+    assert await controller._reconcile_key(("ns", "r1")) is None  # finished: no resync
+    assert controller.states[("ns", "r1")].phase == "Succeeded"
+    assert METRICS.resync_repairs_total._value.get() == repairs + 1
+    assert "ns/r1 moved on only at its periodic resync" in caplog.text
+    assert "block a Running/1 -> Succeeded/1" in caplog.text
+
+
+async def test_an_event_woken_reconcile_is_no_repair_and_the_resync_can_be_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [T0]
+    kube, executor = FakeKube(), FakeExecutor()
+    controller = RunController(
+        kube,  # type: ignore[arg-type]
+        executor,
+        OperatorConfig(resync_period=60.0),
+        clock=lambda: now[0],
+    )
+    controller.pipeline_event("ADDED", pipeline_body())
+    add_run(controller, "r1", T0)
+    await controller._reconcile_key(("ns", "r1"))
+    executor.finish("r1", "a")
+    now[0] = T0 + timedelta(seconds=5)  # the pod's event woke it before its resync
+    await controller._reconcile_key(("ns", "r1"))
+    assert controller.states[("ns", "r1")].phase == "Succeeded"
+    assert "periodic resync" not in caplog.text
+    off = RunController(
+        kube,  # type: ignore[arg-type]
+        executor,
+        OperatorConfig(resync_period=None),
+        clock=lambda: now[0],
+    )
+    off.pipeline_event("ADDED", pipeline_body())
+    add_run(off, "r2", T0)
+    assert await off._reconcile_key(("ns", "r2")) is None

@@ -68,6 +68,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "not pulled...) after this long; its retry policy applies (default 600)",
     )
     p.add_argument(
+        "--resync-period",
+        type=float,
+        default=float(os.environ.get("RUNWRIGHT_RESYNC_PERIOD", "60")),
+        metavar="SECONDS",
+        help="reconcile every unfinished run at least this often even when no event came, "
+        "a safety net that logs a warning when it finds work; 0 turns it off (default 60)",
+    )
+    p.add_argument(
         "--health-port", type=int, default=8080, help="port of /healthz and /metrics (default 8080)"
     )
     p.add_argument(
@@ -201,6 +209,9 @@ def command(args: argparse.Namespace) -> int:
         args.executor if args.executor in config.DEPRECATED_EXECUTORS else None
     )
     config.CONFIG.pod_pending_timeout = args.pod_pending_timeout
+    if args.resync_period < 0:
+        raise exits.InputError("--resync-period must be 0 (off) or more seconds")
+    config.CONFIG.resync_period = args.resync_period or None
     config.CONFIG.health_port = args.health_port
     config.CONFIG.api_port = args.api_port
     config.CONFIG.log_format = args.log_format

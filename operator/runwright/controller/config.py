@@ -55,6 +55,8 @@ class OperatorConfig:
     """The deprecated --executor name given (e.g. kubernetes), warned about at start."""
     pod_pending_timeout: float = 600.0
     """Pod executor: an attempt's pod still Pending after this many seconds fails."""
+    resync_period: float | None = 60.0
+    """An unfinished run is reconciled at least this often, events or not (None: never)."""
     health_host: str = "0.0.0.0"  # noqa: S104 - the liveness endpoint must be reachable by kubelet
     health_port: int = 8080
     """/healthz and /metrics."""

@@ -33,6 +33,7 @@ from runwright.controller.kubestore import KubeStore
 from runwright.controller.oversize import fail_oversized, merged, too_large
 from runwright.controller.pipelinestatus import PipelineStatusWriter
 from runwright.controller.readmodel import ReadModel, RunState
+from runwright.controller.resync import Resync
 from runwright.controller.workers import WorkerPool
 from runwright.engine.concurrency import (
     Claim,
@@ -118,6 +119,8 @@ class RunController:
         self._reads = asyncio.Semaphore(8)
         #: Deletes a finished run's Jobs after its last write (--delete-finished-jobs).
         self.cleanup: FinishedJobs | None = None
+        #: No unfinished run sleeps past its resync, and a resync that moves one is logged.
+        self.resync = Resync(config.resync_period, clock)
 
     # ----- events in ---------------------------------------------------------------------
 
@@ -299,7 +302,7 @@ class RunController:
             worker.own_versions = self.parked.pop(key)
         if worker is None:
             return None
-        wake_at = await self.reconcile(worker)
+        wake_at = await self.reconcile(worker, resync=self.resync.by_timer(key))
         state = self.states.get(key)
         if state is not None and state.finished and self.cleanup is not None:
             meta = worker.body["metadata"]
@@ -309,13 +312,15 @@ class RunController:
             # Done: keep the row, drop the body (its frozen Pipeline and status).
             self.parked[key] = worker.own_versions
             del self.workers[key]
-        return wake_at
+        return self.resync.cap(key, wake_at, state is None or state.finished)
 
-    async def reconcile(self, worker: Worker) -> datetime | None:
+    async def reconcile(self, worker: Worker, *, resync: bool = False) -> datetime | None:
         """Plan once and apply the result; returns when to be called again at the latest."""
         step = await self.reconciler.step(worker)
         if step is None:
             return None
+        if resync:
+            self.resync.check(worker.key, step)
         old_claim, phase_changed = self._account(worker.key, step)
         try:
             wake_at = await self.reconciler.apply(worker, step)
@@ -455,6 +460,7 @@ class RunController:
     def _forget(self, key: RunKey, body: Mapping[str, Any]) -> None:
         self.workers.pop(key, None)
         self.parked.pop(key, None)
+        self.resync.due.pop(key, None)
         self.held.discard(key)
         self.idle.discard(key)
         self.pool.stop(key)

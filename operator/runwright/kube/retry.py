@@ -1,7 +1,7 @@
 """The one retry policy of every Kubernetes request the operator sends.
 
 Transient answers are retried: 429 (throttled), 5xx (overloaded, restarting) and
-connection errors or timeouts (no answer at all). Between tries the wait doubles
+connection errors or timeouts (no answer at all, `timeout` seconds per request). Between tries the wait doubles
 from `base_delay` up to `max_delay`; when the server says how long to wait
 (`Retry-After`, in seconds, as API Priority and Fairness sends with a 429), that
 wait is used instead, capped at `max_retry_after` so one answer cannot park a
@@ -44,6 +44,13 @@ class RetryPolicy:
     max_delay: float = 2.0
     max_retry_after: float = 10.0
     """The longest wait a server's Retry-After may ask for."""
+    timeout: float | None = 60.0
+    """Seconds one request may go unanswered before it is given up and tried again.
+
+    The client sets no time-out of its own (aiohttp's default has none), so a request
+    lost on a dead or stalled connection would hold its reconcile, and so its run,
+    forever, with nothing logged. 60 s is the API server's own `--request-timeout`:
+    a request it still works on answers before then."""
 
 
 DEFAULT_POLICY = RetryPolicy()
@@ -94,7 +101,10 @@ async def retrying(
     delay = policy.base_delay
     for attempt in range(1, policy.tries + 1):
         try:
-            result = await call()
+            if policy.timeout is None:
+                result = await call()
+            else:
+                result = await asyncio.wait_for(call(), policy.timeout)
         except Exception as exc:
             if verb:
                 code = exc.status if isinstance(exc, ApiException) else None

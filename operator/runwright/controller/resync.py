@@ -1,0 +1,86 @@
+"""The safety net under the event-driven reconcile: every unfinished run is looked at again.
+
+Runs are reconciled when an event says something changed (their pod ended, a slot
+freed up) and when the engine asks for a time (a backoff, a timeout). If a wake is
+ever lost, an unfinished run with no timer would sleep forever: a run stuck Running
+is the one failure users cannot repair themselves. So no unfinished run sleeps
+longer than the resync period (`--resync-period`, as every Kubernetes controller
+has one), and a resync that finds something to do says so loudly: it means an event
+was missed, which is a bug to report, and the warning names the run and what moved.
+
+Cost: a resync of a run that changed nothing writes nothing and takes a few
+milliseconds; a one-block run lasting seconds never reaches its first one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from runwright.engine.concurrency import RunKey
+from runwright.metrics import METRICS
+from runwright.reconcile import Step
+
+log = logging.getLogger("runwright.resync")
+
+#: The default period: long enough to cost nothing on short runs, short enough that a
+#: run a lost event left behind moves on within a minute.
+DEFAULT_PERIOD = 60.0
+
+
+class Resync:
+    """When each unfinished run is due its resync, and whether a resync moved it."""
+
+    def __init__(self, period: float | None, clock: Callable[[], datetime]) -> None:
+        self.period = period
+        self.clock = clock
+        self.due: dict[RunKey, datetime] = {}
+
+    def cap(self, key: RunKey, wake_at: datetime | None, finished: bool) -> datetime | None:
+        """The wake time to sleep until: the engine's, or the resync's when sooner."""
+        if finished or not self.period:
+            self.due.pop(key, None)
+            return wake_at
+        due = self.clock() + timedelta(seconds=self.period)
+        if wake_at is not None and wake_at <= due:
+            self.due.pop(key, None)
+            return wake_at
+        self.due[key] = due
+        return due
+
+    def by_timer(self, key: RunKey) -> bool:
+        """This reconcile is the resync itself (its time came, no event came first)."""
+        due = self.due.pop(key, None)
+        return due is not None and self.clock() >= due
+
+    def check(self, key: RunKey, step: Step) -> None:
+        """A resync that finds work means a wake was lost: count it and say what moved."""
+        moved = _moved(step)
+        if not moved:
+            return
+        METRICS.resync_repairs_total.inc()
+        log.warning(
+            "run %s/%s moved on only at its periodic resync (%s): an event that should "
+            "have woken it was missed; please report this with the operator's log",
+            key[0],
+            key[1],
+            "; ".join(moved),
+        )
+
+
+def _moved(step: Step) -> list[str]:
+    """What a plan changes: starts, stops, the run's phase, a block's phase or attempt."""
+    old, new = step.old, step.result.status
+    moved = [f"start {s.name}" for s in step.result.starts]
+    moved += [f"stop {s.name}" for s in step.result.stops]
+    if old.phase != new.phase:
+        moved.append(f"run {old.phase} -> {new.phase}")
+    for name, block in new.blocks.items():
+        before = old.blocks.get(name)
+        if before is block:
+            continue
+        was = (before.phase, before.attempt) if before is not None else (None, 0)
+        if was != (block.phase, block.attempt):
+            moved.append(f"block {name} {was[0]}/{was[1]} -> {block.phase}/{block.attempt}")
+    return moved
