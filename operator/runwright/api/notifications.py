@@ -11,6 +11,7 @@ makes each event go out at most once (docs/notifications.md).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -75,13 +76,24 @@ class Notification(Model):
     on: list[NotificationEvent] = Field(
         min_length=1,
         max_length=len(NotificationEvent),
-        description="Events that notify: Succeeded, Failed, Cancelled, SLAMissed, TimedOut.",
+        description="Events that notify: Succeeded, Failed, Cancelled, SLAMissed, TimedOut. "
+        'Quote the key in YAML ("on":): unquoted, YAML reads on as true.',
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     webhook: WebhookTarget | None = Field(default=None, description="A generic JSON webhook.")
     slack: SlackTarget | None = Field(
         default=None, description="A Slack-compatible incoming webhook."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_quoted(cls, value: Any) -> Any:
+        """YAML 1.1 (PyYAML, kubectl) reads an unquoted `on:` key as the boolean true."""
+        if isinstance(value, dict) and True in value and "on" not in value:
+            raise ValueError(
+                'write the key "on" in quotes ("on": [Failed]): unquoted, YAML reads it as true'
+            )
+        return value
 
     @field_validator("on")
     @classmethod
