@@ -36,8 +36,10 @@ class Received:
 class Receiver:
     """Records requests; answers the scripted statuses in order, then 200."""
 
-    def __init__(self, answers: list[int] | None = None) -> None:
+    def __init__(self, answers: list[int] | None = None, *, hold: bool = False) -> None:
         self.answers = list(answers or [])
+        #: Hold every answer until `release()`: a request in flight for as long as a test needs.
+        self.hold = hold
         self.received: list[Received] = []
         self.port = 0
         self._lock = threading.Lock()
@@ -45,6 +47,7 @@ class Receiver:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
+        self._released = asyncio.Event()
 
     def url(self, path: str = "/hook") -> str:
         """The URL of `path` on this receiver."""
@@ -56,6 +59,8 @@ class Receiver:
             self.received.append(Received(request.path, dict(request.headers), body))
             status = self.answers.pop(0) if self.answers else 200
             self._arrived.notify_all()
+        if self.hold:
+            await self._released.wait()
         return web.Response(status=status, text="ok" if status < 400 else "try later")
 
     async def _start(self) -> None:
@@ -73,8 +78,13 @@ class Receiver:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
 
+    def release(self) -> None:
+        """Answer the held requests (and every later one at once)."""
+        self._loop.call_soon_threadsafe(self._released.set)
+
     def stop(self) -> None:
         """Stop listening and end the thread."""
+        self.release()
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -88,9 +98,9 @@ class Receiver:
 
 
 @contextmanager
-def receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
+def receiver(answers: list[int] | None = None, *, hold: bool = False) -> Iterator[Receiver]:
     """A started receiver, stopped afterwards."""
-    server = Receiver(answers)
+    server = Receiver(answers, hold=hold)
     server.start()
     try:
         yield server
