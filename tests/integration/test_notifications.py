@@ -227,3 +227,23 @@ def test_the_notify_on_failure_example_tells_its_webhook_and_slack(
     assert verify(key, hook.headers[TIMESTAMP_HEADER], hook.body, hook.headers[SIGNATURE_HEADER])
     assert hook.json()["failedBlocks"] == ["load"]
     assert "failed" in got["/slack"].json()["text"]
+
+
+BOTH = {**webhook("Failed"), **slack("Failed")}
+REFUSED = {
+    "no-target": ({"on": ["Failed"]}, "exactly one of webhook or slack"),
+    "both-targets": (BOTH, "exactly one of webhook or slack"),
+    "empty-on": ({**slack("Failed"), "on": []}, "spec.notifications[0].on"),
+    "unknown-event": (slack("Exploded"), 'Unsupported value: "Exploded"'),
+    "eleven": (None, "spec.notifications: Too many"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=list(REFUSED))
+def test_kubectl_apply_refuses_a_bad_notification(cluster: Any, ns: str, case: str) -> None:
+    entry, words = REFUSED[case]
+    notifications = [slack("Failed")] * 11 if entry is None else [entry]
+    manifest = failing("bad", *notifications)
+    res = cluster.apply(manifest, ns, check=False)
+    assert not res.ok, f"{case}: accepted"
+    assert words in res.stderr, res.stderr
