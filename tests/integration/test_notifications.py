@@ -163,6 +163,26 @@ def test_an_attempt_in_flight_when_the_operator_dies_is_never_sent_again(
     assert "NotificationFailed" in runs.event_reasons("inflight-1")
 
 
+def test_a_retry_waiting_when_the_operator_dies_is_made_by_the_next_one(
+    operator: Operator, runs: Runs
+) -> None:
+    with receiver([500]) as r:
+        hooks(runs, r)
+        runs.apply(failing("resume", webhook("Failed")))
+        runs.start("resume-1", "resume")
+        runs.wait(
+            "resume-1",
+            "its first attempt failed",
+            lambda b: [d["state"] for d in deliveries(b)] == ["Pending"],
+        )
+        operator.restart()  # kill -9 during the backoff, then a fresh operator
+        run = runs.wait("resume-1", "its notification settled", settled)
+        count = len(r.received)
+    (delivery,) = deliveries(run)
+    assert (delivery["state"], delivery["attempts"]) == ("Sent", 2)
+    assert count == 2
+
+
 def test_trigger_notifications_add_to_the_pipelines_and_a_shared_target_hears_once(
     operator: Operator, runs: Runs
 ) -> None:
