@@ -126,6 +126,20 @@ def test_a_receiver_failing_twice_gets_the_message_once_and_the_failures_show(
     assert (count("retried"), count("sent"), count("failed")) == (2, 1, 0)
 
 
+def test_a_run_past_its_sla_notifies_while_it_still_runs(operator: Operator, runs: Runs) -> None:
+    with receiver() as r:
+        hooks(runs, r)
+        slow = pipeline("slow", [block("load", **pod(duration="20s"))], slaSeconds=1)
+        runs.apply({**slow, "spec": {**slow["spec"], "notifications": [webhook("SLAMissed")]}})
+        runs.start("slow-1", "slow")
+        run = runs.wait("slow-1", "its SLA notification settled", settled)
+        (got,) = r.received
+    assert status(run)["phase"] == "Running" and status(run)["slaMissed"] is True
+    body = got.json()
+    assert body["event"] == "SLAMissed" and body["phase"] == "Running"
+    assert body["completedAt"] is None
+
+
 def test_an_operator_killed_after_the_run_finished_sends_no_second_post(
     operator: Operator, runs: Runs
 ) -> None:

@@ -25,7 +25,7 @@ from runwright.engine.notification_payload import (
 )
 from runwright.engine.notifications import SecretRef, Send, Target
 from runwright.notifier import EnvSecrets, Notifier, env_name
-from runwright.webhook import WebhookClient
+from runwright.webhook import Timeouts, WebhookClient
 from tests.receiver import receiver
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -168,3 +168,19 @@ def test_a_signed_webhook_request_verifies_with_the_key_from_its_secret() -> Non
     assert verify(b"k3y", got.headers[TIMESTAMP_HEADER], got.body, got.headers[SIGNATURE_HEADER])
     assert got.headers[DELIVERY_HEADER] == delivery_id(RUN, NotificationEvent.FAILED, target.id)
     assert json.loads(got.body)["failedBlocks"] == ["transform"]
+
+
+def test_no_answer_in_time_after_sending_is_not_retried() -> None:
+    with receiver(hold=True) as r:
+
+        async def go() -> object:
+            client = WebhookClient(Timeouts(connect=1, read=0.5, total=2))
+            try:
+                return await client.post(r.url(), b"{}", {})
+            finally:
+                await client.close()
+
+        outcome = asyncio.run(go())
+        assert len(r.received) == 1  # it arrived: sending it again could double it
+    assert not outcome.ok and not outcome.retryable  # type: ignore[attr-defined]
+    assert "may have arrived" in outcome.error  # type: ignore[attr-defined]
