@@ -392,6 +392,38 @@ def overview() -> dash.Dashboard:
                 unit="s",
             )
         )
+        .with_row(dash.Row("Notifications"))
+        .with_panel(
+            series(
+                "Notifications by result",
+                "Notification attempts (spec.notifications) per interval: sent, retried (an "
+                "attempt failed, another follows), failed (given up) and interrupted (in flight "
+                "when the operator stopped; never sent twice).",
+                [
+                    (
+                        "sum by (result) (increase(runwright_notifications_total"
+                        f"{{{OVERVIEW}}}[{RATE}]))",
+                        "{{result}}",
+                    ),
+                ],
+                stacked_bars=True,
+            )
+        )
+        .with_panel(
+            series(
+                "Failed notifications by pipeline and event",
+                "Notifications given up or interrupted: the run's Warning Events "
+                "(NotificationFailed) and status.notifications say why.",
+                [
+                    (
+                        "sum by (pipeline, event) (increase(runwright_notifications_total"
+                        f'{{{OVERVIEW}, result=~"failed|interrupted"}}[{RATE}]))',
+                        "{{pipeline}} {{event}}",
+                    ),
+                ],
+                stacked_bars=True,
+            )
+        )
     )
     return board
 

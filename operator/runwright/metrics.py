@@ -259,6 +259,16 @@ class Metrics:
             registry=r,
         )
 
+        # ----- notifications (spec.notifications; issue 15) -------------------------------
+        self.notifications_total = Counter(
+            "runwright_notifications_total",
+            "Notification attempts by event (Failed, SLAMissed, ...), kind (webhook, slack) and "
+            "result: sent, retried (failed, another attempt follows), failed (given up), "
+            "interrupted (in flight when the operator stopped; never sent again).",
+            [*run, "event", "kind", "result"],
+            registry=r,
+        )
+
         self._shares: dict[tuple[str, str], tuple[RunLabels, _Share]] = {}
         self._metric_names: dict[tuple[str, str], set[str]] = {}
 
@@ -405,6 +415,12 @@ class Metrics:
     def observe_kube_request(self, verb: str, resource: str, code: int | str) -> None:
         """One API request: verb (create, patch, ...), resource (jobs, pipelineruns/status), code."""
         self.kube_requests_total.labels(verb, resource, str(code)).inc()
+
+    def observe_notification(
+        self, namespace: str, pipeline: str, event: str, kind: str, result: str
+    ) -> None:
+        """One notification attempt's result (sent, retried, failed, interrupted)."""
+        self.notifications_total.labels(namespace, pipeline, event, kind, result).inc()
 
     # ----- exposition ----------------------------------------------------------------------
 

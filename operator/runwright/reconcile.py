@@ -24,12 +24,14 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from runwright import labels
+from runwright import deliveries, labels
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import PipelineRunSpec, PipelineRunStatus, TriggeredBy
 from runwright.engine.concurrency import RunKey
+from runwright.engine.notifications import NotifyPlan
 from runwright.engine.plan import Plan, PlanInput, plan
 from runwright.executors.contract import Executor, RunRef
+from runwright.notifier import Notifier
 from runwright.store import RunStore, merge_patch
 
 log = logging.getLogger("runwright.runs")
@@ -114,6 +116,8 @@ class Step:
     result: Plan
     created: datetime
     execution_date: datetime
+    notify: NotifyPlan | None = None
+    """The notifications part of the plan (with a notifier): the attempts to make."""
 
 
 class Reconciler:
@@ -135,6 +139,8 @@ class Reconciler:
         self.archive_pending: Callable[[Mapping[str, str], Any, datetime | None], bool] | None = (
             None
         )
+        #: Sends spec.notifications (runwright/notifier.py); None sends nothing.
+        self.notifier: Notifier | None = None
 
     async def step(self, worker: Worker) -> Step | None:
         """Gather and plan; None when the run's spec is invalid (nothing can be done)."""
@@ -143,6 +149,8 @@ class Reconciler:
             return None
         inp, step = gathered
         step.result = plan(inp)
+        if self.notifier is not None:
+            deliveries.plan_step(step, self.notifier, inp.now)
         return step
 
     async def gather(self, worker: Worker) -> tuple[PlanInput, Step] | None:
@@ -214,6 +222,8 @@ class Reconciler:
         if step.result.events:
             meta = {**worker.body["metadata"], "namespace": run.namespace}
             await self.store.post_events({**worker.body, "metadata": meta}, step.result.events)
+        if step.notify is not None and step.notify.sends and self.notifier is not None:
+            await self._notify(worker, step, self.notifier)
         if step.result.delete:
             await self.store.delete_run(run.namespace, run.name)
             return None
@@ -222,6 +232,25 @@ class Reconciler:
         if recheck is not None and (wake_at is None or recheck < wake_at):
             return recheck
         return wake_at
+
+    async def _notify(self, worker: Worker, step: Step, notifier: Notifier) -> None:
+        """The due attempts, after their Sending intent was written; then their outcomes.
+
+        The outcome becomes the worker's status before it is written: if that write
+        fails, the next reconcile still knows the attempt was made (and writes it then)
+        rather than finding it Sending and calling it interrupted.
+        """
+        assert step.notify is not None and worker.status is not None
+        outcome, events = await deliveries.deliver(step, worker.status, notifier, self.clock)
+        worker.status = outcome
+        await self._write_status(worker, outcome)
+        if events:
+            meta = {**worker.body["metadata"], "namespace": step.run.namespace}
+            await self.store.post_events({**worker.body, "metadata": meta}, events)
+            step.result.events = [*step.result.events, *events]  # for `runwright run`'s view
+        wake_at = deliveries.next_attempt(outcome)
+        if wake_at is not None and (step.result.wake_at is None or wake_at < step.result.wake_at):
+            step.result.wake_at = wake_at
 
     async def _act(self, run: RunRef, result: Plan) -> None:
         """Stops first (they free budget), then starts."""

@@ -69,6 +69,8 @@ def test_every_metric_of_the_issue_is_defined_with_its_labels(metrics: m.Metrics
         "runwright_archive_lag_seconds": "histogram",
         "runwright_archive_backlog": "gauge",
         "runwright_archive_pruned": "counter",
+        # issue 15: notifications
+        "runwright_notifications": "counter",
     }
     assert "runwright_pipeline_runs_total" in metrics.names()
     assert "runwright_block_run_duration_seconds_bucket" in metrics.names()

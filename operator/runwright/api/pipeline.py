@@ -29,6 +29,7 @@ from runwright.api.kube_types import (
     is_frozen,
     rule,
 )
+from runwright.api.notifications import MAX_NOTIFICATIONS, Notification
 
 #: Hard bounds keep the CRD's CEL rules inside the API server's cost budget. Measured
 #: on the API server (runtime cost, 63-character names): 20 upstreams pass up to 171
@@ -366,6 +367,12 @@ class PipelineSpec(Model):
     )
     retention: Retention = Field(
         default_factory=Retention, description="Delete finished runs after these many seconds."
+    )
+    notifications: list[Notification] = Field(
+        default_factory=list,
+        max_length=MAX_NOTIFICATIONS,
+        description="Where to report the run's outcome and SLA misses: webhooks or Slack "
+        "(docs/notifications.md).",
     )
     executor: ExecutorKind | None = Field(
         default=None,

@@ -27,6 +27,7 @@ from runwright.api.common import (
     TimeoutStatus,
 )
 from runwright.api.kube_types import FROZEN, VariableMap
+from runwright.api.notifications import MAX_DELIVERIES, NotificationStatus
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.trigger import RunPhase
 
@@ -309,6 +310,11 @@ class PipelineRunStatus(Model):
         default_factory=dict, description="Sums of the numeric block metrics."
     )
     conditions: list[Condition] = Field(default_factory=list, description="Run conditions.")
+    notifications: list[NotificationStatus] = Field(
+        default_factory=list,
+        max_length=MAX_DELIVERIES,
+        description="Each notification of this run: its event, target and delivery state.",
+    )
 
     @field_validator("pipeline_spec", mode="wrap")
     @classmethod

@@ -19,6 +19,7 @@ from runwright.api.common import (
     TimeoutStatus,
 )
 from runwright.api.kube_types import VariableMap
+from runwright.api.notifications import MAX_NOTIFICATIONS, Notification
 
 
 class TriggerType(StrEnum):
@@ -200,6 +201,12 @@ class TriggerSpec(Model):
     )
     failed_runs_history_limit: int | None = Field(
         default=20, ge=0, description="Older Failed and Cancelled runs of this trigger are deleted."
+    )
+    notifications: list[Notification] = Field(
+        default_factory=list,
+        max_length=MAX_NOTIFICATIONS,
+        description="Notifications for the runs this trigger makes, added to the Pipeline's "
+        "(a target in both is notified once).",
     )
 
 

@@ -30,6 +30,7 @@ from runwright.api.trigger import RunPhase
 from runwright.controller.cleanup import FinishedJobs
 from runwright.controller.config import OperatorConfig
 from runwright.controller.kubestore import KubeStore
+from runwright.controller.notifications import operator_notifier
 from runwright.controller.oversize import fail_oversized, merged, too_large
 from runwright.controller.pipelinestatus import PipelineStatusWriter
 from runwright.controller.readmodel import ReadModel, RunState
@@ -60,6 +61,12 @@ def _retry_pending(body: Mapping[str, Any]) -> bool:
     if not isinstance(request, Mapping):
         return False
     return request.get("id") != (body.get("status") or {}).get("retryId")
+
+
+def notifications_pending(body: Mapping[str, Any]) -> bool:
+    """A finished run with a notification still to send or to settle (status.notifications)."""
+    entries = (body.get("status") or {}).get("notifications") or []
+    return any(isinstance(e, Mapping) and e.get("state") in ("Pending", "Sending") for e in entries)
 
 
 def _same_spec(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -121,6 +128,7 @@ class RunController:
         self.cleanup: FinishedJobs | None = None
         #: No unfinished run sleeps past its resync, and a resync that moves one is logged.
         self.resync = Resync(config.resync_period, clock)
+        self.reconciler.notifier = operator_notifier(kube, self.model)
 
     # ----- events in ---------------------------------------------------------------------
 
@@ -142,7 +150,7 @@ class RunController:
                 # costs its RunState only); `release` looks at it if something may be
                 # left to do, reading it again then.
                 self.parked[key] = []
-                if _retry_pending(body):
+                if _retry_pending(body) or notifications_pending(body):
                     self.held.add(key)
                 else:
                     self.idle.add(key)
@@ -287,6 +295,8 @@ class RunController:
     async def close(self) -> None:
         """Stop every worker (the operator is shutting down; runs go on without it)."""
         await self.pool.close()
+        if self.reconciler.notifier is not None:
+            await self.reconciler.notifier.close()
 
     # ----- the reconcile -----------------------------------------------------------------
 

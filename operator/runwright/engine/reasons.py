@@ -175,6 +175,10 @@ class EventReason(StrEnum):
     """A Trigger's fire created no run (the skipped fire's `SkipReason` says why)."""
     CATCH_UP_CAPPED = "CatchUpCapped"
     """A Trigger is more fires behind than one call creates; it goes on at once."""
+    NOTIFICATION_SENT = "NotificationSent"
+    """A notification (spec.notifications) was accepted by its webhook or Slack receiver."""
+    NOTIFICATION_FAILED = "NotificationFailed"
+    """A notification attempt failed (Warning): the note says why and if it is retried."""
 
 
 class SkipReason(StrEnum):

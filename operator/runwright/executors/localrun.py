@@ -23,9 +23,11 @@ from runwright import labels
 from runwright.api.common import LocalObjectReference, ObjectMeta
 from runwright.api.pipeline import Pipeline
 from runwright.api.run import PipelineRun, PipelineRunSpec, PipelineRunStatus, TriggeredBy
+from runwright.engine.notifications import outstanding
 from runwright.engine.plan import Event, Observation, StartBlock
 from runwright.executors.contract import RunRef
 from runwright.executors.local import LocalExecutor, Warn
+from runwright.notifier import EnvSecrets, Notifier
 from runwright.reconcile import NoLimits, Reconciler, Worker
 from runwright.store import MemoryStore
 
@@ -74,12 +76,17 @@ async def run_pipeline(
     warn: Warn | None = None,
     handle_signals: bool = True,
     grace_seconds: float = 3.0,
+    notifier: Notifier | None = None,
 ) -> PipelineRun:
     """Run the pipeline's blocks as local processes until the run finishes.
 
     Setting `cancel` (or SIGINT/SIGTERM when `handle_signals`) cancels the run the way
     `spec.cancel: true` does in a cluster: every process group is stopped and the run
     ends Cancelled. Whatever happens, no block process outlives this call.
+
+    Notifications (spec.notifications) are sent as the operator sends them, with the
+    Secret keys from `RUNWRIGHT_SECRET_<NAME>_<KEY>` environment variables unless
+    `notifier` says otherwise; the call returns once each is sent or given up.
     """
     now = datetime.now(UTC)
     name = pipeline.metadata.name or "pipeline"
@@ -94,6 +101,7 @@ async def run_pipeline(
         labels=dict(run.metadata.labels),
     )
     reconciler = Reconciler(MemoryStore(body, pipeline.spec), OneRun(executor), NoLimits())
+    reconciler.notifier = notifier or Notifier(EnvSecrets())
     try:
         with _signals_set(cancel, enabled=handle_signals):
             while True:
@@ -105,12 +113,15 @@ async def run_pipeline(
                 if step is None:
                     raise RuntimeError(f"run {run.metadata.name}: its spec does not validate")
                 wake_at = await reconciler.apply(worker, step)
-                status = step.result.status
+                status = worker.status or step.result.status  # with notification outcomes
                 run = _with_status(run, status)
                 if on_update is not None:
                     on_update(run, step.result.events)
                 if status.phase is not None and status.phase.finished:
-                    break
+                    if cancel.is_set() or not outstanding(status.notifications):
+                        break  # Ctrl-C while a notification waits to be retried: give up
+                    await _sleep_until_change(executor, cancel, wake_at)
+                    continue
                 if not step.result.starts and wake_at is None and executor.idle:
                     # Nothing runs and nothing is due: waiting would wait forever.
                     raise RuntimeError(
@@ -120,6 +131,7 @@ async def run_pipeline(
                 await _sleep_until_change(executor, cancel, wake_at)
     finally:
         await executor.close()
+        await reconciler.notifier.close()
     return run
 
 
