@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from runwright.controller.cleanup import FinishedJobs, NotArchivedYet
+from runwright.controller.cleanup import ExpiredPods, FinishedJobs, NotArchivedYet
 from runwright.engine.plan import AttemptState
 from runwright.executors.contract import RunRef
 from runwright.executors.job_records import JobRecord, PodRecord
@@ -114,3 +115,47 @@ async def test_a_job_whose_pod_terminated_is_finished_before_its_condition() -> 
     )
     assert await cleanup.clean(RUN) == 1
     assert deleted == ["a"]
+
+
+async def test_expired_pods_go_a_job_ttl_after_their_run_ended_not_before() -> None:
+    """--job-ttl for bare pods: Jobs carry it, pods do not, so the operator keeps it."""
+    deleted: list[str] = []
+    archived = {"ok": False}
+
+    async def delete_pod(namespace: str, name: str) -> None:
+        deleted.append(name)
+        pods[:] = [p for p in pods if p.name != name]
+
+    async def archive(run: RunRef, name: str) -> None:
+        if not archived["ok"]:
+            raise NotArchivedYet("run ns/r is not archived yet")
+
+    async def no_jobs(namespace: str, name: str) -> None:
+        raise AssertionError("Jobs carry their own TTL")
+
+    pods = [attempt_pod("a", terminated=True), attempt_pod("b", terminated=True)]
+    expired = ExpiredPods(
+        3600,
+        FinishedJobs(
+            lambda _ns, _run: [],
+            no_jobs,
+            archive,
+            pods_of=lambda _ns, _run: list(pods),
+            delete_pod=delete_pod,
+        ),
+    )
+    ended = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    # Before the TTL: nothing deleted, come back when it is due.
+    assert await expired.expire(RUN, ended, ended + timedelta(minutes=5)) == ended + timedelta(
+        hours=1
+    )
+    assert deleted == []
+    # Due, but the archive has not confirmed the run: kept, looked at again later.
+    due = ended + timedelta(hours=1)
+    assert await expired.expire(RUN, ended, due) == due + ExpiredPods.RETRY
+    assert deleted == []
+    archived["ok"] = True
+    assert await expired.expire(RUN, ended, due + ExpiredPods.RETRY) is None
+    assert deleted == ["a", "b"]
+    # Nothing left: no timer at all.
+    assert await expired.expire(RUN, ended, due + timedelta(hours=5)) is None

@@ -2,7 +2,9 @@
 
 Two ways, both settings of the operator:
 - `--job-ttl` (default a day): every Job carries ttlSecondsAfterFinished, so
-  Kubernetes deletes it and its pod even if the operator is not running.
+  Kubernetes deletes it and its pod even if the operator is not running; the Pod
+  executor's pods, which have no such field, are deleted by the operator that long
+  after their run finished (`ExpiredPods`).
 - `--delete-finished-jobs`: the operator deletes a finished run's Jobs, and the
   Pod executor's pods, at once, right after the run's final status is written
   (every attempt is recorded in it by then).
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 
 from runwright.engine.plan import AttemptState
 from runwright.executors.contract import RunRef
@@ -86,3 +89,32 @@ class FinishedJobs:
             await delete(run.namespace, name)
             deleted += 1
         return deleted
+
+
+class ExpiredPods:
+    """`--job-ttl` for the Pod executor's pods, which no ttlSecondsAfterFinished covers.
+
+    A Job carries its TTL and Kubernetes deletes it (and its pod) a day after it ends.
+    A bare pod has no such field, so without this a finished run's pods stayed until
+    the run itself was deleted. Here they go `ttl` seconds after their run finished;
+    the run's worker comes back then (the returned time), and after a restart the run
+    is looked at again because it still has pods.
+    """
+
+    #: When the archive has not confirmed a run yet, look again this much later.
+    RETRY = timedelta(seconds=60)
+
+    def __init__(self, ttl: float, pods: FinishedJobs) -> None:
+        self.ttl = timedelta(seconds=ttl)
+        self.pods = pods
+
+    async def expire(self, run: RunRef, completed_at: datetime, now: datetime) -> datetime | None:
+        """Delete the run's ended pods once due; returns when to come back (None: nothing left)."""
+        ended = [p for p in self.pods.pods_of(run.namespace, run.name) if p.pod.terminated]
+        if not ended:
+            return None
+        due = completed_at + self.ttl
+        if now < due:
+            return due
+        deleted = await self.pods.clean(run)
+        return None if deleted >= len(ended) else now + self.RETRY

@@ -18,7 +18,7 @@ from runwright.controller.archiver import (
     pending_for,
     pod_logs,
 )
-from runwright.controller.cleanup import FinishedJobs, NotArchivedYet
+from runwright.controller.cleanup import ExpiredPods, FinishedJobs, NotArchivedYet
 from runwright.controller.config import CONFIG
 from runwright.controller.executors import (
     ChosenExecutor,
@@ -137,13 +137,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.triggers = TriggerController(kube, controller)
     memo.archiver = archiver = _archiver(kube, controller, memo)
     await memo.archiver.start()
+
+    async def attempt_ended(run: RunRef, _name: str) -> None:
+        # The archive keeps each attempt's log from its pod: the Job waits for it.
+        if not await archiver.archived(run.namespace, run.uid):
+            raise NotArchivedYet(f"run {run.namespace}/{run.name} is not archived yet")
+
     if CONFIG.delete_finished_jobs and CONFIG.executor != "local":
-
-        async def attempt_ended(run: RunRef, _name: str) -> None:
-            # The archive keeps each attempt's log from its pod: the Job waits for it.
-            if not await archiver.archived(run.namespace, run.uid):
-                raise NotArchivedYet(f"run {run.namespace}/{run.name} is not archived yet")
-
         controller.cleanup = FinishedJobs(
             jobs_of,
             kube.delete_job,
@@ -152,6 +152,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             delete_pod=kube.delete_pod,
             job_pods_of=pods_of,
         )
+    elif CONFIG.job_ttl and CONFIG.executor != "local":
+        # Jobs carry their TTL; the Pod executor's pods are deleted by us, as late.
+        pods_only = FinishedJobs(
+            lambda _ns, _run: (),
+            kube.delete_job,
+            attempt_ended,
+            pods_of=lambda ns, run: attempt_pods.by("run", (ns, run)),
+            delete_pod=kube.delete_pod,
+        )
+        controller.expired_pods = ExpiredPods(CONFIG.job_ttl, pods_only)
     memo.kube = kube
     memo.news = News()
     # Nothing is planned until every object that existed at start has been seen.

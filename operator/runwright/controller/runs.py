@@ -27,7 +27,7 @@ from runwright import labels
 from runwright.api.common import RunRecord
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.trigger import RunPhase
-from runwright.controller.cleanup import FinishedJobs
+from runwright.controller.cleanup import ExpiredPods, FinishedJobs
 from runwright.controller.config import OperatorConfig
 from runwright.controller.kubestore import KubeStore
 from runwright.controller.notifications import operator_notifier
@@ -126,6 +126,8 @@ class RunController:
         self._reads = asyncio.Semaphore(8)
         #: Deletes a finished run's Jobs after its last write (--delete-finished-jobs).
         self.cleanup: FinishedJobs | None = None
+        #: Else deletes a finished run's pods --job-ttl after it ended (no Job's TTL does).
+        self.expired_pods: ExpiredPods | None = None
         #: No unfinished run sleeps past its resync, and a resync that moves one is logged.
         self.resync = Resync(config.resync_period, clock)
         self.reconciler.notifier = operator_notifier(kube, self.model)
@@ -314,10 +316,14 @@ class RunController:
             return None
         wake_at = await self.reconcile(worker, resync=self.resync.by_timer(key))
         state = self.states.get(key)
-        if state is not None and state.finished and self.cleanup is not None:
+        if state is not None and state.finished and (self.cleanup or self.expired_pods):
             meta = worker.body["metadata"]
             ref = RunRef(key[0], key[1], meta.get("uid", ""), state.pipeline, state.trigger)
-            await self.cleanup.clean(ref)
+            if self.cleanup is not None:
+                await self.cleanup.clean(ref)
+            elif self.expired_pods is not None and state.completed_at is not None:
+                due = await self.expired_pods.expire(ref, state.completed_at, self.clock())
+                wake_at = due if wake_at is None or (due and due < wake_at) else wake_at
         if state is not None and state.finished and self.workers.get(key) is worker:
             # Done: keep the row, drop the body (its frozen Pipeline and status).
             self.parked[key] = worker.own_versions
