@@ -274,3 +274,28 @@ def test_a_pod_made_by_a_predecessor_that_died_before_its_status_write_is_judged
     a = block_status(body, "a")
     assert (a["phase"], a["attempt"], a.get("exitCode")) == ("Failed", 1, 3)
     assert {p["metadata"]["name"] for p in pods_of(runs, "pre-1")} == {"pre-1-a-1"}
+
+
+def test_job_ttl_deletes_a_finished_runs_pods_and_keeps_the_run(
+    operators: Operators, runs: Runs
+) -> None:
+    """A bare pod has no ttlSecondsAfterFinished: `--job-ttl` is kept by the operator,
+    also for a run that finished while no operator ran (it is looked at on start)."""
+    op = operators("--job-ttl", "3")
+    runs.apply(pipeline("ttl", [block("a")]))
+    runs.start("ttl-1", "ttl")
+    assert status(runs.wait_finished("ttl-1"))["phase"] == "Succeeded"
+    assert [p["metadata"]["name"] for p in pods_of(runs, "ttl-1")] == ["ttl-1-a-1"]
+    runs.cluster.wait_for("the finished run's pod deleted", lambda: not pods_of(runs, "ttl-1"))
+    assert status(runs.get("ttl-1"))["phase"] == "Succeeded"
+    # Finished before a restart, expired after it.
+    op.stop()
+    runs.start("ttl-2", "ttl")
+    op = operators("--job-ttl", "3600")
+    assert status(runs.wait_finished("ttl-2"))["phase"] == "Succeeded"
+    op.stop()
+    operators("--job-ttl", "3")
+    runs.cluster.wait_for(
+        "the pod of a run finished before the restart deleted", lambda: not pods_of(runs, "ttl-2")
+    )
+    assert status(runs.get("ttl-2"))["phase"] == "Succeeded"
