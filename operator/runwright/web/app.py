@@ -19,7 +19,7 @@ from aiohttp import web
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright.archive import InvalidCursor
-from runwright.web import api, auth, pipelines, sse
+from runwright.web import api, auth, follow, pipelines, sse
 from runwright.web.actions import refusal
 from runwright.web.kubeapi import Identity
 from runwright.web.runs import QueryError
@@ -145,6 +145,7 @@ def create_app(settings: Settings) -> web.Application:
     """The web application for these settings."""
     app = web.Application(middlewares=[guard])
     app[SETTINGS] = settings
+    app[follow.FOLLOWERS] = follow.Followers(settings.log_followers)
     app.add_routes(
         [
             web.get("/", _page("index.html")),
@@ -157,6 +158,7 @@ def create_app(settings: Settings) -> web.Application:
             web.get("/api/session", whoami),
             web.get("/api/events", sse.events),
             *api.routes(),
+            *follow.routes(),
             *pipelines.routes(),
             web.static("/static", STATIC, follow_symlinks=False),
         ]

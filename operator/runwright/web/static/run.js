@@ -3,7 +3,7 @@
 
 const parts = location.pathname.split("/").map(decodeURIComponent);
 const NS = parts[2], NAME = parts[3];
-const view = { detail: null, log: null, logText: "" };
+const view = { detail: null, log: null, logText: "", source: null };
 
 function attemptsOf(status) {
   const rows = [];
@@ -96,25 +96,76 @@ function renderLog() {
   document.getElementById("log").textContent = needle ? lines.filter((l) => l.toLowerCase().includes(needle)).join("\n") : view.logText;
 }
 
-async function fetchLog() {
-  if (!view.log) return;
+function logURL(suffix) {
   const { block, attempt } = view.log;
+  return `/api/runs/${encodeURIComponent(NS)}/${encodeURIComponent(NAME)}/log${suffix}?block=${encodeURIComponent(block)}&attempt=${attempt}`;
+}
+
+function logState(state, text) {
+  const box = document.getElementById("log-state");
+  box.dataset.state = state;
+  box.textContent = text;
+}
+
+function stopFollowing() {
+  if (view.source) { view.source.close(); view.source = null; }
+}
+
+// The attempt's log once (its tail); while its pod runs, then follow it live.
+async function fetchLog(mayFollow = true) {
+  if (!view.log) return;
+  const opened = view.log;
   let data;
   try {
-    data = await RW.getJSON(`/api/runs/${encodeURIComponent(NS)}/${encodeURIComponent(NAME)}/log?block=${encodeURIComponent(block)}&attempt=${attempt}`);
+    data = await RW.getJSON(logURL(""));
   } catch (error) {
     data = { text: "", note: String(error.message || error), phase: "" };
   }
+  if (view.log !== opened) return;
   view.logText = data.note ? data.note : data.text;
   renderLog();
-  clearTimeout(view.follow);
-  if (data.phase === "Running" && document.getElementById("log-follow").checked) {
-    view.follow = setTimeout(fetchLog, 2000);
+  if (data.phase === "Running" && mayFollow && document.getElementById("log-follow").checked) {
+    followLog();
+  } else if (data.phase && mayFollow) {
+    logState("done", "pod " + data.phase);
   }
 }
 
+// Server-Sent Events from /log/follow: the tail, then each line as the pod writes it; `end`
+// when the pod finished (or a bound was reached), after which the final log is read once.
+function followLog() {
+  stopFollowing();
+  const opened = view.log;
+  const source = new EventSource(logURL("/follow"));
+  view.source = source;
+  logState("connecting", "connecting…");
+  source.addEventListener("start", () => { view.logText = ""; logState("following", "following live"); });
+  source.addEventListener("lines", (e) => {
+    const lines = JSON.parse(e.data).lines;
+    view.logText += lines.map((l) => l + "\n").join("");
+    renderLog();
+  });
+  source.addEventListener("end", (e) => {
+    const end = JSON.parse(e.data);
+    stopFollowing();
+    if (view.log !== opened) return;
+    if (end.reason === "finished") logState("finished", "pod " + end.phase + ": not following");
+    else logState("stopped", end.message || "the log ended");
+    fetchLog(false);
+    load();
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED && view.source === source) {
+      view.source = null;
+      logState("stopped", "not following: the server refused or the connection was lost (reopen the log)");
+    }
+  });
+}
+
 function openLog(block, attempt) {
+  stopFollowing();
   view.log = { block, attempt };
+  logState("", "");
   document.getElementById("log-section").hidden = false;
   document.getElementById("log-title").textContent = `Log of ${block}, attempt ${attempt}`;
   fetchLog();
@@ -143,6 +194,9 @@ function connect() {
 }
 
 document.getElementById("log-search").addEventListener("input", renderLog);
+document.getElementById("log-follow").addEventListener("change", (e) => {
+  if (!e.target.checked) { stopFollowing(); logState("stopped", "not following"); } else fetchLog();
+});
 document.querySelectorAll("#toolbar .act").forEach((b) => b.addEventListener("click", () => act(b)));
 load();
 connect();
