@@ -130,15 +130,23 @@ def test_the_run_page_follows_a_running_blocks_log_and_stops_when_it_finishes(
         pod = start_long_block(runs, "slow-1", first)
         server = servers.local()
         page.get(f"{server.url}/runs/{ns}/slow-1")
-        button = 'button.show-log[data-block="work"][data-attempt="1"]'
+        # The seed's timeline: clicking an attempt's bar shows its details (here: its log).
+        bar = '#timeline rect.bar[data-block="work"][data-attempt="1"]'
         page.execute_script("window.sameDocument = true")
 
-        def click_log(driver: Any) -> bool:
-            driver.find_element(By.CSS_SELECTOR, button).click()
+        def click_bar(driver: Any) -> bool:
+            driver.find_element(By.CSS_SELECTOR, bar).click()
             return True
 
-        # A live update may redraw the attempts table between finding the button and clicking.
-        wait.until(click_log, "the attempt's log button")
+        # A live update may redraw the timeline between finding the bar and clicking it.
+        wait.until(click_bar, "the attempt's bar in the timeline")
+        field = 'dd[data-field="{}"]'
+        assert page.find_element(By.CSS_SELECTOR, field.format("Duration")).text.endswith(
+            "(elapsed)"
+        ), "a running run's duration is the time elapsed"
+        assert page.find_element(By.CSS_SELECTOR, field.format("Pipeline")).text == (
+            "slow (generation 1)"
+        )
         wait.until(
             lambda d: log_state(d) == "following" and first in log_lines(d),
             "the log followed, with the file's first line",
@@ -155,9 +163,12 @@ def test_the_run_page_follows_a_running_blocks_log_and_stops_when_it_finishes(
         wait.until(lambda d: last in log_lines(d), "the final log, read once")
         assert log_lines(page) == [first, second, last]
         wait.until(
-            lambda d: d.find_element(By.CSS_SELECTOR, 'dd[data-field="Phase"]').text == "Succeeded",
+            lambda d: d.find_element(By.CSS_SELECTOR, field.format("Phase")).text == "Succeeded",
             "the run's final phase in the overview",
         )
+        context = json.loads(page.find_element(By.ID, "context").get_attribute("textContent"))
+        assert (context["run"], context["phase"]) == (f"{ns}/slow-1", "Succeeded")
+        assert context["blocks"]["work"]["attempts"] == 1
         attempt_row = 'tr[data-block="work"][data-attempt="1"] td:nth-child(3)'
         wait.until(
             lambda d: d.find_element(By.CSS_SELECTOR, attempt_row).text == "Succeeded",

@@ -21,12 +21,21 @@ function attemptsOf(status) {
   return rows;
 }
 
+// The run's duration; while it has not finished, the time elapsed since it started.
+function durationOf(r, s) {
+  if (s.duration || (r.duration !== null && r.duration !== undefined)) return s.duration || RW.duration(r.duration);
+  if (r.started && !r.completed) return RW.duration((Date.now() - Date.parse(r.started)) / 1000) + " (elapsed)";
+  return "";
+}
+
 function overview(d) {
   const r = d.row, s = d.status;
+  const generation = s.pipelineGeneration ? ` (generation ${s.pipelineGeneration})` : "";
   const items = [
-    ["Phase", RW.phase(r.phase)], ["Reason", r.reason], ["Message", r.message], ["Pipeline", r.pipeline],
-    ["Trigger", r.trigger], ["Triggered by", r.triggeredBy], ["Started", RW.time(r.started)],
-    ["Completed", RW.time(r.completed)], ["Duration", s.duration || RW.duration(r.duration)], ["Progress", s.progress || ""],
+    ["Phase", RW.phase(r.phase)], ["Reason", r.reason], ["Message", r.message], ["Pipeline", r.pipeline + generation],
+    ["Trigger", r.trigger], ["Triggered by", r.triggeredBy], ["Created", RW.time(d.metadata.creationTimestamp)],
+    ["Started", RW.time(r.started)],
+    ["Completed", RW.time(r.completed)], ["Duration", durationOf(r, s)], ["Progress", s.progress || ""],
     ["Items processed", RW.number(r.itemsProcessed)], ["Cost", RW.number(r.cost)], ["Tokens", RW.number(r.tokens)],
     ["Variables", Object.entries(s.variables || d.spec.variables || {}).map(([k, v]) => k + "=" + v).join(", ")],
   ];
@@ -61,6 +70,36 @@ function outputs(status) {
     : RW.el("p", { class: "muted", text: "none reported" }));
 }
 
+// A timeline bar opens that attempt's log; a DAG node, its block's latest attempt's.
+function clickable(rows) {
+  const show = (block, attempt) => {
+    openLog(block, attempt);
+    document.getElementById("log-section").scrollIntoView({ block: "nearest" });
+  };
+  document.querySelectorAll("#timeline rect.bar").forEach((bar) =>
+    bar.addEventListener("click", () => show(bar.dataset.block, Number(bar.dataset.attempt))));
+  document.querySelectorAll("#dag g.node").forEach((node) => {
+    const tries = rows.filter((a) => a.block === node.dataset.block).map((a) => a.attempt);
+    if (tries.length) node.addEventListener("click", () => show(node.dataset.block, Math.max(...tries)));
+  });
+}
+
+// The run's context in one JSON document: what it ran with and what each block did.
+function context(d, rows) {
+  const blocks = {};
+  for (const [name, b] of Object.entries(d.status.blocks || {})) {
+    blocks[name] = { phase: b.phase, attempts: rows.filter((a) => a.block === name).length, startedAt: b.startedAt,
+      completedAt: b.completedAt, outputs: b.outputs || {} };
+  }
+  document.getElementById("context").textContent = JSON.stringify({
+    run: d.metadata.namespace + "/" + d.metadata.name, uid: d.metadata.uid, pipeline: d.row.pipeline,
+    pipelineGeneration: d.status.pipelineGeneration, triggeredBy: d.row.triggeredBy, trigger: d.row.trigger,
+    executionDate: d.spec.executionDate, variables: d.status.variables || d.spec.variables || {},
+    phase: d.row.phase, createdAt: d.metadata.creationTimestamp, startedAt: d.row.started, completedAt: d.row.completed,
+    durationSeconds: d.row.duration, metrics: d.status.metrics || {}, blocks,
+  }, null, 2);
+}
+
 function events(list) {
   document.querySelector("#events tbody").replaceChildren(...list.map((e) =>
     RW.el("tr", { class: e.type === "Warning" ? "warning" : "" }, RW.el("td", {}, RW.time(e.time)), RW.el("td", {}, e.type),
@@ -84,8 +123,10 @@ async function load() {
   Graphs.dag(document.getElementById("dag"), d.dag);
   const rows = attemptsOf(d.status);
   Graphs.timeline(document.getElementById("timeline"), rows, Date.now());
+  clickable(rows);
   attemptsTable(rows);
   outputs(d.status);
+  context(d, rows);
   events(d.events);
   document.body.dataset.loaded = String(Date.now());
 }
