@@ -89,3 +89,14 @@ async def test_one_follow_too_many_is_refused_with_429_before_any_api_call() -> 
             )
             assert answer.status == 429
             assert "at most 1 at once" in await answer.text()
+
+
+async def test_a_stream_the_handler_prepares_carries_the_security_headers() -> None:
+    """The event stream is prepared before its first Kubernetes call (none answers here)."""
+    access = ClusterAccess(Configuration(host=NOWHERE), kubeconfig_identity=False)
+    async with TestClient(TestServer(create_app(Settings(access=access)))) as client:
+        answer = await client.get("/api/events", headers={"Authorization": "Bearer t0k"})
+        assert answer.headers["Content-Type"] == "text/event-stream"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
+        answer.close()

@@ -87,6 +87,11 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+async def _streamed_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """The same headers on responses a handler prepares itself (the event and log streams)."""
+    _headers(response)
+
+
 def _page(name: str) -> Handler:
     async def page(_request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-store"})
@@ -146,6 +151,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[guard])
     app[SETTINGS] = settings
     app[follow.FOLLOWERS] = follow.Followers(settings.log_followers)
+    app.on_response_prepare.append(_streamed_headers)
     app.add_routes(
         [
             web.get("/", _page("index.html")),
