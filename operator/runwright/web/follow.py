@@ -114,7 +114,7 @@ async def lines_of(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[li
 
 
 async def _pump(client: UserKube, namespace: str, pod: str, out: asyncio.Queue[bytes]) -> str:
-    """Send the pod's lines to `out`; why the stream stopped (`ended` or `limit`)."""
+    """Send the pod's lines to `out`; why the stream stopped (`ended`, `lost` or `limit`)."""
     chunks = client.follow_log(
         namespace,
         pod,
@@ -122,14 +122,20 @@ async def _pump(client: UserKube, namespace: str, pod: str, out: asyncio.Queue[b
         limit_bytes=FOLLOW_BYTES,
         seconds=FOLLOW_SECONDS + HEARTBEAT_SECONDS,
     )
-    sent = 0
+    received = 0
+
+    async def counted() -> AsyncIterator[bytes]:
+        nonlocal received
+        async for chunk in chunks:
+            received += len(chunk)
+            yield chunk
+
     try:
-        async for lines in lines_of(chunks, FOLLOW_BYTES):
-            sent += sum(len(line.encode()) + 1 for line in lines)
+        async for lines in lines_of(counted(), FOLLOW_BYTES):
             await out.put(frame("lines", {"lines": lines}))
     except (aiohttp.ClientError, TimeoutError):
         return "lost"
-    return "limit" if sent >= FOLLOW_BYTES else "ended"
+    return "limit" if received >= FOLLOW_BYTES else "ended"
 
 
 async def _stream(
