@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 from tests.bench.bench_archive import fill_sqlite, percentiles, timed  # noqa: E402
 
 from hack.operator_process import free_port, runwright_executable  # noqa: E402
-from runwright.archive import create_engine, migrate  # noqa: E402
-from runwright.web.archived import archived_counts, merged_page  # noqa: E402
+from runwright.archive import migrate  # noqa: E402
+from runwright.web.archived import archived_counts, merged_page, open_read_only  # noqa: E402
 from runwright.web.runs import RunQuery, row_of, select  # noqa: E402
 from runwright.web.scope import Scope  # noqa: E402
 
@@ -75,7 +75,7 @@ async def first_pages(archived: int, live: int, repeat: int) -> dict[str, Any]:
         print(
             f"filled {archived:,} archived runs in {time.perf_counter() - start:.0f} s", flush=True
         )
-        engine = create_engine(url)
+        engine = open_read_only(url)  # as `runwright server --archive` opens it
         rows = [row_of(live_body(i)) for i in range(live)]
         figures: dict[str, Any] = {}
         for label, params in (

@@ -66,6 +66,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NS",
         help="namespaces to look in for users who may not list runs cluster-wide (repeat)",
     )
+    p.add_argument(
+        "--log-followers",
+        type=int,
+        default=4,
+        metavar="N",
+        help="logs one user may follow live at once (default 4; more are refused)",
+    )
     p.set_defaults(func=serve)
 
 
@@ -76,6 +83,10 @@ def serve(args: argparse.Namespace) -> int:
         raise InputError(
             f"--host {host}: with --kubeconfig the server acts as that identity for anyone "
             "who reaches it, so it listens on 127.0.0.1 only; drop --host"
+        )
+    if args.log_followers < 1:
+        raise InputError(
+            f"--log-followers {args.log_followers}: must be at least 1 (logs a user may follow)"
         )
     asyncio.run(_serve(args, host))
     return exits.SUCCEEDED
@@ -89,12 +100,15 @@ async def _serve(args: argparse.Namespace, host: str) -> None:
     elif args.cluster_kubeconfig:
         access = await ClusterAccess.from_kubeconfig(args.cluster_kubeconfig, use_identity=False)
     else:
-        access = ClusterAccess.in_cluster()
+        try:
+            access = ClusterAccess.in_cluster()
+        except RuntimeError as exc:
+            raise InputError(str(exc)) from None
     engine = None
     if args.archive:
-        from runwright.archive import create_engine
+        from runwright.web.archived import open_read_only
 
-        engine = create_engine(args.archive)
+        engine = open_read_only(args.archive)
     hosts: frozenset[str] = frozenset()
     if args.kubeconfig:
         hosts = frozenset(f"{name}:{args.port}" for name in ("127.0.0.1", "localhost", "[::1]"))
@@ -104,6 +118,7 @@ async def _serve(args: argparse.Namespace, host: str) -> None:
         read_only=args.read_only,
         archive=engine,
         allowed_hosts=hosts,
+        log_followers=args.log_followers,
     )
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from kubernetes_asyncio.client.exceptions import ApiException
+from sqlalchemy.exc import DBAPIError
 
 from runwright import labels
 from runwright.web import actions, export
@@ -61,7 +62,10 @@ async def list_runs(request: web.Request) -> web.Response:
         scope = await readable(client, query.namespace, conf.namespaces)
         rows = await live_rows(client, scope)
     live = select(rows, query)
-    page, note = await merged_page(conf.archive, rows, live, query, scope)
+    try:
+        page, note = await merged_page(conf.archive, rows, live, query, scope)
+    except DBAPIError as exc:  # e.g. the operator beside us has not created the file yet
+        page, note = live, f"archived runs are not shown: the archive cannot be read ({exc.orig})"
     return web.json_response(
         {
             "runs": [row.json() for row in page.rows],
@@ -79,9 +83,11 @@ async def count_runs(request: web.Request) -> web.Response:
     query = _query(request)
     async with kube(request) as client:
         scope = await readable(client, query.namespace, settings(request).namespaces)
-    return web.json_response(
-        {"archivedCounts": await archived_counts(settings(request).archive, query, scope)}
-    )
+    try:
+        counts = await archived_counts(settings(request).archive, query, scope)
+    except DBAPIError as exc:
+        return web.json_response({"archivedCounts": {}, "note": f"archive: {exc.orig}"})
+    return web.json_response({"archivedCounts": counts})
 
 
 async def export_runs(request: web.Request) -> web.Response:
@@ -193,6 +199,17 @@ async def get_run(request: web.Request) -> web.Response:
     return web.json_response(run_detail(body, events))
 
 
+async def attempt_pod(
+    client: UserKube, namespace: str, run: str, block: str, attempt: int
+) -> dict[str, Any] | None:
+    """The pod of one attempt of a run's block (by label); None when it is gone or not made yet."""
+    for pod in await client.run_pods(namespace, run):
+        found = pod.get("metadata", {}).get("labels") or {}
+        if found.get(labels.BLOCK) == block and found.get(labels.ATTEMPT) == str(attempt):
+            return pod
+    return None
+
+
 async def attempt_log(request: web.Request) -> web.Response:
     """GET /api/runs/{namespace}/{name}/log?block=B&attempt=N: that attempt's pod log (tail)."""
     namespace, name = request.match_info["namespace"], request.match_info["name"]
@@ -200,14 +217,8 @@ async def attempt_log(request: web.Request) -> web.Response:
     if not block or not attempt.isdigit():
         raise web.HTTPBadRequest(text="block and attempt (a number) are required")
     async with kube(request) as client:
-        pods = await client.run_pods(namespace, name)
-        chosen = [
-            p
-            for p in pods
-            if (p.get("metadata", {}).get("labels") or {}).get(labels.BLOCK) == block
-            and (p.get("metadata", {}).get("labels") or {}).get(labels.ATTEMPT) == attempt
-        ]
-        if not chosen:
+        chosen = await attempt_pod(client, namespace, name, block, int(attempt))
+        if chosen is None:
             return web.json_response(
                 {
                     "pod": None,
@@ -215,9 +226,9 @@ async def attempt_log(request: web.Request) -> web.Response:
                     "note": f"no pod of block {block} attempt {attempt} (deleted, or not started yet)",
                 }
             )
-        pod = chosen[0]["metadata"]["name"]
+        pod = chosen["metadata"]["name"]
         text = await client.pod_log(namespace, pod, tail_lines=LOG_TAIL_LINES)
-    phase = (chosen[0].get("status") or {}).get("phase", "")
+    phase = (chosen.get("status") or {}).get("phase", "")
     return web.json_response({"pod": pod, "phase": phase, "text": text, "note": ""})
 
 

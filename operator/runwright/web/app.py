@@ -19,7 +19,7 @@ from aiohttp import web
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright.archive import InvalidCursor
-from runwright.web import api, auth, pipelines, sse
+from runwright.web import api, auth, follow, pipelines, sse
 from runwright.web.actions import refusal
 from runwright.web.kubeapi import Identity
 from runwright.web.runs import QueryError
@@ -87,6 +87,11 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+async def _streamed_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """The same headers on responses a handler prepares itself (the event and log streams)."""
+    _headers(response)
+
+
 def _page(name: str) -> Handler:
     async def page(_request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-store"})
@@ -145,6 +150,8 @@ def create_app(settings: Settings) -> web.Application:
     """The web application for these settings."""
     app = web.Application(middlewares=[guard])
     app[SETTINGS] = settings
+    app[follow.FOLLOWERS] = follow.Followers(settings.log_followers)
+    app.on_response_prepare.append(_streamed_headers)
     app.add_routes(
         [
             web.get("/", _page("index.html")),
@@ -157,6 +164,7 @@ def create_app(settings: Settings) -> web.Application:
             web.get("/api/session", whoami),
             web.get("/api/events", sse.events),
             *api.routes(),
+            *follow.routes(),
             *pipelines.routes(),
             web.static("/static", STATIC, follow_symlinks=False),
         ]

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from runwright.archive import RunFilter, Sort, SortKey, count_by_phase, list_runs
+from runwright.archive.engine import SQLITE_BUSY_TIMEOUT, archive_url, create_engine, sqlite_path
 from runwright.web.runs import (
     RunQuery,
     RunRow,
@@ -40,6 +41,26 @@ ARCHIVE_SORTS = {
     "cost": SortKey.COST,
 }
 _MAX_BATCHES = 5
+
+
+def open_read_only(url: str) -> AsyncEngine:
+    """The archive as the web view opens it: only ever read, never migrated.
+
+    An SQLite file is opened with `mode=ro`: in the chart the server is a second
+    container of the operator's pod, on the same ReadWriteOnce claim, and SQLite
+    itself then refuses any write from the server. The operator keeps the file in
+    WAL mode, so these reads never wait for its writes (they need the volume
+    writable only for WAL's shared-memory index, `-shm`). PostgreSQL: the URL's
+    user decides (give the server a read-only one).
+    """
+    target = archive_url(url)
+    path = sqlite_path(target)
+    if path is None:
+        return create_engine(target)
+    read_only = target.set(
+        database=f"file:{path.resolve()}", query={**target.query, "mode": "ro", "uri": "true"}
+    )
+    return create_async_engine(read_only, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
 
 
 def archive_filter(query: RunQuery, scope: Scope) -> RunFilter:

@@ -10,8 +10,10 @@ like `kubectl proxy`) the identity is the kubeconfig's own.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from kubernetes_asyncio import client, config, watch
@@ -21,6 +23,10 @@ from runwright import labels
 
 RUNS, PIPELINES, TRIGGERS = "pipelineruns", "pipelines", "triggers"
 MERGE_PATCH = "application/merge-patch+json"
+#: Where a pod finds the cluster's CA (the chart mounts only this file there, no token).
+SERVICE_ACCOUNT_CA = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+#: Pod phases after which a pod's containers write no more log lines.
+FINISHED_PHASES = ("Succeeded", "Failed")
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,30 @@ class ClusterAccess:
         return cls(base, kubeconfig_identity=use_identity)
 
     @classmethod
-    def in_cluster(cls) -> ClusterAccess:
-        """The API server of the pod's cluster; the pod's own token is never used for users."""
+    def in_cluster(
+        cls, environ: Mapping[str, str] | None = None, ca_file: Path = SERVICE_ACCOUNT_CA
+    ) -> ClusterAccess:
+        """The API server of the pod's cluster: its address and CA, and no token at all.
+
+        The server never calls Kubernetes as itself, so it reads no ServiceAccount
+        token: the chart mounts only the cluster's CA (ConfigMap kube-root-ca.crt)
+        where the token would be, and, beside the operator, that hides the operator's.
+        """
+        env = os.environ if environ is None else environ
+        host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+        if not host or not port:
+            raise RuntimeError(
+                "not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset): pass "
+                "--cluster-kubeconfig FILE to say where the API server is, or --kubeconfig FILE"
+            )
+        if not ca_file.is_file():
+            raise RuntimeError(
+                f"{ca_file}: the cluster's CA certificate is missing; mount ConfigMap "
+                "kube-root-ca.crt (key ca.crt) there, as the chart does"
+            )
         base = client.Configuration()
-        config.load_incluster_config(client_configuration=base)  # type: ignore[no-untyped-call]
+        base.host = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+        base.ssl_ca_cert = str(ca_file)
         return cls(base, kubeconfig_identity=False)
 
     def client(self, identity: Identity) -> UserKube:
@@ -166,6 +192,49 @@ class UserKube:
         """The last `tail_lines` lines of a pod's log."""
         text = await self.core.read_namespaced_pod_log(pod, namespace, tail_lines=tail_lines)
         return str(text)
+
+    async def follow_log(
+        self, namespace: str, pod: str, *, tail_lines: int, limit_bytes: int, seconds: float
+    ) -> AsyncIterator[bytes]:
+        """A pod's log as it is written (`follow=true`): its last `tail_lines`, then new bytes.
+
+        The API server ends the stream after `limit_bytes`; the request ends after
+        `seconds` at most (aiohttp's total timeout), whatever the kubelet does.
+        """
+        response: Any = await self.core.read_namespaced_pod_log(
+            pod,
+            namespace,
+            follow=True,
+            tail_lines=tail_lines,
+            limit_bytes=limit_bytes,
+            _preload_content=False,
+            _request_timeout=seconds,
+        )
+        try:
+            async for chunk in response.content.iter_any():
+                yield bytes(chunk)
+        finally:
+            response.release()
+
+    async def pod_finished(self, namespace: str, pod: str, *, seconds: float) -> str:
+        """Wait (a watch of that one pod) until it has finished; its phase then.
+
+        `Deleted` when the pod went away first; "" when `seconds` passed first.
+        """
+        async with watch.Watch() as stream:
+            async for event in stream.stream(
+                self.core.list_namespaced_pod,
+                namespace,
+                field_selector=f"metadata.name={pod}",
+                timeout_seconds=max(1, int(seconds)),
+            ):
+                if event.get("type") == "DELETED":
+                    return "Deleted"
+                body = event.get("raw_object")
+                phase = (body.get("status") or {}).get("phase") if isinstance(body, dict) else None
+                if phase in FINISHED_PHASES:
+                    return str(phase)
+        return ""
 
     async def run_events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The Events about one run (core/v1 view, so kubectl's and ours agree)."""

@@ -22,6 +22,8 @@ class Settings:
     archive: AsyncEngine | None = None
     #: Host headers accepted (DNS-rebinding guard of `--kubeconfig` mode); empty: any.
     allowed_hosts: frozenset[str] = frozenset()
+    #: Logs one identity may follow at once (`--log-followers`); more are refused (429).
+    log_followers: int = 4
 
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
