@@ -231,8 +231,13 @@ def _skip(work: Work, graph: dag.Graph) -> None:
 
 def _stop_dag_strays(work: Work, graph: dag.Graph) -> None:
     """Level-triggered: no block of spec.blocks runs once finally has begun (a lost stop)."""
+    stopping = {(stop.block, stop.attempt) for stop in work.plan.stops}
     for name, obs in work.inp.observed.items():
-        if name not in graph.blocks and obs.state == AttemptState.RUNNING:
+        if (
+            name not in graph.blocks
+            and obs.state == AttemptState.RUNNING
+            and (name, obs.attempt) not in stopping
+        ):
             work.stop_attempt(name, obs.attempt, StopReason.NOT_RUNNING)
 
 
