@@ -342,7 +342,7 @@ class PipelineSpec(Model):
                     "message": "spec.finally[].name: a finally block cannot have the name of a "
                     "block in spec.blocks; names are unique across blocks and finally",
                     "fieldPath": ".finally",
-                    "reason": "FieldValueDuplicate",
+                    "reason": "FieldValueInvalid",
                 },
                 {
                     "rule": "!has(self.finally) || self.finally.all(f, !has(f.upstream) "
