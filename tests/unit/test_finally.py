@@ -389,3 +389,15 @@ finally: [{name: f, command: [x], args: ["{{ run.phaze }}", "{{ blocks.nope.outp
 
 def test_a_valid_finally_has_no_problems() -> None:
     assert problems(CLEANUP) == []
+
+
+def test_retry_with_the_current_pipeline_keeps_finally_attempts_going_on() -> None:
+    sim = Sim(spec(CLEANUP), {"load": [FAIL, OK]})
+    assert sim.run().phase == RunPhase.FAILED
+    sim.pipeline = spec(CLEANUP.replace("{{ run.reason }}", "fixed"))
+    sim.spec = run_spec(retry={"id": "1", "mode": "Incomplete", "pipelineSpec": "Current"})
+    status = sim.run()
+    assert status.phase == RunPhase.SUCCEEDED
+    assert [s.name for s in sim.started][3:] == ["r-load-2", "r-cleanup-2"]
+    assert args_of(sim, "r-cleanup-2") == ["Succeeded", "fixed", ""]
+    assert "BlocksRemoved" not in reasons(sim.history)

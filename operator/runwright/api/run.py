@@ -141,11 +141,12 @@ class PipelineRunSpec(Model):
     )
     triggered_by: TriggeredBy = Field(default=TriggeredBy.MANUAL, description="What made the run.")
     cancel: bool = Field(default=False, description="Set true to cancel the run.")
-    skip_finally: bool = Field(
-        default=False,
+    skip_finally: bool | None = Field(
+        default=None,
         description="True: the Pipeline's finally blocks do not run, and running ones are "
         "stopped (Cancelled); with cancel it ends the run at once (Tekton's Cancelled, "
-        "Argo's terminate). False: cancel and timeout still run finally (docs/finally.md).",
+        "Argo's terminate). Unset or false: cancel and timeout still run finally "
+        "(docs/finally.md).",
     )
     retry: RetryRequest | None = Field(default=None, description="In-place retry request.")
     rerun_of: RerunReference | None = Field(

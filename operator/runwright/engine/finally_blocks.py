@@ -92,7 +92,7 @@ def begin(work: Work, phase: RunPhase, reason: str, message: str) -> bool:
     if not spec.finally_:
         return False
     graph = dag.cached_build(spec.blocks)
-    failed = [n for n in graph.order if st.blocks[n].phase == BlockPhase.FAILED]
+    failed = [n for n in graph.order if n in st.blocks and st.blocks[n].phase == BlockPhase.FAILED]
     st.finally_ = FinallyStatus(
         phase=FinallyPhase.RUNNING,
         run_phase=phase,

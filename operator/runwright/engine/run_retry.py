@@ -194,7 +194,11 @@ def _refreeze(work: Work, pipeline: PipelineSpec, blocks: dict[str, BlockStatus]
     """Take the live Pipeline's spec: its blocks, its variables, its generation."""
     st = work.status
     old = work.frozen
-    removed = [name for name in st.blocks if name not in blocks]
+    removed = [
+        name
+        for name in st.blocks
+        if name not in blocks and not finally_spec.is_finally(pipeline, name)
+    ]
     st.variables = refrozen_variables(pipeline, old, st.variables)
     st.pipeline_spec = pipeline
     st.pipeline_generation = work.inp.pipeline_generation
