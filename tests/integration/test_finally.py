@@ -4,6 +4,9 @@ never run right at apply time."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +24,8 @@ from .operator_fixture import (
 )
 
 pytestmark = pytest.mark.integration
+
+PLUGIN = str(Path(sys.executable).with_name("kubectl-runwright"))
 
 
 def pod_args(runs: Runs, name: str) -> list[str]:
@@ -108,6 +113,28 @@ def test_cancel_runs_finally_before_the_run_ends_cancelled(operator: Operator, r
     assert st["phase"] == "Cancelled", st
     assert block_phases(run) == {"slow": "Cancelled", "cleanup": "Succeeded"}
     assert pod_args(runs, "finc-1-cleanup-1") == ["Cancelled"]
+
+
+def test_cancel_with_skip_finally_ends_the_run_without_starting_finally(
+    operator: Operator, runs: Runs, cluster: Cluster, ns: str
+) -> None:
+    runs.apply(with_finally("fins", [block("slow", **pod(duration="300s"))], [block("cleanup")]))
+    runs.start("fins-1", "fins")
+    runs.wait_pod_running("fins-1-slow-1")
+    done = subprocess.run(
+        [PLUGIN, "cancel", f"--kubeconfig={cluster.kubeconfig}", "-n", ns,
+         "--skip-finally", "fins-1"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run = runs.wait_finished("fins-1")
+
+    st = status(run)
+    assert st["phase"] == "Cancelled", st
+    assert block_phases(run) == {"slow": "Cancelled", "cleanup": "Cancelled"}
+    assert st["blocks"]["cleanup"]["reason"] == "SkipFinally"
+    assert st["blocks"]["cleanup"].get("attempt", 0) == 0
+    assert "FinallyStarted" not in runs.event_reasons("fins-1")
 
 
 @pytest.mark.parametrize(
