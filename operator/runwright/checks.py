@@ -14,7 +14,7 @@ import pydantic
 from runwright.api.pipeline import Block, Pipeline, PipelineSpec
 from runwright.api.run import PipelineRun
 from runwright.api.trigger import Trigger
-from runwright.engine import dag, run_size, templating, triggers
+from runwright.engine import dag, finally_spec, run_size, templating, triggers
 
 
 def check(resource: Pipeline | Trigger | PipelineRun) -> list[dag.Problem]:
@@ -28,7 +28,11 @@ def check(resource: Pipeline | Trigger | PipelineRun) -> list[dag.Problem]:
 
 def check_pipeline(spec: PipelineSpec) -> list[dag.Problem]:
     """DAG and template problems together (templates read only each block's own upstream)."""
-    return dag.validate(spec.blocks) + templating.validate(spec) + run_size.check(spec)
+    finally_problems = finally_spec.validate(spec)
+    # A block naming a finally block as upstream: finally's sentence says why, not dag's.
+    said = {p.field for p in finally_problems}
+    dag_problems = [p for p in dag.validate(spec.blocks) if p.field not in said]
+    return dag_problems + templating.validate(spec) + finally_problems + run_size.check(spec)
 
 
 def check_skeleton(kind: str, document: dict[str, Any]) -> list[dag.Problem]:

@@ -37,6 +37,9 @@ from runwright.api.notifications import MAX_NOTIFICATIONS, Notification
 #: tests/integration/test_limits.py applies both bounds and one past each.
 MAX_BLOCKS = 160
 MAX_UPSTREAM = 20
+#: spec.finally holds a few cleanup/notify blocks; kept small so its CEL rules (and the
+#: block schema's own, counted once more per finally block) stay cheap.
+MAX_FINALLY = 10
 
 K8sObject = dict[str, Any]
 
@@ -331,6 +334,40 @@ class PipelineSpec(Model):
                     "fieldPath": ".blocks",
                     "reason": "FieldValueRequired",
                 },
+                # spec.finally (docs/finally.md): names unique across both lists, and a
+                # finally block waits only for other finally blocks (every block of
+                # spec.blocks is done before any finally block starts).
+                {
+                    "rule": "!has(self.finally) || !sets.intersects("
+                    "self.blocks.map(b, b.name), self.finally.map(f, f.name))",
+                    "message": "spec.finally[].name: a finally block cannot have the name of a "
+                    "block in spec.blocks; names are unique across blocks and finally",
+                    "fieldPath": ".finally",
+                    "reason": "FieldValueInvalid",
+                },
+                {
+                    "rule": "!has(self.finally) || self.finally.all(f, !has(f.upstream) "
+                    "|| sets.contains(self.finally.map(x, x.name), f.upstream))",
+                    "message": "spec.finally[].upstream: may name only other finally blocks "
+                    "(every block of spec.blocks has finished before finally starts)",
+                    "fieldPath": ".finally",
+                    "reason": "FieldValueInvalid",
+                },
+                {
+                    "rule": "!has(self.finally) || self.finally.all(f, !has(f.upstream) "
+                    "|| !(f.name in f.upstream))",
+                    "message": "spec.finally[].upstream: a block cannot be its own upstream",
+                    "fieldPath": ".finally",
+                    "reason": "FieldValueInvalid",
+                },
+                {
+                    "rule": "(has(self.template) && has(self.template.image)) "
+                    "|| !has(self.finally) || self.finally.all(b, has(b.image))",
+                    "message": "spec.finally[].image: every finally block needs an image; set "
+                    "spec.template.image, or image on each finally block",
+                    "fieldPath": ".finally",
+                    "reason": "FieldValueRequired",
+                },
             ]
         }
     )
@@ -384,6 +421,17 @@ class PipelineSpec(Model):
         min_length=1,
         max_length=MAX_BLOCKS,
         description="The blocks; a DAG through upstream. Names are unique.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    finally_: list[Block] = Field(
+        default_factory=list,
+        alias="finally",
+        max_length=MAX_FINALLY,
+        description="Blocks run once every block of spec.blocks is finished, whatever the "
+        "outcome (also after a cancel or a timeout): cleanup, notification. Their templates "
+        "may read {{ run.phase }}, {{ run.reason }}, {{ run.failedBlocks }} and any block's "
+        "outputs; their upstream may name only other finally blocks. Names are unique "
+        "across blocks and finally. See docs/finally.md.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
 

@@ -142,6 +142,13 @@ class PipelineRunSpec(Model):
     )
     triggered_by: TriggeredBy = Field(default=TriggeredBy.MANUAL, description="What made the run.")
     cancel: bool = Field(default=False, description="Set true to cancel the run.")
+    skip_finally: bool | None = Field(
+        default=None,
+        description="True: the Pipeline's finally blocks do not run, and running ones are "
+        "stopped (Cancelled); with cancel it ends the run at once (Tekton's Cancelled, "
+        "Argo's terminate). Unset or false: cancel and timeout still run finally "
+        "(docs/finally.md).",
+    )
     retry: RetryRequest | None = Field(default=None, description="In-place retry request.")
     rerun_of: RerunReference | None = Field(
         default=None,
@@ -256,6 +263,39 @@ class BlockStatus(Model):
     )
 
 
+class FinallyPhase(StrEnum):
+    """Where a run's finally blocks are (`status.finally.phase`)."""
+
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SKIPPED = "Skipped"
+
+
+#: How many failed blocks `status.finally.failedBlocks` (and {{ run.failedBlocks }}) name.
+MAX_FAILED_BLOCKS = 50
+
+
+class FinallyStatus(Model):
+    """The DAG's outcome, kept while the finally blocks run, and how they did."""
+
+    phase: FinallyPhase = Field(description="Running, Succeeded, Failed or Skipped.")
+    run_phase: RunPhase = Field(
+        description="How the blocks of spec.blocks ended ({{ run.phase }}): the run's phase "
+        "once finally is done, except that a finally failure fails a Succeeded run."
+    )
+    reason: str = Field(default="", description="The DAG's reason ({{ run.reason }}).")
+    message: str = Field(default="", description="The DAG's message.")
+    failed_blocks: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_FAILED_BLOCKS,
+        description="Blocks of spec.blocks that Failed ({{ run.failedBlocks }}), in DAG "
+        f"order, at most {MAX_FAILED_BLOCKS}.",
+    )
+    started_at: Time | None = Field(default=None, description="When the finally blocks began.")
+    completed_at: Time | None = Field(default=None, description="When they were all done.")
+
+
 class PipelineRunStatus(Model):
     """Everything observed of the run; written only by the operator."""
 
@@ -314,6 +354,12 @@ class PipelineRunStatus(Model):
         default_factory=list,
         max_length=MAX_DELIVERIES,
         description="Each notification of this run: its event, target and delivery state.",
+    )
+    finally_: FinallyStatus | None = Field(
+        default=None,
+        alias="finally",
+        description="Set once the blocks are done and the Pipeline has finally blocks: the "
+        "DAG's outcome while they run, then how they ended.",
     )
 
     @field_validator("pipeline_spec", mode="wrap")

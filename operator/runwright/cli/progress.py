@@ -120,9 +120,16 @@ def dag_order(run: PipelineRun) -> list[str]:
     if status is None or status.pipeline_spec is None:
         return []
     blocks = status.pipeline_spec.blocks
+    # spec.finally blocks run last, so they are listed last (in their own DAG's order).
+    finally_ = status.pipeline_spec.finally_
+    last = (
+        [block.name for block in finally_]
+        if dag.validate(finally_)
+        else list(dag.cached_build(finally_).order)
+    )
     if dag.validate(blocks):
-        return [block.name for block in blocks]
-    return list(dag.cached_build(blocks).order)
+        return [block.name for block in blocks] + last
+    return list(dag.cached_build(blocks).order) + last
 
 
 def run_table(run: PipelineRun, now: datetime | None = None) -> Table:

@@ -15,7 +15,7 @@ from typing import Any
 from runwright import labels
 from runwright.api.pipeline import Block, EnvVar, PodTemplate
 from runwright.api.run import BlockPhase
-from runwright.engine import dag, templating
+from runwright.engine import dag, finally_spec, templating
 from runwright.engine.naming import attempt_name
 from runwright.engine.reasons import BlockReason, EventReason
 from runwright.engine.run_model import StartBlock, Work
@@ -111,7 +111,7 @@ def start_ready(work: Work, graph: dag.Graph) -> bool:
 def template_context(work: Work, graph: dag.Graph, name: str, attempt: int) -> dict[str, Any]:
     """What `{{ }}` in the block's args, env and when may name (API.md)."""
     blocks = work.status.blocks
-    return templating.context(
+    ctx = templating.context(
         variables=work.status.variables,
         run_name=work.inp.run_name,
         pipeline=work.inp.spec.pipeline_ref.name,
@@ -119,6 +119,9 @@ def template_context(work: Work, graph: dag.Graph, name: str, attempt: int) -> d
         attempt=attempt,
         upstream_outputs={u: blocks[u].outputs for u in graph.upstream[name]},
     )
+    if work.status.finally_ is not None and finally_spec.is_finally(work.frozen, name):
+        ctx = finally_spec.context(ctx, work.status, work.frozen, graph.upstream[name])
+    return ctx
 
 
 def start_action(work: Work, graph: dag.Graph, name: str, attempt: int) -> StartBlock:

@@ -81,6 +81,8 @@ class BlockReason(StrEnum):
     """Cancelled: the run was cancelled (spec.cancel) or ended before the block finished."""
     FAIL_FAST = "FailFast"
     """Cancelled: another block failed and the pipeline has failFast."""
+    SKIP_FINALLY = "SkipFinally"
+    """Cancelled: a finally block stopped, or never started, because spec.skipFinally is true."""
 
 
 #: Block reasons that a retry cannot fix: the block fails at once, its retries unspent.
@@ -105,6 +107,8 @@ class StopReason(StrEnum):
     """The run is finished, so no attempt of it may still run (a lost stop, redone)."""
     NOT_RUNNING = "NotRunning"
     """The block is not Running in the status, yet an attempt of it runs (a stray)."""
+    SKIP_FINALLY = "SkipFinally"
+    """A finally block's attempt is stopped because spec.skipFinally is true."""
 
 
 class RunReason(StrEnum):
@@ -124,6 +128,10 @@ class RunReason(StrEnum):
     """Failed or Cancelled (timeoutStatus): the run exceeded its timeoutSeconds."""
     BLOCK_FAILED = "BlockFailed"
     """Failed: a block failed without allowFailure (the message names the first)."""
+    RUNNING_FINALLY = "RunningFinally"
+    """Running: the blocks are done (status.finally holds their outcome); finally blocks run."""
+    FINALLY_FAILED = "FinallyFailed"
+    """Failed: every block succeeded, but a finally block failed (the message names it)."""
     STATUS_TOO_LARGE = "StatusTooLarge"
     """Failed: the API server refused the run's status as too large; its blocks were stopped."""
 
@@ -163,6 +171,10 @@ class EventReason(StrEnum):
     """A block will not run because an upstream block failed."""
     BLOCK_CONDITION_FAILED = "BlockConditionFailed"
     """A block is skipped: its `when` is false, or an upstream block was skipped."""
+    FINALLY_STARTED = "FinallyStarted"
+    """The blocks are done; the Pipeline's finally blocks start (the message says the outcome)."""
+    FINALLY_FAILED = "FinallyFailed"
+    """A finally block failed; the run keeps its own outcome unless that was Succeeded."""
     SLA_MISSED = "SLAMissed"
     """The run is unfinished past its executionDate plus slaSeconds."""
     TIMED_OUT = "TimedOut"
@@ -205,6 +217,9 @@ class ConditionType(StrEnum):
     """Trigger of type Once: its one run was created."""
     CATCH_UP = "CatchUp"
     """Trigger with catchUp: False while it is behind by more fires than one call makes."""
+    FINALLY_SUCCEEDED = "FinallySucceeded"
+    """PipelineRun with finally blocks: True when they all succeeded (or failed under
+    allowFailure); False when one failed or they were skipped."""
 
 
 class ConditionReason(StrEnum):
@@ -242,6 +257,12 @@ class ConditionReason(StrEnum):
     """CatchUp False: more missed fires than one call creates; it goes on at once."""
     CAUGHT_UP = "CaughtUp"
     """CatchUp True: every missed fire is handled."""
+    FINALLY_SUCCEEDED = "FinallySucceeded"
+    """FinallySucceeded True: every finally block succeeded (or failed under allowFailure)."""
+    FINALLY_FAILED = "FinallyFailed"
+    """FinallySucceeded False: a finally block failed (the message names it)."""
+    FINALLY_SKIPPED = "FinallySkipped"
+    """FinallySucceeded False: spec.skipFinally is true; finally blocks were stopped or not run."""
 
 
 class ProblemReason(StrEnum):

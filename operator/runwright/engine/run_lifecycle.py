@@ -11,6 +11,8 @@ A call of `plan` walks these cases in order (the blocks' own fate is `block_stat
 4. Pending/Queued: `admit` under pipelineRunLimit (Queued, or Cancelled with onLimit Skip).
 5. Running: observe, propagate, fail fast, start what is ready; then complete, time out,
    or ask to be woken at the next deadline (retry backoff, attempt or run timeout, SLA).
+   A Running run that reaches its end with finally blocks runs them first
+   (`finally_blocks`): `complete` hands over, and the run goes on in that stage.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from runwright.api.common import TimeoutStatus, format_time
 from runwright.api.pipeline import OnLimit, PipelineSpec
 from runwright.api.run import BlockPhase, BlockStatus, PipelineRunSpec, PipelineSpecSource
 from runwright.api.trigger import RunPhase
-from runwright.engine import block_states, dag, durations, run_retry, templating
+from runwright.engine import (
+    block_states,
+    dag,
+    durations,
+    finally_blocks,
+    finally_spec,
+    run_retry,
+    templating,
+)
 from runwright.engine.block_start import start_ready
 from runwright.engine.reasons import (
     BlockReason,
@@ -65,6 +75,8 @@ def run(work: Work) -> Plan:
     if st.phase.finished:
         stop_strays(work)
         finished_run(work)
+    elif finally_blocks.active(work):
+        finally_stage(work)
     elif work.inp.spec.cancel:
         end(work, RunPhase.CANCELLED, RunReason.CANCELLED, "cancelled by spec.cancel")
     elif st.phase not in (RunPhase.PENDING, RunPhase.QUEUED) or admit(work):
@@ -119,7 +131,11 @@ def initialize(work: Work) -> bool:
         st.phase = RunPhase.FAILED
         _invalid(work, ConditionReason.PIPELINE_NOT_FOUND, message)
         return False
-    problems = dag.validate(pipeline.blocks) or templating.validate(pipeline)
+    problems = (
+        dag.validate(pipeline.blocks)
+        or templating.validate(pipeline)
+        or finally_spec.validate(pipeline)
+    )
     if problems:
         st.pipeline_spec = pipeline
         _invalid(work, problems[0].reason, "; ".join(str(p) for p in problems))
@@ -128,6 +144,7 @@ def initialize(work: Work) -> bool:
     st.pipeline_generation = generation
     st.variables = {**base_variables, **inp.spec.variables}
     st.blocks = {b.name: BlockStatus() for b in pipeline.blocks}
+    st.blocks.update(finally_blocks.initial(pipeline))
     st.phase = RunPhase.PENDING
     st.reason = st.message = ""
     st.retry_id = inp.spec.retry.id if inp.spec.retry is not None else None
@@ -227,8 +244,9 @@ def running(work: Work) -> None:
             return
         if not start_ready(work, graph):
             break
-    if all(b.phase.finished for b in work.status.blocks.values()):
-        phase = block_states.final_phase(work.frozen, work.status.blocks)
+    blocks = finally_blocks.dag_statuses(work)
+    if all(b.phase.finished for b in blocks.values()):
+        phase = block_states.final_phase(work.frozen, blocks)
         if phase == RunPhase.SUCCEEDED:
             complete(work, phase, "", "all blocks finished", EventReason.RUN_SUCCEEDED)
         else:
@@ -238,6 +256,17 @@ def running(work: Work) -> None:
     if timeout_check(work):
         return
     schedule_wakes(work, graph)
+
+
+def finally_stage(work: Work) -> None:
+    """The blocks are done and finally blocks run; complete the run once they are."""
+    sla_check(work)
+    ending = finally_blocks.step(work)
+    if ending is None:
+        return
+    complete(work, ending.phase, ending.reason, ending.message, _RUN_ENDED_EVENT[ending.phase])
+    if ending.failed_block is not None:
+        work.status.failed_block = ending.failed_block
 
 
 def sla_check(work: Work) -> None:
@@ -308,7 +337,7 @@ def end(
     starts nothing (no BlockStarted after RunFailed).
     """
     work.retract_starts()
-    for name, st in list(work.status.blocks.items()):
+    for name, st in list(finally_blocks.dag_statuses(work).items()):
         if st.phase.finished:
             continue
         was_running = st.phase == BlockPhase.RUNNING
@@ -328,8 +357,15 @@ def end(
 
 
 def complete(work: Work, phase: RunPhase, reason: str, message: str, event: EventReason) -> None:
-    """The run is finished: phase, reason, duration, its Event; then retention applies."""
+    """The run is finished: phase, reason, duration, its Event; then retention applies.
+
+    A Running run with finally blocks is not finished yet: they run first, and the
+    run completes when they are done (`finally_stage`).
+    """
     st = work.status
+    if finally_blocks.begin(work, phase, reason, message):
+        finally_stage(work)
+        return
     if st.phase is not None and not st.phase.finished and st.pipeline_spec is not None:
         sla_check(work)  # a run that finishes late has missed its SLA too
     st.phase, st.reason, st.message = phase, reason, message

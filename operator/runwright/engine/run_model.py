@@ -269,6 +269,7 @@ class Work:
             totals: dict[str, float] = {}
             may_fail = (
                 {b.name for b in st.pipeline_spec.blocks if b.allow_failure}
+                | {b.name for b in st.pipeline_spec.finally_ if b.allow_failure}
                 if st.pipeline_spec is not None
                 else set()
             )

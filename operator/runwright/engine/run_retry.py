@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import BlockPhase, BlockStatus, PipelineSpecSource, RetryMode, RetryRequest
 from runwright.api.trigger import RunPhase
-from runwright.engine import dag, templating
+from runwright.engine import dag, finally_blocks, finally_spec, templating
 from runwright.engine.block_states import block_ok
 from runwright.engine.reasons import ConditionReason, ConditionType, EventReason
 from runwright.engine.run_model import Work
@@ -56,7 +56,11 @@ def live_problem(work: Work) -> tuple[ConditionReason, str] | None:
         return ConditionReason.INVALID_PIPELINE, f"Pipeline {name}: {inp.pipeline_error}"
     if inp.pipeline is None:
         return ConditionReason.PIPELINE_GONE, f'Pipeline "{name}" does not exist'
-    problems = dag.validate(inp.pipeline.blocks) or templating.validate(inp.pipeline)
+    problems = (
+        dag.validate(inp.pipeline.blocks)
+        or templating.validate(inp.pipeline)
+        or finally_spec.validate(inp.pipeline)
+    )
     if problems:
         message = f"Pipeline {name}: " + "; ".join(str(p) for p in problems)
         return ConditionReason.INVALID_PIPELINE, message
@@ -106,6 +110,7 @@ def retry(work: Work, request: RetryRequest, then: Callable[[Work], None]) -> No
             outputs={},
             metrics={},
         )
+    finally_blocks.reset(work)
     st.phase, st.reason, st.message = RunPhase.PENDING, "", ""
     st.completed_at = st.duration_seconds = st.duration = st.failed_block = None
     st.timed_out = False
@@ -189,7 +194,11 @@ def _refreeze(work: Work, pipeline: PipelineSpec, blocks: dict[str, BlockStatus]
     """Take the live Pipeline's spec: its blocks, its variables, its generation."""
     st = work.status
     old = work.frozen
-    removed = [name for name in st.blocks if name not in blocks]
+    removed = [
+        name
+        for name in st.blocks
+        if name not in blocks and not finally_spec.is_finally(pipeline, name)
+    ]
     st.variables = refrozen_variables(pipeline, old, st.variables)
     st.pipeline_spec = pipeline
     st.pipeline_generation = work.inp.pipeline_generation

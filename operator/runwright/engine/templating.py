@@ -36,6 +36,8 @@ __all__ = [
 
 #: The fields of `run` a template may read.
 RUN_FIELDS = ("name", "pipeline", "executionDate", "attempt")
+#: The fields of `run` only a spec.finally block reads: the outcome of the blocks before it.
+FINALLY_RUN_FIELDS = ("phase", "reason", "failedBlocks")
 _ROOTS = ("variables", "run", "blocks")
 
 
@@ -120,7 +122,12 @@ def _references(tree: nodes.Node) -> Iterator[list[str | None]]:
 
 
 def check(
-    text: str, *, variables: Sequence[str], upstream: Sequence[str], item: bool = False
+    text: str,
+    *,
+    variables: Sequence[str],
+    upstream: Sequence[str],
+    item: bool = False,
+    run_fields: Sequence[str] = RUN_FIELDS,
 ) -> list[str]:
     """What is wrong with one template, as sentences; empty when it is fine.
 
@@ -152,10 +159,15 @@ def check(
                 f"variables.{key} is not a variable of this pipeline; add it to "
                 f"spec.variables{did_you_mean(key, variables)}"
             )
-        elif root == "run" and key not in RUN_FIELDS:
+        elif root == "run" and key in FINALLY_RUN_FIELDS and key not in run_fields:
             problems.append(
-                f"run.{key} does not exist; run has {', '.join(RUN_FIELDS)}"
-                f"{did_you_mean(key, RUN_FIELDS)}"
+                f"run.{key} is set only in spec.finally blocks: the run's outcome is not "
+                "known while its blocks run"
+            )
+        elif root == "run" and key not in run_fields:
+            problems.append(
+                f"run.{key} does not exist; run has {', '.join(run_fields)}"
+                f"{did_you_mean(key, run_fields)}"
             )
         elif root == "blocks":
             if key not in upstream:

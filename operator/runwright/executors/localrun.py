@@ -82,7 +82,8 @@ async def run_pipeline(
 
     Setting `cancel` (or SIGINT/SIGTERM when `handle_signals`) cancels the run the way
     `spec.cancel: true` does in a cluster: every process group is stopped and the run
-    ends Cancelled. Whatever happens, no block process outlives this call.
+    ends Cancelled, after its finally blocks; setting it again (a second Ctrl-C) skips
+    them (`spec.skipFinally`). Whatever happens, no block process outlives this call.
 
     Notifications (spec.notifications) are sent as the operator sends them, with the
     Secret keys from `RUNWRIGHT_SECRET_<NAME>_<KEY>` environment variables unless
@@ -105,9 +106,15 @@ async def run_pipeline(
     try:
         with _signals_set(cancel, enabled=handle_signals):
             while True:
-                if cancel.is_set() and not run.spec.cancel:
-                    run.spec = run.spec.model_copy(update={"cancel": True})
-                    body["spec"]["cancel"] = True
+                if cancel.is_set():
+                    # The first cancel runs the finally blocks (spec.cancel); a second one
+                    # stops them too (spec.skipFinally), as in a cluster.
+                    cancel.clear()
+                    field, key = (
+                        ("skip_finally", "skipFinally") if run.spec.cancel else ("cancel", "cancel")
+                    )
+                    run.spec = run.spec.model_copy(update={field: True})
+                    body["spec"][key] = True
                     worker.parsed = None  # an edit of the spec, as a new generation would be
                 step = await reconciler.step(worker)
                 if step is None:

@@ -6,7 +6,7 @@ Each action uses the API exactly as the operator reads it (API.md):
   conditional on the resourceVersion read, so two users retrying at once get one
   retry and one clear conflict;
 - rerun: a new PipelineRun with `spec.rerunOf` (same inputs, a fresh run);
-- cancel: `spec.cancel: true`;
+- cancel: `spec.cancel: true` (and `spec.skipFinally: true` with `--skip-finally`);
 - delete: the PipelineRun (its Jobs and pods are owned by it and go with it).
 
 Bulk actions list what they will touch and ask once (`--yes` skips, `--dry-run`
@@ -183,7 +183,10 @@ async def _act(cluster: Cluster, verb: Verb, row: RunRow, args: argparse.Namespa
         created = await cluster.create(RUNS, ns, rerun_manifest(row, args.current_pipeline))
         return f"as pipelinerun/{created['metadata']['name']}"
     if verb == Verb.CANCEL:
-        await cluster.patch(RUNS, ns, name, {"spec": {"cancel": True}})
+        cancel: dict[str, bool] = {"cancel": True}
+        if getattr(args, "skip_finally", False):
+            cancel["skipFinally"] = True
+        await cluster.patch(RUNS, ns, name, {"spec": cancel})
         return ""
     await cluster.delete(RUNS, ns, name)
     return ""

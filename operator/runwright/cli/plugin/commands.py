@@ -136,6 +136,11 @@ def register(subparsers: Any) -> None:
 
     p = add("cancel", "actions", "cancel runs (spec.cancel)")
     _bulk(p)
+    p.add_argument(
+        "--skip-finally",
+        action="store_true",
+        help="do not run the Pipeline's finally blocks, stop those running (spec.skipFinally)",
+    )
 
     p = add("delete", "actions", "delete runs (the archive keeps them)")
     _bulk(p)

@@ -104,7 +104,8 @@ pipelineSpec}`: the same variables and executionDate as the earlier run, its fro
 spec unless `--current-pipeline`.""",
     "cancel": """\
 Sets `spec.cancel: true`; the operator stops running attempts and finishes the run
-Cancelled. Finished runs are skipped.""",
+Cancelled, after the Pipeline's finally blocks have run (`--skip-finally` also sets
+`spec.skipFinally: true`: they do not run, or stop). Finished runs are skipped.""",
     "delete": """\
 Deletes the PipelineRuns (their Jobs and pods are owned by them and go too; the
 archive keeps the history). `--older-than 7d` deletes only runs that finished longer
