@@ -21,7 +21,7 @@ from runwright.api.common import TimeoutStatus, format_time
 from runwright.api.pipeline import OnLimit, PipelineSpec
 from runwright.api.run import BlockPhase, BlockStatus, PipelineRunSpec, PipelineSpecSource
 from runwright.api.trigger import RunPhase
-from runwright.engine import block_states, dag, durations, run_retry, templating
+from runwright.engine import block_states, dag, durations, fanout_run, run_retry, templating
 from runwright.engine.block_start import start_ready
 from runwright.engine.reasons import (
     BlockReason,
@@ -225,7 +225,9 @@ def running(work: Work) -> None:
                 block_reason=BlockReason.FAIL_FAST,
             )
             return
-        if not start_ready(work, graph):
+        expanded = fanout_run.expand_ready(work, graph)
+        start_failed = start_ready(work, graph)
+        if not (fanout_run.start_items(work, graph) or start_failed or expanded):
             break
     if all(b.phase.finished for b in work.status.blocks.values()):
         phase = block_states.final_phase(work.frozen, work.status.blocks)
@@ -287,7 +289,9 @@ def schedule_wakes(work: Work, graph: dag.Graph) -> None:
     plan = work.plan
     plan.wake(run_deadline(work))
     for name, st in work.status.blocks.items():
-        if st.phase == BlockPhase.RETRYING:
+        if graph.blocks[name].for_each is not None:
+            fanout_run.schedule_wakes(work, graph, name)
+        elif st.phase == BlockPhase.RETRYING:
             plan.wake(st.next_attempt_at)
         elif st.phase == BlockPhase.RUNNING:
             timeout = graph.blocks[name].timeout_seconds
@@ -310,6 +314,10 @@ def end(
     work.retract_starts()
     for name, st in list(work.status.blocks.items()):
         if st.phase.finished:
+            continue
+        if st.items is not None:
+            why = message if block_reason != BlockReason.CANCELLED else "the run was cancelled"
+            fanout_run.end_block(work, name, block_reason, why)
             continue
         was_running = st.phase == BlockPhase.RUNNING
         if was_running:

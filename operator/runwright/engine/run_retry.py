@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import BlockPhase, BlockStatus, PipelineSpecSource, RetryMode, RetryRequest
 from runwright.api.trigger import RunPhase
-from runwright.engine import dag, templating
+from runwright.engine import dag, fanout_run, templating
 from runwright.engine.block_states import block_ok
 from runwright.engine.reasons import ConditionReason, ConditionType, EventReason
 from runwright.engine.run_model import Work
@@ -92,6 +92,7 @@ def retry(work: Work, request: RetryRequest, then: Callable[[Work], None]) -> No
     if pipeline is not st.pipeline_spec:
         _refreeze(work, pipeline, blocks)
     for name in reset:
+        before = st.blocks[name]
         work.set_block(
             name,
             phase=BlockPhase.PENDING,
@@ -106,6 +107,7 @@ def retry(work: Work, request: RetryRequest, then: Callable[[Work], None]) -> No
             outputs={},
             metrics={},
         )
+        fanout_run.reset(work, name, before, whole=request.mode == RetryMode.FROM_BLOCK)
     st.phase, st.reason, st.message = RunPhase.PENDING, "", ""
     st.completed_at = st.duration_seconds = st.duration = st.failed_block = None
     st.timed_out = False
