@@ -140,6 +140,11 @@ class StopBlock:
     item: int | None = None
     """A fan-out item's index (None for a plain block)."""
 
+    @property
+    def key(self) -> str:
+        """The observation key of the stopped attempt (see `StartBlock.key`)."""
+        return self.block if self.item is None else item_key(self.block, self.item)
+
 
 @dataclass
 class Plan:
