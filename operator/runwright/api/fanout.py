@@ -21,7 +21,7 @@ from runwright.api.common import Model, Time
 MAX_ITEMS = 10_000
 #: The most items of one fan-out in flight at once (and the default of maxParallel):
 #: their detail is in status, so this bounds it.
-MAX_PARALLEL = 500
+MAX_PARALLEL = 200
 #: How many failed items keep their detail (reason, message, exit code) in status.
 ITEM_DETAIL = 20
 #: What the outputs of all items of one fan-out may take together (compact JSON bytes).
@@ -126,4 +126,10 @@ class FanOutStatus(Model):
         default_factory=list,
         description="Each item's outputs, in item order ({} until it succeeds); downstream "
         "blocks read blocks.NAME.outputs.KEY as the JSON list of every item's KEY.",
+    )
+    output_bytes: int = Field(
+        default=0,
+        ge=0,
+        description=f"What the items' outputs take as compact JSON (at most "
+        f"{MAX_ITEM_OUTPUTS_BYTES:,}; an item that would pass it fails, OutputsTooLarge).",
     )

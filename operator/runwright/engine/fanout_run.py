@@ -49,11 +49,12 @@ from runwright.engine.fanout import (
     UNFINISHED,
     ItemValue,
 )
-from runwright.engine.naming import item_attempt_name, item_key, split_key
+from runwright.engine.naming import ITEM_SEPARATOR, item_attempt_name, item_key, split_key
 from runwright.engine.reasons import BlockReason, EventReason, StopReason, retryable
 from runwright.engine.run_model import AttemptState, Observation, StopBlock, Work
 
 _TO_CANCELLED = bytes.maketrans(b"PRW", b"CCC")
+_DONE = frozenset(ord(letter) for letter in (SUCCEEDED, FAILED, CANCELLED))
 _TO_PENDING = bytes.maketrans(b"FC", b"PP")
 
 
@@ -71,7 +72,7 @@ class _Items:
         self.failed = list(items.failed)
         self.outputs = items.outputs
         self._own_outputs = False
-        self._output_bytes: int | None = None
+        self.output_bytes = items.output_bytes
         self.metrics = dict(work.status.blocks[block.name].metrics)
         self.changed = False
         self.events = 0
@@ -89,13 +90,7 @@ class _Items:
             self.outputs = list(self.outputs)
             self._own_outputs = True
         self.outputs[index] = outputs
-        self._output_bytes = self.output_bytes() + size
-
-    def output_bytes(self) -> int:
-        """What the items' outputs take (measured once per call, when an item reports some)."""
-        if self._output_bytes is None:
-            self._output_bytes = sum(_size(o) for o in self.outputs if o)
-        return self._output_bytes
+        self.output_bytes += size
 
     def has(self, letter: str) -> int:
         return self.phases.count(letter.encode())
@@ -110,6 +105,7 @@ class _Items:
             active=[self.active[i] for i in sorted(self.active)],
             failed=self.failed,
             outputs=self.outputs,
+            output_bytes=self.output_bytes,
         )
 
     def write(self, **changes: Any) -> BlockStatus:
@@ -229,9 +225,10 @@ def _observed(work: Work) -> dict[str, dict[int, Observation]]:
     if key not in work.cache:
         index: dict[str, dict[int, Observation]] = {}
         for obs_key, obs in work.inp.observed.items():
-            block, item = split_key(obs_key)
-            if item is not None:
-                index.setdefault(block, {})[item] = obs
+            if ITEM_SEPARATOR in obs_key:  # thousands of items: parse only what is one
+                block, item = split_key(obs_key)
+                if item is not None:
+                    index.setdefault(block, {})[item] = obs
         work.cache[key] = index
     result: dict[str, dict[int, Observation]] = work.cache[key]
     return result
@@ -247,12 +244,14 @@ def observe(work: Work, graph: dag.Graph, name: str) -> None:
                 work.stop_attempt(item_key(name, index), obs.attempt, StopReason.NOT_RUNNING)
         return
     state = _Items(work, graph.blocks[name], st.items)
-    now = work.now
+    now, phases, done = work.now, state.phases, _DONE
     for index, obs in seen.items():
         if index >= state.count:
             if obs.state == AttemptState.RUNNING:
                 work.stop_attempt(item_key(name, index), obs.attempt, StopReason.NOT_RUNNING)
             continue
+        if phases[index] in done and obs.state != AttemptState.RUNNING:
+            continue  # the usual case by far: a finished item's ended attempt
         letter = state.letter(index)
         if letter in (PENDING, RETRYING) and obs.attempt == state.attempts[index] + 1:
             _adopt(state, index, obs)  # a start whose status write was lost
@@ -310,7 +309,7 @@ def _job(state: _Items, index: int, attempt: int) -> str:
 def _succeeded(state: _Items, index: int, obs: Observation) -> None:
     outputs = dict(obs.outputs)
     size = _size(outputs) if outputs else 0
-    if size and state.output_bytes() + size > MAX_ITEM_OUTPUTS_BYTES:
+    if size and state.output_bytes + size > MAX_ITEM_OUTPUTS_BYTES:
         message = (
             f"its outputs ({size:,} bytes) would take the fan-out's items' outputs past "
             f"{MAX_ITEM_OUTPUTS_BYTES:,} bytes; report smaller values and write data elsewhere"
@@ -573,6 +572,7 @@ def reset(work: Work, name: str, before: BlockStatus, *, whole: bool) -> None:
         active=[],
         failed=[],
         outputs=items.outputs,
+        output_bytes=items.output_bytes,
     )
     work.set_block(name, items=kept, attempt=base, metrics=dict(before.metrics))
 
