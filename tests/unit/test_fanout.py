@@ -433,3 +433,17 @@ def test_no_item_state_leaks_into_a_plain_run() -> None:
     assert status.blocks["a"].items is None
     assert "items" not in status.dump()["blocks"]["a"]
     assert isinstance(PipelineRunStatus.model_validate(status.dump()), PipelineRunStatus)
+
+
+def test_slots_freed_by_items_that_just_ended_serve_the_next_items_at_once() -> None:
+    # The global budget is counted against what the run held at its last plan: items
+    # seen ending in this call give their slots back to the next items in the same call.
+    pipeline = spec(fanout(json.dumps(list(range(6))), after=False))
+    held = {"budget": 3}
+    sim = Sim(pipeline, {"each": [Outcome(seconds=1)]}, budget=lambda _now: held["budget"])
+    first = sim.step()
+    assert [s.key for s in first.starts] == ["each/0", "each/1", "each/2"]
+    held["budget"] = 0  # the operator: 3 - 3 running (as of the last plan)
+    sim.now += timedelta(seconds=1)
+    second = sim.step()
+    assert [s.key for s in second.starts] == ["each/3", "each/4", "each/5"]

@@ -453,7 +453,14 @@ def start_items(work: Work, graph: dag.Graph) -> bool:
     limit = work.frozen.concurrency.block_run_limit
     running = sum(fanout.slots(b) for b in blocks.values())
     free_run = limit - running if limit is not None else MAX_PARALLEL * len(fanouts)
-    budget = work.inp.budget if work.inp.budget is not None else MAX_PARALLEL * len(fanouts)
+    budget = MAX_PARALLEL * len(fanouts)
+    if work.inp.budget is not None:
+        # The budget was counted against the slots this run held when it was last
+        # planned; the items this call saw finish have given theirs back. Without this,
+        # a wave of items ending together would leave the next wave waiting for a wake.
+        held = sum(fanout.slots(b) for b in work.inp.status.blocks.values())
+        freed = held - (running - len(work.plan.starts))
+        budget = work.inp.budget + max(0, freed)
     budget -= len(work.plan.starts)
     settled = False
     for name in fanouts:
