@@ -447,3 +447,33 @@ def test_slots_freed_by_items_that_just_ended_serve_the_next_items_at_once() -> 
     sim.now += timedelta(seconds=1)
     second = sim.step()
     assert [s.key for s in second.starts] == ["each/3", "each/4", "each/5"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fan_outs(), st.integers(1, 12))
+def test_cancel_at_any_step_stops_every_running_item_and_starts_none(
+    case: tuple[str, dict[str, list[Outcome]], int | None, int, int], steps: int
+) -> None:
+    text, scripts, _limit, _max_parallel, _allow = case
+    sim = Sim(spec(text), scripts)
+    for _ in range(steps):
+        result = sim.step()
+        if sim.status.phase is not None and sim.status.phase.finished:
+            return
+        if not result.starts and not sim.advance(result.wake_at):
+            return
+    each = sim.status.blocks["each"]
+    running = (
+        {f"each/{e.index}" for e in each.items.active if e.phase == BlockPhase.RUNNING}
+        if each.items is not None
+        else set()
+    )
+    sim.spec = run_spec(cancel=True)
+    result = sim.step()
+    assert result.status.phase == RunPhase.CANCELLED
+    assert not result.starts
+    assert {s.key for s in result.stops} >= running
+    after = result.status.blocks["each"]
+    if after.items is not None:
+        assert set(after.items.phases) <= {"S", "F", "C"}
+        assert not after.items.active
