@@ -477,3 +477,12 @@ def test_cancel_at_any_step_stops_every_running_item_and_starts_none(
     if after.items is not None:
         assert set(after.items.phases) <= {"S", "F", "C"}
         assert not after.items.active
+
+
+def test_a_literal_list_over_the_cap_makes_the_pipeline_not_valid() -> None:
+    items = json.dumps(list(range(MAX_ITEMS + 1)))
+    problems = templating.validate(spec(fanout(items, after=False)))
+    assert [(p.field, p.reason) for p in problems] == [
+        ("spec.blocks[0].forEach.items", "TooManyItems")
+    ]
+    assert f"{MAX_ITEMS + 1:,} items is over the {MAX_ITEMS:,}" in problems[0].message
