@@ -11,8 +11,8 @@ local one (started and stopped here if it was not running); a fresh namespace; t
 operator a subprocess (Pod executor, --max-concurrent-blocks BUDGET). The Pipeline is
 list -> each (forEach over ITEMS numbers written out, each item's pod reporting
 `{"rows": "1200"}` on kwok) -> after (reading the rows list). The run is read every
-few seconds: its object's size as the API server returns it (JSON), the largest seen,
-and the items by phase.
+few seconds: its object's size as compact JSON (what the API server stores; kubectl's
+indented output is reported too), the largest seen, and the items by phase.
 """
 
 from __future__ import annotations
@@ -65,6 +65,11 @@ def pipeline(items: int, parallel: int) -> dict[str, Any]:
     }
 
 
+def compact(value: Any) -> int:
+    """Bytes of `value` as compact JSON: what the API server stores of an object."""
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
 def apply(namespace: str, body: dict[str, Any]) -> None:
     path = LOG_DIR / f"{body['kind'].lower()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,8 +98,8 @@ def measure(namespace: str, args: argparse.Namespace) -> dict[str, Any]:
         largest, body = 0, {}
         while True:
             text = kubectl("get", "plr", "fanout-1", "-n", namespace, "-o", "json")
-            largest = max(largest, len(text.encode()))
             body = json.loads(text)
+            largest = max(largest, compact(body))
             st = body.get("status") or {}
             each = (st.get("blocks") or {}).get("each") or {}
             counts = (each.get("items") or {}).get("counts")
@@ -105,8 +110,9 @@ def measure(namespace: str, args: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit(f"the run did not finish in {args.timeout}s")
             time.sleep(POLL)
         seconds = time.monotonic() - start
-        final = len(kubectl("get", "plr", "fanout-1", "-n", namespace, "-o", "json").encode())
-        status_bytes = len(json.dumps(body["status"], separators=(",", ":")).encode())
+        text = kubectl("get", "plr", "fanout-1", "-n", namespace, "-o", "json")
+        body = json.loads(text)
+        meta = body["metadata"]
         return {
             "items": args.items,
             "maxParallel": args.parallel,
@@ -114,9 +120,12 @@ def measure(namespace: str, args: argparse.Namespace) -> dict[str, Any]:
             "phase": body["status"]["phase"],
             "seconds": round(seconds, 1),
             "items_per_second": round(args.items / seconds, 1),
-            "run_object_bytes": final,
+            "run_object_bytes": compact(body),
             "run_object_bytes_largest_seen": largest,
-            "status_bytes_compact": status_bytes,
+            "run_object_bytes_kubectl_indented": len(text.encode()),
+            "status_bytes": compact(body["status"]),
+            "frozen_spec_bytes": compact(body["status"]["pipelineSpec"]),
+            "managed_fields_bytes": compact(meta.get("managedFields") or []),
             "goal_bytes": 512 * 1024,
             "each": body["status"]["blocks"]["each"]["items"]["counts"],
         }
