@@ -97,6 +97,10 @@ bench-operator: $(STAMP) ## the operator (a subprocess) per executor (pod, job) 
 bench-scale: $(STAMP) ## the operator with 1,000 / 5,000 / 10,000 finished runs: restart to first Job, RSS per run; a 2,000-run drain under pipelineRunLimit 5 (rate, order)
 	$(PY) tests/bench/bench_scale.py $(BENCH_SCALE_ARGS)
 
+.PHONY: bench-fanout
+bench-fanout: $(STAMP) ## a 5,000-item forEach run on the local control plane: time to finish, the PipelineRun's size
+	$(PY) tests/bench/bench_fanout.py $(BENCH_FANOUT_ARGS)
+
 bench-triggers: $(STAMP) ## 100 Schedule triggers firing every minute for 5 minutes: fire→run lag, missed/doubled fires
 	$(PY) tests/bench/bench_triggers.py $(BENCH_TRIGGERS_ARGS)
 

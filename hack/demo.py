@@ -96,6 +96,7 @@ EXPECTED = (
         blocks={"deploy-prod": "ConditionFailed", "announce": "ConditionFailed"},
     ),
     Expected("flaky-retries", blocks={"lint": "Failed"}),
+    Expected("fanout-files"),
 )
 
 

@@ -97,6 +97,109 @@ def make_input(n: int, ups: list[list[int]]) -> PlanInput:
     )
 
 
+#: Items of the forEach block in the fan-out case (issue 15: plan() under 50 ms a call).
+FANOUT_ITEMS = (1_000, 5_000)
+
+
+def fanout_items_input(n: int) -> PlanInput:
+    """A Running run of list -> forEach over n items -> after: the first half of the
+    items Succeeded (their pods still observed, each with outputs), the next 20 Running
+    with one attempt just finished, the rest Pending."""
+    from runwright.api.fanout import FanOutStatus, ItemStatus
+    from runwright.engine.fanout import counts
+    from runwright.engine.naming import item_attempt_name, item_key
+
+    files = json.dumps([f"orders-{i:05d}.csv" for i in range(n)])
+    spec = PipelineSpec.model_validate(
+        {
+            "blocks": [
+                {"name": "list", "command": ["x"]},
+                {
+                    "name": "each",
+                    "command": ["x"],
+                    "args": ["{{ item }}", "{{ item.index }}"],
+                    "upstream": ["list"],
+                    # A pod's outputs hold 4 KiB: thousands of items are written out.
+                    "forEach": {"items": files, "maxParallel": 50},
+                },
+                {
+                    "name": "after",
+                    "command": ["x"],
+                    "upstream": ["each"],
+                    "args": ["{{ blocks.each.outputs.rows }}"],
+                },
+            ]
+        }
+    )
+    half, running = n // 2, 20
+    phases = "S" * half + "R" * running + "P" * (n - half - running)
+    observed: dict[str, Observation] = {}
+    for i in range(half):
+        observed[item_key("each", i)] = Observation(
+            1, AttemptState.SUCCEEDED, finished_at=NOW, outputs={"rows": "1200"}
+        )
+    active = []
+    for i in range(half, half + running):
+        job = item_attempt_name("r", "each", i, 1)
+        active.append(ItemStatus(index=i, phase="Running", attempt=1, job=job, started_at=NOW))
+        done = i == half  # one item just finished: the usual wake-up
+        observed[item_key("each", i)] = Observation(
+            1,
+            AttemptState.SUCCEEDED if done else AttemptState.RUNNING,
+            finished_at=NOW,
+            outputs={"rows": "1200"} if done else {},
+        )
+    items = FanOutStatus(
+        count=n,
+        phases=phases,
+        counts=counts(phases),
+        attempts=[1] * (half + running) + [0] * (n - half - running),
+        active=active,
+        outputs=[{"rows": "1200"}] * half + [{}] * (n - half),
+    )
+    blocks = {
+        "list": BlockStatus(phase=BlockPhase.SUCCEEDED, attempt=1, job="r-list-1"),
+        "each": BlockStatus(phase=BlockPhase.RUNNING, started_at=NOW, items=items),
+        "after": BlockStatus(),
+    }
+    observed["list"] = Observation(1, AttemptState.SUCCEEDED, finished_at=NOW)
+    status = PipelineRunStatus(
+        phase="Running", pipeline_spec=spec, blocks=blocks, started_at=NOW, execution_date=NOW
+    )
+    return PlanInput(
+        run_name="r",
+        spec=PipelineRunSpec.model_validate({"pipelineRef": {"name": "p"}}),
+        status=status,
+        now=NOW,
+        created_at=NOW,
+        observed=observed,
+    )
+
+
+def fanout_rows(repeat: int) -> list[dict[str, Any]]:
+    """plan() with a forEach block of FANOUT_ITEMS items; prints a table, returns rows."""
+    rows: list[dict[str, Any]] = []
+    print(f"\n{'forEach items':<13} {'budget':>9} {'median ms':>10} {'min ms':>8} {'max ms':>8} "
+          f"{'starts':>6} {'status KiB':>10}")  # fmt: skip
+    for n in FANOUT_ITEMS:
+        base = fanout_items_input(n)
+        for budget in (None, 20):
+            inp = dataclasses.replace(base, budget=budget)
+            figures = measure(inp, repeat)
+            result = plan(inp)
+            size = len(json.dumps(result.status.dump(), separators=(",", ":"))) / 1024
+            label = "unlimited" if budget is None else str(budget)
+            rows.append(
+                {"items": n, "budget": label, **figures, "starts": len(result.starts),
+                 "status_kib": round(size, 1)}
+            )  # fmt: skip
+            print(
+                f"{n:<13} {label:>9} {figures['median_ms']:>10.2f} {figures['min_ms']:>8.2f} "
+                f"{figures['max_ms']:>8.2f} {len(result.starts):>6} {size:>10.1f}"
+            )
+    return rows
+
+
 def measure(inp: PlanInput, repeat: int) -> dict[str, float]:
     plan(inp)  # warm caches (compiled templates, imports)
     times = []
@@ -139,7 +242,9 @@ def main() -> None:
                     f"{figures['min_ms']:>8.2f} {figures['max_ms']:>8.2f} {per_block:>9.1f}"
                 )
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    fanout = fanout_rows(args.repeat)
     report = {"benchmark": "engine.plan", "python": platform.python_version(), "results": rows}
+    report["fanout"] = fanout
     args.out.write_text(json.dumps(report, indent=2))
     print(f"report: {args.out}")
 

@@ -93,7 +93,8 @@ class Sim:
         self.started: list[StartBlock] = []
 
     def outcome(self, block: str, attempt: int) -> Outcome:
-        script = self.scripts.get(block, [OK])
+        # A fan-out item's script is keyed "<block>/<index>", else its block's applies.
+        script = self.scripts.get(block) or self.scripts.get(block.split("/")[0], [OK])
         return script[min(attempt, len(script)) - 1]
 
     def observed(self) -> dict[str, Observation]:
@@ -135,16 +136,16 @@ class Sim:
         result = plan(inp)
         self.history.append(result)
         for stop in result.stops:
-            live = self.live.get(stop.block)
+            live = self.live.get(stop.key)
             if live is not None and live.attempt == stop.attempt:
                 live.killed = True
-                self.finished[stop.block] = Observation(
+                self.finished[stop.key] = Observation(
                     stop.attempt, AttemptState.FAILED, exit_code=137, reason="Killed"
                 )
         for start in result.starts:
-            outcome = self.outcome(start.block, start.attempt)
-            self.finished.pop(start.block, None)
-            self.live[start.block] = _Live(
+            outcome = self.outcome(start.key, start.attempt)
+            self.finished.pop(start.key, None)
+            self.live[start.key] = _Live(
                 start.attempt, self.now, self.now + timedelta(seconds=outcome.seconds), outcome
             )
             self.started.append(start)
@@ -158,11 +159,7 @@ class Sim:
         pending = [
             name
             for name, lv in self.live.items()
-            if not lv.killed
-            and lv.ends <= self.now
-            and name in self.status.blocks  # a retry may drop blocks gone from the Pipeline
-            and self.status.blocks[name].phase == "Running"
-            and self.status.blocks[name].attempt == lv.attempt
+            if not lv.killed and lv.ends <= self.now and self._running(name, lv.attempt)
         ]
         if not candidates:
             return bool(pending)
@@ -181,6 +178,18 @@ class Sim:
             if result.starts:
                 continue
         raise AssertionError("run did not finish")
+
+    def _running(self, key: str, attempt: int) -> bool:
+        """The status holds this attempt as Running (a block's, or a fan-out item's)."""
+        block, _, index = key.partition("/")
+        st = self.status.blocks.get(block)  # a retry may drop blocks gone from the Pipeline
+        if st is None:
+            return False
+        if index:
+            items = st.items
+            i = int(index)
+            return items is not None and items.phases[i] == "R" and items.attempts[i] == attempt
+        return st.phase == "Running" and st.attempt == attempt
 
     def phases(self) -> dict[str, str]:
         return {name: str(b.phase) for name, b in self.status.blocks.items()}

@@ -16,6 +16,7 @@ from runwright.api.common import (
     RunRecord,
     TimeoutStatus,
 )
+from runwright.api.fanout import ForEach
 from runwright.api.kube_types import (
     MAX_VOLUMES,
     MOUNTS_NAME_VOLUMES,
@@ -297,6 +298,11 @@ class Block(Model):
         default=False,
         description="True: this block's failure does not fail the run and downstream blocks "
         "still start.",
+    )
+    for_each: ForEach | None = Field(
+        default=None,
+        description="Fan-out: run the block once per item, each item its own attempt chain; "
+        "downstream blocks wait for every item and read its outputs as JSON lists.",
     )
 
 

@@ -26,6 +26,7 @@ from runwright.api.common import (
     Time,
     TimeoutStatus,
 )
+from runwright.api.fanout import FanOutStatus
 from runwright.api.kube_types import FROZEN, VariableMap
 from runwright.api.notifications import MAX_DELIVERIES, NotificationStatus
 from runwright.api.pipeline import PipelineSpec
@@ -260,6 +261,9 @@ class BlockStatus(Model):
         default_factory=list,
         max_length=MAX_ATTEMPT_HISTORY,
         description=f"The latest attempts, oldest first (at most {MAX_ATTEMPT_HISTORY}).",
+    )
+    items: FanOutStatus | None = Field(
+        default=None, description="A forEach block's items (bounded: see FanOutStatus)."
     )
 
 

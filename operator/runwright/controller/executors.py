@@ -119,7 +119,7 @@ class KubeRunExecutor:
                 raise  # transient errors outlasted the retries: try the reconcile again
             what = exc.refused or f"Job {action.name}"
             self.rejected.expect(
-                (run.namespace, run.name, action.block),
+                (run.namespace, run.name, action.key),
                 (run.namespace, run.name),
                 refusal(
                     exc,

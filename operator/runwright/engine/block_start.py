@@ -15,8 +15,8 @@ from typing import Any
 from runwright import labels
 from runwright.api.pipeline import Block, EnvVar, PodTemplate
 from runwright.api.run import BlockPhase
-from runwright.engine import dag, finally_spec, templating
-from runwright.engine.naming import attempt_name
+from runwright.engine import dag, fanout, finally_spec, templating
+from runwright.engine.naming import attempt_name, item_attempt_name
 from runwright.engine.reasons import BlockReason, EventReason
 from runwright.engine.run_model import StartBlock, Work
 
@@ -38,7 +38,7 @@ def start_ready(work: Work, graph: dag.Graph) -> bool:
         return False
     # Oldest-ready first, then topological order: queued work is served in order.
     ready.sort(key=lambda n: (blocks[n].ready_at or now, graph.index[n]))
-    running = sum(1 for b in blocks.values() if b.phase == BlockPhase.RUNNING)
+    running = sum(fanout.slots(b) for b in blocks.values())
     limit = work.frozen.concurrency.block_run_limit
     free_run = limit - running if limit is not None else len(ready)
     budget = work.inp.budget if work.inp.budget is not None else len(ready)
@@ -108,31 +108,46 @@ def start_ready(work: Work, graph: dag.Graph) -> bool:
     return start_failed
 
 
-def template_context(work: Work, graph: dag.Graph, name: str, attempt: int) -> dict[str, Any]:
-    """What `{{ }}` in the block's args, env and when may name (API.md)."""
-    blocks = work.status.blocks
+def template_context(
+    work: Work, graph: dag.Graph, name: str, attempt: int, item: fanout.ItemValue | None = None
+) -> dict[str, Any]:
+    """What `{{ }}` in the block's args, env and when may name (API.md); `item` in a fan-out."""
     ctx = templating.context(
         variables=work.status.variables,
         run_name=work.inp.run_name,
         pipeline=work.inp.spec.pipeline_ref.name,
         execution_date=work.execution_date,
         attempt=attempt,
-        upstream_outputs={u: blocks[u].outputs for u in graph.upstream[name]},
+        upstream_outputs={u: upstream_outputs(work, u) for u in graph.upstream[name]},
     )
     if work.status.finally_ is not None and finally_spec.is_finally(work.frozen, name):
         ctx = finally_spec.context(ctx, work.status, work.frozen, graph.upstream[name])
+    if item is not None:
+        ctx["item"] = item
     return ctx
 
 
-def start_action(work: Work, graph: dag.Graph, name: str, attempt: int) -> StartBlock:
-    """The StartBlock of one attempt; raises TemplateError when a template fails to render."""
+def upstream_outputs(work: Work, name: str) -> dict[str, str]:
+    """A block's outputs as its downstream sees them (a fan-out's as lists), once per call."""
+    key = ("outputs", name)
+    if key not in work.cache:
+        work.cache[key] = fanout.outputs_of(work.status.blocks[name])
+    value: dict[str, str] = work.cache[key]
+    return value
+
+
+def start_action(
+    work: Work, graph: dag.Graph, name: str, attempt: int, item: fanout.ItemValue | None = None
+) -> StartBlock:
+    """The StartBlock of one attempt (of an item, in a fan-out); raises TemplateError when a
+    template fails to render."""
     block = graph.blocks[name]
     template = work.frozen.template
     templated = any(templating.is_template(text) for _, text in templating.template_fields(block))
     templated = templated or any(
         v.value is not None and templating.is_template(v.value) for v in template.env
     )
-    ctx = template_context(work, graph, name, attempt) if templated else {}
+    ctx = template_context(work, graph, name, attempt, item) if templated else {}
     budget = templating.Budget()
     args = [
         templating.render(a, ctx, f"block {name}: args[{i}]", budget)
@@ -155,10 +170,19 @@ def start_action(work: Work, graph: dag.Graph, name: str, attempt: int) -> Start
         labels.ENV_VARIABLES: _variables_json(work),
         labels.ENV_UPSTREAM_OUTPUTS: _upstream_json(work, graph.upstream[name]),
     }
+    index = None if item is None else int(item["index"])
+    if item is not None:
+        contract[labels.ENV_ITEM] = str(item)
+        contract[labels.ENV_ITEM_INDEX] = str(index)
+    run = work.inp.run_name
     return StartBlock(
         block=name,
         attempt=attempt,
-        name=attempt_name(work.inp.run_name, name, attempt),
+        name=(
+            attempt_name(run, name, attempt)
+            if index is None
+            else item_attempt_name(run, name, index, attempt)
+        ),
         image=block.image or template.image,
         command=list(block.command),
         args=args,
@@ -166,6 +190,7 @@ def start_action(work: Work, graph: dag.Graph, name: str, attempt: int) -> Start
         contract=contract,
         timeout_seconds=block.timeout_seconds,
         ready_at=work.status.blocks[name].ready_at,
+        item=index,
         **pod_intent(template, block),
     )
 
@@ -201,8 +226,7 @@ def _upstream_json(work: Work, upstream: tuple[str, ...]) -> str:
     """
     cached = work.cache.get(upstream)
     if cached is None:
-        blocks = work.status.blocks
-        outputs = {u: blocks[u].outputs for u in upstream}
+        outputs = {u: upstream_outputs(work, u) for u in upstream}
         cached = work.cache[upstream] = json.dumps(outputs, sort_keys=True)
     value: str = cached
     return value

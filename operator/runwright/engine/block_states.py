@@ -25,7 +25,7 @@ from datetime import timedelta
 from runwright.api.pipeline import Block, ConditionOperator, PipelineSpec
 from runwright.api.run import BlockPhase, BlockStatus
 from runwright.api.trigger import RunPhase
-from runwright.engine import backoff, dag, templating
+from runwright.engine import backoff, dag, fanout_run, templating
 from runwright.engine.block_start import template_context
 from runwright.engine.naming import attempt_name
 from runwright.engine.reasons import BlockReason, EventReason, StopReason, retryable
@@ -62,6 +62,9 @@ def observe(work: Work, graph: dag.Graph) -> None:
     """Cases 1 and 2: fold the executor's observations into the blocks' status."""
     observed, now = work.inp.observed, work.now
     for name in graph.order:
+        if graph.blocks[name].for_each is not None:
+            fanout_run.observe(work, graph, name)  # items, each its own attempt chain
+            continue
         st = work.status.blocks[name]
         obs = observed.get(name)
         # A start whose status write was lost (crash between "create" and "patch"):

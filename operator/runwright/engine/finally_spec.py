@@ -21,7 +21,7 @@ from typing import Any
 
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import BlockStatus, PipelineRunStatus
-from runwright.engine import dag, templating
+from runwright.engine import dag, fanout, templating
 from runwright.engine.dag import Problem
 from runwright.engine.reasons import ProblemReason
 
@@ -125,5 +125,6 @@ def context(
     readable: dict[str, Any] = {}
     for name in (*(b.name for b in spec.blocks), *upstream):
         st = blocks.get(name)
-        readable[name] = {"outputs": dict(st.outputs) if st is not None else {}}
+        # A fan-out's outputs as lists, as its downstream blocks see them.
+        readable[name] = {"outputs": dict(fanout.outputs_of(st)) if st is not None else {}}
     return {**base, "run": run, "blocks": readable}

@@ -36,9 +36,51 @@ def attempt_name(run: str, block: str, attempt: int) -> str:
     return shorten(f"{run}-{block}", str(attempt), ATTEMPT_DIGEST)
 
 
+#: Between a block name and an item index in an item's observation key. Block names are
+#: DNS-1123 labels, so it never occurs in one.
+ITEM_SEPARATOR = "/"
+
+
+def item_key(block: str, index: int) -> str:
+    """`<block>/<index>`: how the engine and the executors key one item of a fan-out."""
+    return f"{block}{ITEM_SEPARATOR}{index}"
+
+
+def split_key(key: str) -> tuple[str, int | None]:
+    """(block, item index) of an observation key; the index is None for a plain block."""
+    block, sep, index = key.partition(ITEM_SEPARATOR)
+    return (block, int(index)) if sep and index.isdigit() else (key, None)
+
+
+def item_attempt_name(run: str, block: str, index: int, attempt: int) -> str:
+    """`<run>-<block>-<index>-<attempt>`: the pod, Job or process of one item's attempt.
+
+    A plain block named `<block>-<index>` would share these names, so `engine.fanout`
+    refuses a Pipeline that has both.
+    """
+    return shorten(f"{run}-{block}", f"{index}-{attempt}", ATTEMPT_DIGEST)
+
+
+def key_attempt_name(run: str, key: str, attempt: int) -> str:
+    """The attempt name for an observation key (a plain block's or an item's)."""
+    block, index = split_key(key)
+    if index is None:
+        return attempt_name(run, block, attempt)
+    return item_attempt_name(run, block, index, attempt)
+
+
 def run_name(trigger: str, suffix: str) -> str:
     """`<trigger>-<suffix>`: the name of the run a trigger creates for one fire."""
     return shorten(trigger, suffix, RUN_DIGEST)
 
 
-__all__ = ["MAX_NAME", "attempt_name", "run_name", "shorten"]
+__all__ = [
+    "MAX_NAME",
+    "attempt_name",
+    "item_attempt_name",
+    "item_key",
+    "key_attempt_name",
+    "run_name",
+    "shorten",
+    "split_key",
+]

@@ -83,6 +83,14 @@ class BlockReason(StrEnum):
     """Cancelled: another block failed and the pipeline has failFast."""
     SKIP_FINALLY = "SkipFinally"
     """Cancelled: a finally block stopped, or never started, because spec.skipFinally is true."""
+    INVALID_ITEMS = "InvalidItems"
+    """forEach.items did not render to a JSON list (the message shows what it rendered)."""
+    TOO_MANY_ITEMS = "TooManyItems"
+    """forEach.items has more items than a fan-out may have (the message says the cap)."""
+    ITEMS_FAILED = "ItemsFailed"
+    """More items of the fan-out failed than forEach.allowFailures lets it succeed with."""
+    OUTPUTS_TOO_LARGE = "OutputsTooLarge"
+    """A fan-out item's outputs would push its items' outputs past their size budget."""
 
 
 #: Block reasons that a retry cannot fix: the block fails at once, its retries unspent.
@@ -290,6 +298,10 @@ class ProblemReason(StrEnum):
     """An API trigger's token Secret, or its key, does not exist."""
     TOO_LARGE = "TooLarge"
     """A run of the Pipeline (its frozen spec and worst-case status) could outgrow etcd's limit."""
+    TOO_MANY_ITEMS = "TooManyItems"
+    """A forEach block's literal items list is over the cap of a fan-out."""
+    INVALID_ITEMS = "InvalidItems"
+    """A forEach block's literal items are not JSON list text."""
 
 
 #: Every enum of the vocabulary, in the order docs/reasons.md lists them.

@@ -27,6 +27,7 @@ from runwright.engine import (
     block_states,
     dag,
     durations,
+    fanout_run,
     finally_blocks,
     finally_spec,
     run_retry,
@@ -242,7 +243,9 @@ def running(work: Work) -> None:
                 block_reason=BlockReason.FAIL_FAST,
             )
             return
-        if not start_ready(work, graph):
+        expanded = fanout_run.expand_ready(work, graph)
+        start_failed = start_ready(work, graph)
+        if not (fanout_run.start_items(work, graph) or start_failed or expanded):
             break
     blocks = finally_blocks.dag_statuses(work)
     if all(b.phase.finished for b in blocks.values()):
@@ -316,10 +319,15 @@ def schedule_wakes(work: Work, graph: dag.Graph) -> None:
     plan = work.plan
     plan.wake(run_deadline(work))
     for name, st in work.status.blocks.items():
-        if st.phase == BlockPhase.RETRYING:
+        block = graph.blocks.get(name)
+        if block is None:
+            continue  # a finally block: not started before the DAG is done
+        if block.for_each is not None:
+            fanout_run.schedule_wakes(work, graph, name)
+        elif st.phase == BlockPhase.RETRYING:
             plan.wake(st.next_attempt_at)
         elif st.phase == BlockPhase.RUNNING:
-            timeout = graph.blocks[name].timeout_seconds
+            timeout = block.timeout_seconds
             if timeout is not None and st.started_at is not None:
                 plan.wake(st.started_at + timedelta(seconds=timeout))
 
@@ -339,6 +347,10 @@ def end(
     work.retract_starts()
     for name, st in list(finally_blocks.dag_statuses(work).items()):
         if st.phase.finished:
+            continue
+        if st.items is not None:
+            why = message if block_reason != BlockReason.CANCELLED else "the run was cancelled"
+            fanout_run.end_block(work, name, block_reason, why)
             continue
         was_running = st.phase == BlockPhase.RUNNING
         if was_running:

@@ -24,7 +24,7 @@ from runwright.api.run import (
 )
 from runwright.engine import conditions
 from runwright.engine.events import Event
-from runwright.engine.naming import attempt_name
+from runwright.engine.naming import item_key, key_attempt_name, split_key
 from runwright.engine.reasons import BlockReason, StopReason
 
 #: Blocks that completed successfully, for `status.progress` (and failed ones under
@@ -119,6 +119,13 @@ class StartBlock:
     """Pod annotations: the template's, overridden by the block's."""
     resources: K8sObject | None = None
     """The block's ResourceRequirements, else the template's."""
+    item: int | None = None
+    """A fan-out item's index (None for a plain block): its pods get labels.ITEM."""
+
+    @property
+    def key(self) -> str:
+        """The observation key of this attempt: the block, or `<block>/<index>` for an item."""
+        return self.block if self.item is None else item_key(self.block, self.item)
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,13 @@ class StopBlock:
     name: str
     reason: str
     """A `StopReason`."""
+    item: int | None = None
+    """A fan-out item's index (None for a plain block)."""
+
+    @property
+    def key(self) -> str:
+        """The observation key of the stopped attempt (see `StartBlock.key`)."""
+        return self.block if self.item is None else item_key(self.block, self.item)
 
 
 @dataclass
@@ -257,9 +271,10 @@ class Work:
             self.plan.stops.append(StopBlock(name, st.attempt, st.job, reason))
 
     def stop_attempt(self, name: str, attempt: int, reason: StopReason) -> None:
-        """Stop an observed attempt the status does not hold (a stray)."""
-        job = attempt_name(self.inp.run_name, name, attempt)
-        self.plan.stops.append(StopBlock(name, attempt, job, reason))
+        """Stop an observed attempt the status does not hold (a stray); `name` is its key."""
+        job = key_attempt_name(self.inp.run_name, name, attempt)
+        block, item = split_key(name)
+        self.plan.stops.append(StopBlock(block, attempt, job, reason, item))
 
     def finish(self) -> Plan:
         """Derive the summary fields (progress, metrics, budget use) from the final status."""
@@ -277,7 +292,7 @@ class Work:
                 if b.phase in _COMPLETED_OK or (name in may_fail and b.phase in _MAY_FAIL):
                     done += 1
                 if b.phase == BlockPhase.RUNNING:
-                    running += 1
+                    running += 1 if b.items is None else b.items.counts.get("Running", 0)
                 elif b.phase == BlockPhase.QUEUED and b.reason == BlockReason.CONCURRENCY_LIMIT:
                     plan.queued_on_budget.append(name)
                 for key, value in b.metrics.items():

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import BlockPhase, BlockStatus, PipelineSpecSource, RetryMode, RetryRequest
 from runwright.api.trigger import RunPhase
-from runwright.engine import dag, finally_blocks, finally_spec, templating
+from runwright.engine import dag, fanout_run, finally_blocks, finally_spec, templating
 from runwright.engine.block_states import block_ok
 from runwright.engine.reasons import ConditionReason, ConditionType, EventReason
 from runwright.engine.run_model import Work
@@ -96,6 +96,7 @@ def retry(work: Work, request: RetryRequest, then: Callable[[Work], None]) -> No
     if pipeline is not st.pipeline_spec:
         _refreeze(work, pipeline, blocks)
     for name in reset:
+        before = st.blocks[name]
         work.set_block(
             name,
             phase=BlockPhase.PENDING,
@@ -110,6 +111,7 @@ def retry(work: Work, request: RetryRequest, then: Callable[[Work], None]) -> No
             outputs={},
             metrics={},
         )
+        fanout_run.reset(work, name, before, whole=request.mode == RetryMode.FROM_BLOCK)
     finally_blocks.reset(work)
     st.phase, st.reason, st.message = RunPhase.PENDING, "", ""
     st.completed_at = st.duration_seconds = st.duration = st.failed_block = None

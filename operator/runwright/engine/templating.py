@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import nodes
 
 from runwright.api.pipeline import Block, PipelineSpec
+from runwright.engine import fanout
 from runwright.engine.dag import Problem, did_you_mean
 from runwright.engine.reasons import ProblemReason
 from runwright.engine.template_lang import Budget, TemplateError, evaluate, parse, path_of
@@ -206,8 +207,16 @@ def validate(spec: PipelineSpec) -> list[Problem]:
             )
     for i, block in enumerate(spec.blocks):
         for where, text in template_fields(block):
-            for message in check(text, variables=variables, upstream=block.upstream):
+            # A fan-out's args and env are rendered per item; its `when`, once for the block.
+            item = block.for_each is not None and not where.startswith("when")
+            for message in check(text, variables=variables, upstream=block.upstream, item=item):
                 problems.append(
                     Problem(f"spec.blocks[{i}].{where}", message, ProblemReason.INVALID_TEMPLATE)
                 )
-    return problems
+        if block.for_each is not None:
+            where = f"spec.blocks[{i}].forEach.items"
+            for message in check(
+                block.for_each.items, variables=variables, upstream=block.upstream
+            ):
+                problems.append(Problem(where, message, ProblemReason.INVALID_TEMPLATE))
+    return problems + fanout.check(spec)

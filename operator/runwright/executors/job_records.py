@@ -17,6 +17,7 @@ from typing import Any
 
 from runwright import labels
 from runwright.engine import outputs
+from runwright.engine.naming import item_key
 from runwright.engine.plan import AttemptState, Observation
 from runwright.engine.verdict import Ending, judge
 from runwright.executors.job_manifest import CONTAINER
@@ -113,6 +114,9 @@ def job_record(body: Mapping[str, Any]) -> JobRecord | None:
     meta = _mapping(body.get("metadata"))
     lbl = _mapping(meta.get("labels"))
     run, block, attempt_text = lbl.get(labels.RUN), lbl.get(labels.BLOCK), lbl.get(labels.ATTEMPT)
+    item = lbl.get(labels.ITEM)
+    if isinstance(block, str) and isinstance(item, str) and item.isdigit():
+        block = item_key(block, int(item))  # a fan-out item is observed on its own
     name, namespace = meta.get("name"), meta.get("namespace")
     if not (
         isinstance(run, str)

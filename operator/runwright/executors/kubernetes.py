@@ -41,7 +41,7 @@ ADMITTED_SECONDS = 300.0
 #: Bound on remembered pod shapes (expired ones are dropped first).
 ADMITTED_MAX = 10_000
 #: Pod labels that differ per run or attempt and never decide admission.
-_PER_ATTEMPT_LABELS = (labels.RUN, labels.ATTEMPT, labels.TRIGGER)
+_PER_ATTEMPT_LABELS = (labels.RUN, labels.ATTEMPT, labels.TRIGGER, labels.ITEM)
 
 
 class ExecutorError(Exception):
@@ -154,7 +154,7 @@ class KubernetesExecutor:
         if self.check_admission:
             await self._admit(run, action, body)
         key = (run.namespace, action.name)
-        self._expected.expect(key, (run.namespace, run.name), (action.block, action.attempt))
+        self._expected.expect(key, (run.namespace, run.name), (action.key, action.attempt))
         try:
             return await self.kube.create_job(run.namespace, body)
         except WRITE_ERRORS as exc:

@@ -109,7 +109,7 @@ class LocalExecutor:
         if action.name in self._attempts:
             return
         attempt = _Attempt(
-            block=action.block,
+            block=action.key,
             attempt=action.attempt,
             name=action.name,
             log_path=self.workdir / f"{action.name}.log",
@@ -117,9 +117,9 @@ class LocalExecutor:
             started_at=_now(),
         )
         self._attempts[action.name] = attempt
-        current = self._latest.get(action.block)
+        current = self._latest.get(action.key)
         if current is None or current.attempt <= action.attempt:
-            self._latest[action.block] = attempt
+            self._latest[action.key] = attempt
         argv = [*action.command, *action.args]
         if not action.command:
             self._fail_to_start(

@@ -70,6 +70,8 @@ def attempt_labels(run: RunRef, start: StartBlock) -> dict[str, str]:
     }
     if run.trigger:
         ours[labels.TRIGGER] = run.trigger
+    if start.item is not None:
+        ours[labels.ITEM] = str(start.item)
     return ours
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from runwright import labels
 from runwright.engine import outputs
+from runwright.engine.naming import item_key
 from runwright.engine.plan import AttemptState, Observation
 from runwright.engine.reasons import BlockReason
 from runwright.engine.verdict import Ending, judge
@@ -95,6 +96,9 @@ def attempt_pod(body: Mapping[str, Any], *, gone: bool = False) -> AttemptPod | 
     if any(isinstance(lbl.get(k), str) for k in JOB_NAME_LABELS):
         return None
     run, block, attempt_text = lbl.get(labels.RUN), lbl.get(labels.BLOCK), lbl.get(labels.ATTEMPT)
+    item = lbl.get(labels.ITEM)
+    if isinstance(block, str) and isinstance(item, str) and item.isdigit():
+        block = item_key(block, int(item))  # a fan-out item is observed on its own
     name = meta.get("name")
     if not (
         isinstance(run, str)

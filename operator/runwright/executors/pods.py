@@ -194,7 +194,7 @@ class PodExecutor:
         """
         body = build_pod(run, action, self.pod_defaults)
         key, run_key = (run.namespace, action.name), (run.namespace, run.name)
-        self._expected.expect(key, run_key, (action.block, action.attempt))
+        self._expected.expect(key, run_key, (action.key, action.attempt))
         try:
             created = await self.kube.create_pod(run.namespace, body)
         except WRITE_ERRORS as exc:
@@ -218,7 +218,7 @@ class PodExecutor:
     def _reject(self, run: RunRef, action: StartBlock, error: ExecutorError) -> None:
         what = f"Pod {action.name}"
         self.rejected.expect(
-            (run.namespace, run.name, action.block),
+            (run.namespace, run.name, action.key),
             (run.namespace, run.name),
             refusal(
                 error,
