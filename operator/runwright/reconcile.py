@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from runwright import labels
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import PipelineRunSpec, PipelineRunStatus, TriggeredBy
+from runwright.engine import run_size
 from runwright.engine.concurrency import RunKey
 from runwright.engine.plan import Plan, PlanInput, plan
 from runwright.executors.contract import Executor, RunRef
@@ -157,7 +158,7 @@ class Reconciler:
             return None
         if worker.status is None:
             worker.status = PipelineRunStatus.model_validate(body.get("status") or {})
-            worker.written = worker.status.model_dump(by_alias=True, mode="json")
+            worker.written = _status_dump(worker.status, None, None)
         status = worker.status
         created = parse_time(meta.get("creationTimestamp")) or self.clock()
 
@@ -276,7 +277,28 @@ def _status_dump(
     if old is not None and written is not None and new.pipeline_spec is old.pipeline_spec:
         dump["pipelineSpec"] = written.get("pipelineSpec")
     elif new.pipeline_spec is not None:
-        dump["pipelineSpec"] = new.pipeline_spec.model_dump(by_alias=True, mode="json")
+        dump["pipelineSpec"] = run_size.frozen_dump(new.pipeline_spec)
     else:
         dump["pipelineSpec"] = None
+    dump["blocks"] = {name: _slim(block) for name, block in dump["blocks"].items()}
     return dump
+
+
+#: Block status fields written only when they say something (issue 15: a 1,000-block
+#: run's status): an empty message, no outputs, no retries; unset times and exit codes
+#: too. Reading one back gives the same BlockStatus (these are its defaults).
+_EMPTY_WHEN = {"reason": "", "message": "", "outputs": {}, "metrics": {}, "retries": 0}
+
+
+def _slim(block: dict[str, Any]) -> dict[str, Any]:
+    """A block's status without its empty fields, nor those of its attempt records."""
+    slim = {
+        k: v
+        for k, v in block.items()
+        if v is not None and (k not in _EMPTY_WHEN or v != _EMPTY_WHEN[k])
+    }
+    if block.get("attempts"):
+        slim["attempts"] = [
+            {k: v for k, v in a.items() if v is not None and v != ""} for a in block["attempts"]
+        ]
+    return slim

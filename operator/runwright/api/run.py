@@ -251,7 +251,8 @@ class BlockStatus(Model):
     attempts: list[AttemptRecord] = Field(
         default_factory=list,
         max_length=MAX_ATTEMPT_HISTORY,
-        description=f"The latest attempts, oldest first (at most {MAX_ATTEMPT_HISTORY}).",
+        description=f"The latest attempts, oldest first (at most {MAX_ATTEMPT_HISTORY}; fewer "
+        "in a run of over 160 blocks, down to the latest one, so its status stays bounded).",
     )
 
 
