@@ -8,6 +8,7 @@ bounded by each block's share of it (run_size) and written without empty fields.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +23,11 @@ from runwright.cli.main import main
 from runwright.controller.pipelines import MAX_LISTED_PROBLEMS, pipeline_status
 from runwright.engine import run_size
 from runwright.engine.outputs import MAX_OUTPUT_BYTES
+from runwright.engine.plan import Observation, StartBlock
 from runwright.engine.reasons import BlockReason
-from runwright.reconcile import _status_dump
+from runwright.executors.contract import RunRef
+from runwright.reconcile import START_CONCURRENCY, NoLimits, Reconciler, Worker, _status_dump
+from runwright.store import MemoryStore
 from tests.unit.sim import FAIL, OK, Outcome, Sim
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -212,3 +216,65 @@ def test_the_status_is_written_without_empty_fields_and_reads_back_the_same() ->
     assert PipelineRunStatus.model_validate(json.loads(json.dumps(dump))) == status
     size = len(json.dumps(dump, separators=(",", ":")))
     assert size < 512 * 1024, size
+
+
+# ----- a wave of starts is sent in parallel -----------------------------------------------
+
+
+class SlowStarts:
+    """An executor whose creates take a few event-loop turns, counting those in flight."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.in_flight = self.most = 0
+        self.started: list[str] = []
+        self.fail = fail
+
+    def observe(self, run: RunRef) -> dict[str, Observation]:
+        return {}
+
+    def recheck_at(self, run: RunRef) -> datetime | None:
+        return None
+
+    async def start(self, run: RunRef, action: StartBlock) -> None:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        for _ in range(3):
+            await asyncio.sleep(0)  # a round trip: yield to the other creates
+        self.in_flight -= 1
+        if action.block == self.fail:
+            raise RuntimeError(f"create {action.block}: 500")
+        self.started.append(action.block)
+
+    async def stop(self, run: RunRef, name: str) -> None:
+        pass
+
+    async def forget(self, run: RunRef) -> None:
+        pass
+
+
+async def reconcile_once(executor: SlowStarts, blocks: int) -> dict[str, Any]:
+    body = {
+        "metadata": {"name": "r", "namespace": "ns", "creationTimestamp": "2026-11-21T02:00:00Z"},
+        "spec": {"pipelineRef": {"name": "p"}},
+    }
+    spec = big_spec(blocks, template={"image": "img:1"})
+    reconciler = Reconciler(MemoryStore(body, spec), executor, NoLimits(), clock=lambda: NOW)
+    worker = Worker(key=("ns", "r"), body=body)
+    step = await reconciler.step(worker)
+    assert step is not None
+    await reconciler.apply(worker, step)
+    return body
+
+
+async def test_a_wave_of_starts_is_sent_in_parallel_within_a_bound() -> None:
+    executor = SlowStarts()
+    await reconcile_once(executor, 40)
+    assert sorted(executor.started) == sorted(f"b{i}" for i in range(40))
+    assert executor.most == START_CONCURRENCY
+
+
+async def test_a_failed_start_fails_the_reconcile_after_the_others_were_sent() -> None:
+    executor = SlowStarts(fail="b3")
+    with pytest.raises(RuntimeError, match="create b3: 500"):
+        await reconcile_once(executor, 40)
+    assert len(executor.started) == 39
