@@ -24,7 +24,10 @@ from .operator_fixture import Runs, block, pipeline, status
 pytestmark = pytest.mark.integration
 
 
-def ready(runs: Runs, name: str) -> dict[str, Any]:
+def ready(runs: Runs, name: str, timeout: float = 120.0) -> dict[str, Any]:
+    """The Pipeline's Ready condition once the operator wrote one (a deadline, generous:
+    the operator starts on a loaded machine)."""
+
     def condition() -> dict[str, Any] | None:
         found = [
             c
@@ -33,7 +36,7 @@ def ready(runs: Runs, name: str) -> dict[str, Any]:
         ]
         return found[0] if found else None
 
-    found: dict[str, Any] = runs.cluster.wait_for(f"Ready of {name}", condition)
+    found: dict[str, Any] = runs.cluster.wait_for(f"Ready of {name}", condition, timeout)
     return found
 
 
