@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: help install lint typecheck crds check-crds test test-unit test-integration \
         demo demo-local bench bench-engine bench-operator bench-triggers bench-archive clean \
         dashboards check-dashboards reasons check-reasons apidocs check-apidocs operator-lock \
-        plugindocs check-plugindocs bench-cli bench-invalid bench-scale bench-server
+        plugindocs check-plugindocs bench-cli bench-invalid bench-scale bench-server bench-bigdag
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -100,6 +100,9 @@ bench-scale: $(STAMP) ## the operator with 1,000 / 5,000 / 10,000 finished runs:
 .PHONY: bench-fanout
 bench-fanout: $(STAMP) ## a 5,000-item forEach run on the local control plane: time to finish, the PipelineRun's size
 	$(PY) tests/bench/bench_fanout.py $(BENCH_FANOUT_ARGS)
+.PHONY: bench-bigdag
+bench-bigdag: $(STAMP) ## a 1,000-block Pipeline (10 layers of 100, fan-in 5) run by the operator on the local control plane: wall time, reconciles, writes, the PipelineRun object's size
+	$(PY) tests/bench/bench_bigdag.py $(BENCH_BIGDAG_ARGS)
 
 bench-triggers: $(STAMP) ## 100 Schedule triggers firing every minute for 5 minutes: fire→run lag, missed/doubled fires
 	$(PY) tests/bench/bench_triggers.py $(BENCH_TRIGGERS_ARGS)

@@ -16,6 +16,7 @@ therefore agree by construction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,14 +28,17 @@ from pydantic import ValidationError
 from runwright import deliveries, labels
 from runwright.api.pipeline import PipelineSpec
 from runwright.api.run import PipelineRunSpec, PipelineRunStatus, TriggeredBy
+from runwright.engine import run_size
 from runwright.engine.concurrency import RunKey
 from runwright.engine.notifications import NotifyPlan
-from runwright.engine.plan import Plan, PlanInput, plan
+from runwright.engine.plan import Plan, PlanInput, StartBlock, plan
 from runwright.executors.contract import Executor, RunRef
 from runwright.notifier import Notifier
 from runwright.store import RunStore, merge_patch
 
 log = logging.getLogger("runwright.runs")
+#: Attempts a reconcile starts at once (pod or Job creates in flight).
+START_CONCURRENCY = 16
 
 #: How many of our own recent resourceVersions a run remembers (status + labels writes).
 OWN_VERSIONS = 4
@@ -165,7 +169,7 @@ class Reconciler:
             return None
         if worker.status is None:
             worker.status = PipelineRunStatus.model_validate(body.get("status") or {})
-            worker.written = worker.status.model_dump(by_alias=True, mode="json")
+            worker.written = _status_dump(worker.status, None, None)
         status = worker.status
         created = parse_time(meta.get("creationTimestamp")) or self.clock()
 
@@ -253,11 +257,25 @@ class Reconciler:
             step.result.wake_at = wake_at
 
     async def _act(self, run: RunRef, result: Plan) -> None:
-        """Stops first (they free budget), then starts."""
+        """Stops first (they free budget), then starts, up to START_CONCURRENCY at once.
+
+        A wave of ready blocks (a layer of 100 in a 1,000-block DAG) one round trip
+        after the other took most of a big run's time (issue 15); the client's rate
+        limit (--qps, --burst) still bounds the pace. Every start is waited for, and
+        the first error is raised as before: the next reconcile adopts what exists.
+        """
         for stop in result.stops:
             await self.executor.stop(run, stop.name)
-        for start in result.starts:
-            await self.executor.start(run, start)
+        gate = asyncio.Semaphore(START_CONCURRENCY)
+
+        async def start(action: StartBlock) -> None:
+            async with gate:
+                await self.executor.start(run, action)
+
+        outcomes = await asyncio.gather(*map(start, result.starts), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _write_status(self, worker: Worker, new: PipelineRunStatus) -> None:
         """One merge patch of what changed since our last write; none when nothing did."""
@@ -305,7 +323,28 @@ def _status_dump(
     if old is not None and written is not None and new.pipeline_spec is old.pipeline_spec:
         dump["pipelineSpec"] = written.get("pipelineSpec")
     elif new.pipeline_spec is not None:
-        dump["pipelineSpec"] = new.pipeline_spec.model_dump(by_alias=True, mode="json")
+        dump["pipelineSpec"] = run_size.frozen_dump(new.pipeline_spec)
     else:
         dump["pipelineSpec"] = None
+    dump["blocks"] = {name: _slim(block) for name, block in dump["blocks"].items()}
     return dump
+
+
+#: Block status fields written only when they say something (issue 15: a 1,000-block
+#: run's status): an empty message, no outputs, no retries; unset times and exit codes
+#: too. Reading one back gives the same BlockStatus (these are its defaults).
+_EMPTY_WHEN = {"reason": "", "message": "", "outputs": {}, "metrics": {}, "retries": 0}
+
+
+def _slim(block: dict[str, Any]) -> dict[str, Any]:
+    """A block's status without its empty fields, nor those of its attempt records."""
+    slim = {
+        k: v
+        for k, v in block.items()
+        if v is not None and (k not in _EMPTY_WHEN or v != _EMPTY_WHEN[k])
+    }
+    if block.get("attempts"):
+        slim["attempts"] = [
+            {k: v for k, v in a.items() if v is not None and v != ""} for a in block["attempts"]
+        ]
+    return slim

@@ -1,4 +1,6 @@
-"""Time one plan() call for DAGs of 10 to 5,000 blocks: chain, wide fan-out, random.
+"""Time one plan() call for DAGs of 10 to 5,000 blocks: chain, wide fan-out, random,
+layered (10 layers, fan-in 5: bench_bigdag's shape) and fan-in (layers of 50, each
+block depending on all 50 before it: MAX_UPSTREAM).
 
 A benchmark, not a test: it prints a table and writes bench/results/engine.json.
 The measured call is the one a controller makes most often: a run mid-way, half
@@ -50,10 +52,28 @@ def random_dag(n: int, rng: random.Random) -> list[list[int]]:
     return [sorted(set(rng.sample(range(i), min(i, rng.randint(0, 3))))) for i in range(n)]
 
 
+def layered(n: int, rng: random.Random) -> list[list[int]]:
+    """10 layers; each block depends on 5 blocks of the layer before (bench_bigdag's DAG)."""
+    width = max(1, n // 10)
+    return [
+        sorted(rng.sample(range(i - i % width - width, i - i % width), min(5, width)))
+        if i >= width
+        else []
+        for i in range(n)
+    ]
+
+
+def fan_in(n: int, _rng: random.Random) -> list[list[int]]:
+    """Layers of 50 blocks, each depending on all 50 of the layer before: MAX_UPSTREAM."""
+    return [list(range(i - i % 50 - 50, i - i % 50)) if i >= 50 else [] for i in range(n)]
+
+
 SHAPES: dict[str, Callable[[int, random.Random], list[list[int]]]] = {
     "chain": chain,
     "fan-out": fan_out,
     "random": random_dag,
+    "layered": layered,
+    "fan-in": fan_in,
 }
 
 

@@ -94,8 +94,8 @@ CASES: list[tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], 
      ("spec.blocks[1].name", "Too long")),
     ("block-names-unique", pipeline, _set("spec.blocks.1.name", "extract"),
      (".spec.blocks", 'duplicate entries for key [name="extract"]')),
-    ("upstream-must-exist", pipeline, _set("spec.blocks.1.upstream", ["extrct"]),
-     ("spec.blocks", "every upstream must be the name of a block")),
+    # Upstream names that exist: the operator's Ready condition since issue 15 (CEL's cost
+    # of it at 1,000 blocks is over budget); tests/integration/test_bigdag.py.
     ("upstream-not-self", pipeline, _set("spec.blocks.1.upstream", ["load"]),
      ("spec.blocks", "cannot be its own upstream")),
     ("blocks-required", pipeline, _set("spec.blocks", _DELETE),

@@ -260,7 +260,8 @@ class BlockStatus(Model):
     attempts: list[AttemptRecord] = Field(
         default_factory=list,
         max_length=MAX_ATTEMPT_HISTORY,
-        description=f"The latest attempts, oldest first (at most {MAX_ATTEMPT_HISTORY}).",
+        description=f"The latest attempts, oldest first (at most {MAX_ATTEMPT_HISTORY}; fewer "
+        "in a run of over 160 blocks, down to the latest one, so its status stays bounded).",
     )
     items: FanOutStatus | None = Field(
         default=None, description="A forEach block's items (bounded: see FanOutStatus)."

@@ -30,8 +30,22 @@ def validate_spec(raw: Mapping[str, Any]) -> tuple[PipelineSpec | None, str, str
         return None, "InvalidSpec", "; ".join(messages)
     problems = check(Pipeline(spec=spec))
     if problems:
-        return None, problems[0].reason, "; ".join(str(p) for p in problems)
+        return None, problems[0].reason, problems_message([str(p) for p in problems])
     return spec, "Valid", ""
+
+
+#: How many problems the Ready message lists: a 1,000-block Pipeline can have
+#: thousands, and the condition must stay a readable, small part of the status.
+MAX_LISTED_PROBLEMS = 10
+
+
+def problems_message(problems: list[str]) -> str:
+    """The problems joined, the first MAX_LISTED_PROBLEMS of them and a count of the rest."""
+    listed = "; ".join(problems[:MAX_LISTED_PROBLEMS])
+    rest = len(problems) - MAX_LISTED_PROBLEMS
+    if rest <= 0:
+        return listed
+    return f"{listed}; and {rest} more (`runwright validate FILE` lists them all)"
 
 
 def pipeline_status(

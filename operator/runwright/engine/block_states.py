@@ -19,15 +19,18 @@ Cases, in the order `run_lifecycle.running` applies them each call:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 
 from runwright.api.pipeline import Block, ConditionOperator, PipelineSpec
 from runwright.api.run import BlockPhase, BlockStatus
 from runwright.api.trigger import RunPhase
-from runwright.engine import backoff, dag, fanout_run, templating
+from runwright.engine import backoff, dag, fanout_run, run_size, templating
 from runwright.engine.block_start import template_context
 from runwright.engine.naming import attempt_name
+from runwright.engine.outputs import MAX_OUTPUT_BYTES
 from runwright.engine.reasons import BlockReason, EventReason, StopReason, retryable
 from runwright.engine.run_model import AttemptState, Observation, Work
 
@@ -90,7 +93,13 @@ def observe(work: Work, graph: dag.Graph) -> None:
             message = f"{st.job} disappeared before it finished"
             attempt_failed(work, graph, name, BlockReason.JOB_DELETED, message, None)
             continue
-        if obs.state == AttemptState.SUCCEEDED:
+        too_big = _over_share(obs, len(work.status.blocks)) if obs.outputs or obs.metrics else None
+        if obs.state == AttemptState.SUCCEEDED and too_big is not None:
+            kept = replace(obs, outputs={}, metrics={})
+            attempt_failed(
+                work, graph, name, BlockReason.INVALID_OUTPUT, too_big, obs.exit_code, kept
+            )
+        elif obs.state == AttemptState.SUCCEEDED:
             work.set_block(
                 name,
                 phase=BlockPhase.SUCCEEDED,
@@ -126,6 +135,9 @@ def attempt_failed(
 ) -> None:
     """Case 2: an attempt failed; Retrying after the backoff if allowed, else Failed."""
     st = work.status.blocks[name]
+    limit = run_size.reported_limit(len(work.status.blocks))
+    if len(message) > limit:
+        message = "..." + message[-(limit - 3) :]  # the end of an error says most
     policy = backoff.resolve(work.frozen, graph.blocks[name])
     if retryable(reason) and st.retries < policy.limit:
         delay = policy.delay(st.retries + 1)
@@ -166,15 +178,36 @@ def attempt_failed(
     )
 
 
+def _over_share(obs: Observation, blocks: int) -> str | None:
+    """Why the attempt's outputs and metrics are over its share of the run's status."""
+    limit = run_size.reported_limit(blocks)
+    if limit >= MAX_OUTPUT_BYTES:
+        return None  # the executor's own 4 KiB limit holds already
+    report = {"outputs": dict(obs.outputs), "metrics": dict(obs.metrics)}
+    size = len(json.dumps(report, separators=(",", ":"), ensure_ascii=False).encode())
+    if size <= limit:
+        return None
+    return (
+        f"outputs and metrics take {size:,} bytes, over the {limit:,} bytes each block of a "
+        f"{blocks:,}-block pipeline keeps in the run's status; report small values and write "
+        "data elsewhere"
+    )
+
+
 def propagate(work: Work, graph: dag.Graph) -> None:
     """Case 3: decide the fate of waiting blocks whose upstream settled it (topological order)."""
     blocks = work.status.blocks
+    # Upstreams that stop their downstream, and those not finished, as sets kept up to
+    # date while this pass settles blocks: a waiting block with 50 upstreams costs two
+    # set comparisons, not 100 calls (issue 15: 1,000-block pipelines).
+    bad = {n for n in graph.order if blocks_downstream(graph.blocks[n], blocks[n])}
+    unfinished = {n for n, b in blocks.items() if not b.phase.finished}
     for name in graph.order:
         st = blocks[name]
         if st.phase not in (BlockPhase.PENDING, BlockPhase.QUEUED):
             continue
         ups = graph.upstream[name]
-        failed = [u for u in ups if blocks_downstream(graph.blocks[u], blocks[u])]
+        failed = [] if bad.isdisjoint(ups) else [u for u in ups if u in bad]
         if failed:
             never_runs(
                 work,
@@ -184,8 +217,10 @@ def propagate(work: Work, graph: dag.Graph) -> None:
                 f"upstream {', '.join(failed)} did not succeed",
                 f"{name} will not run: upstream {', '.join(failed)} failed",
             )
+            bad.add(name)
+            unfinished.discard(name)
             continue
-        if not all(blocks[u].phase.finished for u in ups):
+        if not unfinished.isdisjoint(ups):
             continue
         skipped = [u for u in ups if blocks[u].phase == BlockPhase.CONDITION_FAILED]
         if skipped:
@@ -197,8 +232,12 @@ def propagate(work: Work, graph: dag.Graph) -> None:
                 f"upstream {', '.join(skipped)} did not run (condition false)",
                 f"{name} skipped: upstream {', '.join(skipped)} skipped",
             )
+            unfinished.discard(name)
             continue
         if not when_holds(work, graph, name):
+            unfinished.discard(name)  # ConditionFailed, or Failed (InvalidTemplate)
+            if blocks_downstream(graph.blocks[name], blocks[name]):
+                bad.add(name)
             continue
         if st.ready_at is None:
             # Written together with the start (or the Queued mark): one copy, not two.

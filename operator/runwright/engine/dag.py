@@ -24,6 +24,10 @@ class Problem:
         return f"{self.field}: {self.message}"
 
 
+#: How many unknown names get a did-you-mean: each compares with every block's name.
+SUGGESTIONS = 20
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean "x"?)' for the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -83,10 +87,15 @@ def validate(blocks: Sequence[Block]) -> list[Problem]:
                     )
                 )
             elif up not in seen:
+                # A suggestion compares the name with every block's: only for the first
+                # few, so a 1,000-block Pipeline full of typos is still checked in
+                # linear time.
+                hint = did_you_mean(up, seen) if len(problems) < SUGGESTIONS else ""
                 problems.append(
                     Problem(
                         f"spec.blocks[{i}].upstream[{j}]",
-                        f'names "{up}", no such block{did_you_mean(up, seen)}',
+                        f'names "{up}", no such block'
+                        + (hint or "; name a block of spec.blocks, or remove this upstream"),
                         ProblemReason.UNKNOWN_UPSTREAM,
                     )
                 )

@@ -15,14 +15,13 @@ from typing import Any
 from runwright.api.common import format_time
 from runwright.api.pipeline import EnvVar, K8sObject, PipelineSpec, PodTemplate
 from runwright.api.run import (
-    MAX_ATTEMPT_HISTORY,
     AttemptRecord,
     BlockPhase,
     BlockStatus,
     PipelineRunSpec,
     PipelineRunStatus,
 )
-from runwright.engine import conditions
+from runwright.engine import conditions, run_size
 from runwright.engine.events import Event
 from runwright.engine.naming import item_key, key_attempt_name, split_key
 from runwright.engine.reasons import BlockReason, StopReason
@@ -237,9 +236,9 @@ class Work:
             history[-1] = record
         else:
             history.append(record)
-        self.status.blocks[name] = st.model_copy(
-            update={"attempts": history[-MAX_ATTEMPT_HISTORY:]}
-        )
+        # A big run keeps fewer records per block, so its status stays bounded.
+        kept = run_size.attempt_history(len(self.status.blocks))
+        self.status.blocks[name] = st.model_copy(update={"attempts": history[-kept:]})
 
     def retract_starts(self) -> None:
         """Take back the starts of this call: a plan that ends the run starts nothing."""
