@@ -116,7 +116,7 @@ def setup() -> tuple[RunController, FakeKube, FakeExecutor]:
     controller = RunController(
         kube,  # type: ignore[arg-type]
         executor,
-        OperatorConfig(max_concurrent_blocks=1),
+        OperatorConfig(max_concurrent_blocks=1, status_delay=0),
         clock=lambda: T0,
     )
     return controller, kube, executor
