@@ -8,6 +8,7 @@ is adopted from the attempt that exists, with no second start.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -188,3 +189,32 @@ async def test_without_a_delay_every_start_is_written_at_once() -> None:
     await reconcile(reconciler, Worker(key=("ns", "r"), body=body))
     assert (len(store.patches), store.label_writes) == (1, 1)
     assert body["status"]["phase"] == "Running"
+
+
+# ----- the starts of one step ----------------------------------------------------------------
+
+
+class Overlapping(Blocks):
+    """Counts the starts in flight at once (each yields to the loop mid-request)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most = 0
+
+    async def start(self, run: RunRef, action: StartBlock) -> None:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        await super().start(run, action)
+        self.in_flight -= 1
+
+
+async def test_the_starts_of_one_step_are_sent_together() -> None:
+    body = run_body()
+    blocks = Overlapping()
+    reconciler = Reconciler(Store(body), blocks, NoLimits(), clock=Clock())
+    await reconcile(reconciler, Worker(key=("ns", "r"), body=body))
+    assert sorted(blocks.starts) == ["r-a-1", "r-b-1"]
+    assert blocks.most == 2
