@@ -29,7 +29,7 @@ def controller() -> RunController:
     return RunController(
         FakeKube(),  # type: ignore[arg-type]
         FakeExecutor(),
-        OperatorConfig(max_concurrent_blocks=None, status_delay=0),
+        OperatorConfig(max_concurrent_blocks=None),
         clock=lambda: T0,
     )
 
