@@ -11,7 +11,11 @@ therefore agree by construction.
   it), a rerun's source, what the executor observes, the admission and budget answers.
 - plan: the pure `engine.plan`.
 - apply: stop and start attempts, one merge patch of what changed in status, the
-  labels only when they change (the phase), the Events, the deletion.
+  labels only when they change (the phase), the Events, the deletion. With a write
+  delay (the operator's `--status-delay`), a status whose only news is attempts
+  started (engine/status_writes.py) is held back until the delay has passed or
+  something else must be written, its labels and Events with it: a block that ends
+  within the delay is written once, ended.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -31,7 +35,8 @@ from runwright.api.run import PipelineRunSpec, PipelineRunStatus, TriggeredBy
 from runwright.engine import run_size
 from runwright.engine.concurrency import RunKey
 from runwright.engine.notifications import NotifyPlan
-from runwright.engine.plan import Plan, PlanInput, StartBlock, plan
+from runwright.engine.plan import Event, Plan, PlanInput, StartBlock, plan
+from runwright.engine.status_writes import may_wait
 from runwright.executors.contract import Executor, RunRef
 from runwright.notifier import Notifier
 from runwright.store import RunStore, merge_patch
@@ -88,6 +93,15 @@ class Worker:
     """resourceVersions our own writes made: their watch events need no reconcile."""
     parsed: tuple[int, PipelineRunSpec] | None = None
     """The spec parsed for one metadata.generation (spec edits bump it, status writes do not)."""
+    written_status: PipelineRunStatus | None = None
+    """The status as last written (`written` is its JSON): what a held-back write is
+    compared with (engine/status_writes.py)."""
+    dumped: dict[str, Any] | None = None
+    """The JSON of `status`, written or held back."""
+    due: datetime | None = None
+    """A held-back status write is written by then at the latest (None: none held back)."""
+    events: list[Event] = field(default_factory=list)
+    """Events planned with a held-back status, posted after it is written."""
 
     def spec(self) -> PipelineRunSpec:
         """The run's spec, parsed once per generation; raises ValidationError when invalid."""
@@ -133,11 +147,14 @@ class Reconciler:
         executor: Executor,
         limits: Limits,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        write_delay: float = 0.0,
     ) -> None:
         self.store = store
         self.executor = executor
         self.limits = limits
         self.clock = clock
+        #: How long a status whose only news is started attempts may wait (0: never).
+        self.write_delay = timedelta(seconds=write_delay)
         #: With an archive: (run annotations, phase, completedAt) -> not yet confirmed by it.
         #: Retention waits for the confirmation (controller/archiver.py sets this).
         self.archive_pending: Callable[[Mapping[str, str], Any, datetime | None], bool] | None = (
@@ -170,6 +187,7 @@ class Reconciler:
         if worker.status is None:
             worker.status = PipelineRunStatus.model_validate(body.get("status") or {})
             worker.written = _status_dump(worker.status, None, None)
+            worker.written_status, worker.dumped = worker.status, worker.written
         status = worker.status
         created = parse_time(meta.get("creationTimestamp")) or self.clock()
 
@@ -221,11 +239,18 @@ class Reconciler:
         """Carry out the plan; returns when to reconcile again at the latest."""
         run = step.run
         await self._act(run, step.result)
+        if self._hold_back(worker, step):
+            worker.events.extend(step.result.events)
+            wake_times = [step.result.wake_at, worker.due, self.executor.recheck_at(run)]
+            return min((t for t in wake_times if t is not None), default=None)
         await self._write_status(worker, step.result.status)
         await self._write_labels(worker, step)
-        if step.result.events:
+        # Held-back Events stay held until their status is written; this step's own are
+        # planned again if the write fails, as they always were.
+        events, worker.events = [*worker.events, *step.result.events], []
+        if events:
             meta = {**worker.body["metadata"], "namespace": run.namespace}
-            await self.store.post_events({**worker.body, "metadata": meta}, step.result.events)
+            await self.store.post_events({**worker.body, "metadata": meta}, events)
         if step.notify is not None and step.notify.sends and self.notifier is not None:
             await self._notify(worker, step, self.notifier)
         if step.result.delete:
@@ -277,15 +302,40 @@ class Reconciler:
             if isinstance(outcome, BaseException):
                 raise outcome
 
+    def _hold_back(self, worker: Worker, step: Step) -> bool:
+        """Keep the new status in memory only: its news is starts, and the delay runs.
+
+        The first held-back write sets the time it is due by; a later reconcile past
+        that time, or one with news that cannot wait, writes everything held back.
+        """
+        if not self.write_delay or step.result.delete:
+            return False
+        if step.notify is not None and step.notify.sends:
+            return False  # a notification is sent after its Sending intent is written
+        now = self.clock()
+        if worker.due is not None and now >= worker.due:
+            return False
+        new = step.result.status
+        if not may_wait(worker.written_status, new):
+            return False
+        dump = _status_dump(new, worker.status, worker.dumped)
+        if not merge_patch(worker.written or {}, dump):
+            return False  # nothing to hold back (labels or Events alone are written now)
+        worker.status, worker.dumped = new, dump
+        if worker.due is None:
+            worker.due = now + self.write_delay
+        return True
+
     async def _write_status(self, worker: Worker, new: PipelineRunStatus) -> None:
         """One merge patch of what changed since our last write; none when nothing did."""
-        dump = _status_dump(new, worker.status, worker.written)
+        dump = _status_dump(new, worker.status, worker.dumped)
         patch = merge_patch(worker.written or {}, dump)
         if patch:
             namespace, name = worker.key
             worker.remember_write(await self.store.patch_status(namespace, name, patch))
             worker.written = dump
-        worker.status = new
+        worker.status, worker.dumped, worker.written_status = new, dump, new
+        worker.due = None
 
     async def _write_labels(self, worker: Worker, step: Step) -> None:
         """The pipeline, trigger and phase labels, written only when one changes."""
@@ -312,16 +362,17 @@ class Reconciler:
 
 
 def _status_dump(
-    new: PipelineRunStatus, old: PipelineRunStatus | None, written: dict[str, Any] | None
+    new: PipelineRunStatus, old: PipelineRunStatus | None, dumped: dict[str, Any] | None
 ) -> dict[str, Any]:
     """The status as JSON; the frozen pipelineSpec is dumped only when it is a new object.
 
     It is the largest part of the status and never changes once set, so re-dumping and
-    comparing it on every reconcile would be most of a reconcile's work.
+    comparing it on every reconcile would be most of a reconcile's work. `dumped` is
+    the JSON of `old` (written or held back).
     """
     dump = new.model_dump(by_alias=True, mode="json", exclude={"pipeline_spec"})
-    if old is not None and written is not None and new.pipeline_spec is old.pipeline_spec:
-        dump["pipelineSpec"] = written.get("pipelineSpec")
+    if old is not None and dumped is not None and new.pipeline_spec is old.pipeline_spec:
+        dump["pipelineSpec"] = dumped.get("pipelineSpec")
     elif new.pipeline_spec is not None:
         dump["pipelineSpec"] = run_size.frozen_dump(new.pipeline_spec)
     else:

@@ -503,10 +503,14 @@ def figures(workload: Workload) -> dict[str, Any]:
     step: list[float] = []
     step_operator: list[float] = []
     step_kubernetes: list[float] = []
+    pod_life: list[float] = []
     for run in workload.run_names:
         for block, upstream in workload.dag.items():
             job = f"{run}-{block}-1"
             pod_at = STAMPS.pod_created.get(job)
+            done_at = STAMPS.pod_succeeded.get(job)
+            if pod_at is not None and done_at is not None:
+                pod_life.append(done_at - pod_at)
             made = STAMPS.job_created.get(job, pod_at)  # what the operator created
             if pod_at is not None and made is not None:
                 if not upstream:
@@ -570,6 +574,7 @@ def figures(workload: Workload) -> dict[str, Any]:
         "blocks_per_second": attempts / elapsed,
         "run_created_to_first_pod": dist_ms(run_to_pod),
         "step_ready_to_next_pod": dist_ms(step),
+        "pod_created_to_succeeded": dist_ms(pod_life),
         "step_operator_part": dist_ms(step_operator),
         "step_kubernetes_part": dist_ms(step_kubernetes),
         "ready_to_job_created": dist_ms(ready_root + ready_down),
@@ -606,6 +611,7 @@ def print_table(report: dict[str, Any]) -> None:
         ("run created→first pod p50 ms", lambda f: fmt(f["run_created_to_first_pod"]["p50_ms"], 0)),
         ("step ready→next pod p50 ms", lambda f: fmt(f["step_ready_to_next_pod"]["p50_ms"], 0)),
         ("step ready→next pod p95 ms (goal ≤250)", lambda f: fmt(f["step_ready_to_next_pod"]["p95_ms"], 0)),
+        ("pod created→succeeded p50/p95 ms (scheduler, kwok)", lambda f: fmt(f["pod_created_to_succeeded"]["p50_ms"], 0) + "/" + fmt(f["pod_created_to_succeeded"]["p95_ms"], 0)),
         ("  of which the operator p50/p95 ms", lambda f: fmt(f["step_operator_part"]["p50_ms"], 0) + "/" + fmt(f["step_operator_part"]["p95_ms"], 0)),
         ("  of which Kubernetes p50/p95 ms", lambda f: fmt(f["step_kubernetes_part"]["p50_ms"], 0) + "/" + fmt(f["step_kubernetes_part"]["p95_ms"], 0)),
         ("operator CPU ms per run", lambda f: fmt(f["operator_cpu_ms_per_run"], 1)),
@@ -644,13 +650,17 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def operator_process(
-    namespace: str, max_blocks: int, name: str, executor: str = "pod"
+    namespace: str,
+    max_blocks: int,
+    name: str,
+    executor: str = "pod",
+    extra: tuple[str, ...] = (),
 ) -> OperatorProcess:
     """The operator the benchmarks measure: `runwright operator -n <namespace>`, a subprocess."""
     return OperatorProcess(
         KUBECONFIG,
         [namespace],
-        ["--max-concurrent-blocks", str(max_blocks), "--executor", executor],
+        ["--max-concurrent-blocks", str(max_blocks), "--executor", executor, *extra],
         LOG_DIR / f"{name}.log",
     )
 
@@ -671,7 +681,11 @@ async def bench_executor(
     """Both workloads under one operator with `--executor executor`, in `namespace`."""
     custom = client.CustomObjectsApi(api)
     operator = operator_process(
-        namespace, args.max_concurrent_blocks, f"operator-{executor}", executor
+        namespace,
+        args.max_concurrent_blocks,
+        f"operator-{executor}",
+        executor,
+        tuple(args.operator_arg),
     )
     watcher = Watcher(custom, namespace)
     watcher.start(client.CoreV1Api(api))
@@ -755,6 +769,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diamond-in-flight", type=int, default=20, metavar="N",
                         help="diamond runs unfinished at once (default 20)")  # fmt: skip
     parser.add_argument("--single-runs", type=int, default=300, metavar="N")
+    parser.add_argument("--operator-arg", action="append", default=[], metavar="ARG",
+                        help="one more flag of the measured operator, repeatable: "
+                        "--operator-arg=--status-delay=0, or --operator-arg=--no-leader-elect "
+                        "on a machine too loaded for the Lease's 7 s renew deadline")  # fmt: skip
     parser.add_argument("--in-flight", type=int, default=50, metavar="N",
                         help="runs unfinished at once (closed loop; default 50)")  # fmt: skip
     parser.add_argument("--max-concurrent-blocks", type=int, default=500, metavar="N",

@@ -213,7 +213,7 @@ async def test_the_watch_event_of_our_own_write_does_not_wake_the_run() -> None:
     controller = RunController(
         kube,  # type: ignore[arg-type]
         Blocks(),
-        OperatorConfig(max_concurrent_blocks=None),
+        OperatorConfig(max_concurrent_blocks=None, status_delay=0),
         clock=lambda: T0,
     )
     controller.pipeline_event(
@@ -266,7 +266,7 @@ def test_a_retention_edit_wakes_the_pipelines_finished_runs_only() -> None:
     controller = RunController(
         VersionedKube(),  # type: ignore[arg-type]
         Blocks(),
-        OperatorConfig(max_concurrent_blocks=None),
+        OperatorConfig(max_concurrent_blocks=None, status_delay=0),
         clock=lambda: T0,
     )
     woken: list[tuple[str, str]] = []

@@ -117,7 +117,7 @@ def setup() -> tuple[RunController, FakeKube, FakeExecutor]:
     controller = RunController(
         kube,  # type: ignore[arg-type]
         executor,
-        OperatorConfig(max_concurrent_blocks=1),
+        OperatorConfig(max_concurrent_blocks=1, status_delay=0),
         clock=lambda: T0,
     )
     return controller, kube, executor
@@ -322,7 +322,7 @@ async def test_an_unfinished_run_never_sleeps_past_its_resync_and_a_repair_is_lo
     controller = RunController(
         kube,  # type: ignore[arg-type]
         executor,
-        OperatorConfig(resync_period=60.0),
+        OperatorConfig(resync_period=60.0, status_delay=0),
         clock=lambda: now[0],
     )
     controller.pipeline_event("ADDED", pipeline_body())
@@ -347,7 +347,7 @@ async def test_an_event_woken_reconcile_is_no_repair_and_the_resync_can_be_off(
     controller = RunController(
         kube,  # type: ignore[arg-type]
         executor,
-        OperatorConfig(resync_period=60.0),
+        OperatorConfig(resync_period=60.0, status_delay=0),
         clock=lambda: now[0],
     )
     controller.pipeline_event("ADDED", pipeline_body())
@@ -361,7 +361,7 @@ async def test_an_event_woken_reconcile_is_no_repair_and_the_resync_can_be_off(
     off = RunController(
         kube,  # type: ignore[arg-type]
         executor,
-        OperatorConfig(resync_period=None),
+        OperatorConfig(resync_period=None, status_delay=0),
         clock=lambda: now[0],
     )
     off.pipeline_event("ADDED", pipeline_body())

@@ -93,6 +93,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=100,
         help="API requests the --qps limit lets through at once (default 100)",
     )
+    p.add_argument(
+        "--status-delay",
+        type=float,
+        default=float(os.environ.get("RUNWRIGHT_STATUS_DELAY", "1")),
+        metavar="SECONDS",
+        help="a run's status write whose only news is blocks started waits up to this "
+        "long, so a block that ends within it is written once (0: never wait; default 1)",
+    )
     election = p.add_argument_group("leader election (several replicas: one acts)")
     election.add_argument(
         "--leader-elect",
@@ -232,6 +240,9 @@ def command(args: argparse.Namespace) -> int:
         raise exits.InputError("--qps must be 0 (no limit) or more, --burst 1 or more")
     config.CONFIG.qps = args.qps
     config.CONFIG.burst = args.burst
+    if args.status_delay < 0:
+        raise exits.InputError("--status-delay must be 0 (write at once) or more seconds")
+    config.CONFIG.status_delay = args.status_delay
     timing = _timing(args)
     if args.archive is not None:
         config.CONFIG.archive = config.archive_setting(args.archive)

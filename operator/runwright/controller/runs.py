@@ -104,6 +104,7 @@ class RunController:
             executor,
             self,
             clock,
+            write_delay=config.status_delay,
         )
         self.pool: WorkerPool[RunKey] = WorkerPool("PipelineRun", self._reconcile_key, clock)
         #: Told of every new, changed (phase) and deleted run: the trigger controller listens.

@@ -35,6 +35,9 @@ from runwright.engine.reasons import BlockReason, EventReason, StopReason, retry
 from runwright.engine.run_model import AttemptState, Observation, Work
 
 _WAITING = (BlockPhase.PENDING, BlockPhase.QUEUED, BlockPhase.RETRYING)
+#: The phases in which a block's attempt that exists is adopted (case 1): a start whose
+#: status write was lost, or held back (engine/status_writes.py).
+WAITING = _WAITING
 
 
 def blocks_downstream(block: Block, status: BlockStatus) -> bool:
