@@ -495,7 +495,8 @@ def start_items(work: Work, graph: dag.Graph) -> bool:
                 free_run -= 1
                 budget -= 1
         if started:
-            message = f"{name}: started {started} items ({state.count - state.has(PENDING)} of "
+            noun = "item" if started == 1 else "items"
+            message = f"{name}: started {started} {noun} ({state.count - state.has(PENDING)} of "
             work.event(EventReason.BLOCK_STARTED, message + f"{state.count} started so far)")
             if name not in work.started:
                 work.started[name] = (before, work.plan.events[-1])
