@@ -545,19 +545,24 @@ def set_status(cluster: Cluster, ns: str, name: str, **fields: Any) -> None:
     )
 
 
+def watching(cluster: Cluster, ns: str, *args: str) -> subprocess.Popen[str]:
+    """`kubectl-runwright watch ARGS` running, its output a pipe (a line per phase change)."""
+    return subprocess.Popen(
+        [PLUGIN, "watch", *args, f"--kubeconfig={cluster.kubeconfig}", "-n", ns],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 def test_watch_prints_every_phase_once_in_order_and_exits_with_the_run_s_status(
     cluster: Cluster, ns: str
 ) -> None:
     """The phases are written back to back once the watch has listed the run: a command
     that read the run every few seconds would miss the ones in between."""
     bare_run(cluster, ns, "w-1")
-    proc = subprocess.Popen(
-        [PLUGIN, "watch", "w-1", f"--kubeconfig={cluster.kubeconfig}", "-n", ns],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = watching(cluster, ns, "w-1")
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()  # the listed state: the watch starts from its version
@@ -577,13 +582,7 @@ def test_watch_selection_ends_when_every_selected_run_finished(cluster: Cluster,
     bare_run(cluster, ns, "s-2", "sel")
     bare_run(cluster, ns, "other", "else")
     set_status(cluster, ns, "other", phase="Running")
-    proc = subprocess.Popen(
-        [PLUGIN, "watch", "--pipeline", "sel", f"--kubeconfig={cluster.kubeconfig}", "-n", ns],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = watching(cluster, ns, "--pipeline", "sel")
     try:
         assert proc.stdout is not None
         listed = [proc.stdout.readline(), proc.stdout.readline()]
