@@ -36,13 +36,14 @@ if TYPE_CHECKING:
 
 #: Sorts the Table can order by.
 SERVED = frozenset({SortBy.STARTED, SortBy.PHASE, SortBy.PIPELINE})
-#: GETs in flight at once.
-CONCURRENCY = 16
+#: GETs in flight at once (each one more connection: a TLS handshake's CPU).
+CONCURRENCY = 8
 #: Give up (the caller lists in full) past this many GETs: about what a full list costs.
 MAX_FETCHES = 400
 
-_PART = re.compile(r"(\d+)([ydhms])")
-_UNIT = {"y": 365 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+#: Kubernetes' HumanDuration: up to two units, largest first (`3y45d`, `6d22h`, `5m44s`).
+_AGE = re.compile(r"(?:(\d+)y)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_UNITS = (365 * 86400, 86400, 3600, 60, 1)
 
 
 def age_bounds(text: str | None) -> tuple[float, float] | None:
@@ -53,11 +54,14 @@ def age_bounds(text: str | None) -> tuple[float, float] | None:
         return None
     if text == "<invalid>":
         return (-math.inf, 0.0)
-    parts = _PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
+    found = _AGE.fullmatch(text)
+    if found is None:
         return None
-    low = float(sum(int(n) * _UNIT[u] for n, u in parts))
-    return (low, low + _UNIT[parts[-1][1]])
+    low, unit = 0, 0
+    for value, seconds in zip(found.groups(), _UNITS, strict=True):
+        if value is not None:
+            low, unit = low + int(value) * seconds, seconds
+    return (float(low), float(low + unit))
 
 
 @dataclass

@@ -154,10 +154,12 @@ async def _without_cluster_copies(
 
 async def run(args: argparse.Namespace, cluster: Cluster) -> int:
     """`list`: print the runs; the exit status is 0 even when none match (like kubectl)."""
-    from runwright.cli.plugin import archived
-
     now = datetime.now(UTC)
-    engine = archived.open_engine(args.archive, required=True) if args.archived else None
+    engine = None
+    if args.archived:  # SQLAlchemy and the archive's models: only when asked for
+        from runwright.cli.plugin import archived
+
+        engine = archived.open_engine(args.archive, required=True)
     try:
         listing = await collect(
             cluster,
