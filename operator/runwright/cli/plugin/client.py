@@ -154,12 +154,13 @@ class Cluster:
         *,
         accept: str = kubeapi.JSON,
         params: Mapping[str, str] | None = None,
+        page: int = PAGE,
     ) -> AsyncIterator[dict[str, Any]]:
-        """The runs in scope as list answers, a page at a time (limit/continue), filtered
-        by labels on the server; `accept` may ask for its Table rendering instead."""
+        """The runs in scope as list answers, `page` runs at a time (limit/continue),
+        filtered by labels on the server; `accept` may ask for its Table rendering."""
         token: str | None = None
         while True:
-            query: dict[str, str | int] = {"limit": PAGE, **(params or {})}
+            query: dict[str, str | int] = {"limit": page, **(params or {})}
             if selector:
                 query["labelSelector"] = selector
             if token:
