@@ -15,6 +15,7 @@ cluster; a run only the archive has is marked `(archived)`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,13 +107,18 @@ async def collect(
     limit: int | None = DEFAULT_LIMIT,
     engine: AsyncEngine | None = None,
 ) -> Listing:
-    """The runs to show: the cluster's, plus the archive's first page when `engine` is given."""
-    first = None
-    if limit is not None:
-        first = await firstpage.first_page(cluster, selection, sort, reverse, limit)
-    rows = first.rows if first is not None else await cluster_rows(cluster, selection)
-    counts = None
-    if engine is not None:
+    """The runs to show: the cluster's, plus the archive's first page when `engine` is given
+    (read at the same time as the cluster: neither waits for the other)."""
+
+    async def from_cluster() -> tuple[list[RunRow], firstpage.Page | None]:
+        first = None
+        if limit is not None:
+            first = await firstpage.first_page(cluster, selection, sort, reverse, limit)
+        return (first.rows if first is not None else await cluster_rows(cluster, selection)), first
+
+    async def from_archive() -> tuple[list[RunRow], dict[str, int] | None]:
+        if engine is None:
+            return [], None
         from runwright.cli.plugin import archived
 
         where = selection.archive_filter(cluster.namespaces)
@@ -120,9 +126,11 @@ async def collect(
         page, counts = await archived.first_page(
             engine, where, archive_sort(sort, reverse), page_size
         )
-        rows = merge(rows, (r for r in map(from_archived, page) if selection.matches(r)))
-    ordered = sort_rows(rows, sort, reverse)
-    if first is not None:
+        return [r for r in map(from_archived, page) if selection.matches(r)], counts
+
+    (rows, first), (archived_rows, counts) = await asyncio.gather(from_cluster(), from_archive())
+    ordered = sort_rows(merge(rows, archived_rows), sort, reverse)
+    if first is not None and archived_rows:
         ordered = await _without_cluster_copies(cluster, selection, ordered, first.names, limit)
     return Listing(ordered if limit is None else ordered[:limit], counts)
 
