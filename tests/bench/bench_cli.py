@@ -12,6 +12,12 @@ the API server applies. The cluster is read in pages of 500 (limit/continue), th
 archive by one keyset page.
 
     python tests/bench/bench_cli.py [--cluster-runs N] [--archived-runs M] [--repeat R]
+        [--keep-namespace] [--reuse NAMESPACE] [--archive-file PATH]
+
+Creating 10,000 runs and a million archived ones takes minutes of a shared machine's
+CPU: `--keep-namespace --archive-file F` keeps both, and `--reuse NAMESPACE
+--archive-file F` measures them again without making them anew. Every figure is
+printed with the load average at the time (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -140,9 +147,15 @@ def fill_archive(path: Path, namespace: str, count: int) -> float:
     return time.monotonic() - began
 
 
+def load() -> float:
+    """The 1-minute load average now (next to each figure: the machine may be shared)."""
+    return round(os.getloadavg()[0], 2)
+
+
 def timed(args: list[str], repeat: int) -> dict[str, Any]:
     """The plugin process, start to exit: p50 and max seconds, and its last output's tail."""
     samples, cpu, out = [], [], ""
+    before = load()
     for _ in range(repeat):
         began, used = time.monotonic(), _children_cpu()
         proc = subprocess.run(
@@ -159,6 +172,8 @@ def timed(args: list[str], repeat: int) -> dict[str, Any]:
         "max_s": round(max(samples), 3),
         "rows": max(len(out.splitlines()) - 2, 0),
         "footer": out.strip().splitlines()[-1] if out.strip() else "",
+        "load_before": before,
+        "load_after": load(),
     }
 
 
@@ -180,12 +195,16 @@ def startup(repeat: int) -> float:
 
 
 def bench(namespace: str, args: argparse.Namespace) -> dict[str, Any]:
-    created = asyncio.run(create_runs(namespace, args.cluster_runs))
-    print(f"created {args.cluster_runs} runs in {created:.1f}s", flush=True)
+    created = 0.0
+    if args.reuse is None:
+        created = asyncio.run(create_runs(namespace, args.cluster_runs))
+        print(f"created {args.cluster_runs} runs in {created:.1f}s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "archive.db"
-        filled = fill_archive(path, namespace, args.archived_runs)
-        print(f"archived {args.archived_runs} runs in {filled:.1f}s", flush=True)
+        path = args.archive_file or Path(tmp) / "archive.db"
+        filled = 0.0
+        if not path.exists():
+            filled = fill_archive(path, namespace, args.archived_runs)
+            print(f"archived {args.archived_runs} runs in {filled:.1f}s", flush=True)
         base = ["list", f"--kubeconfig={KUBECONFIG}", "-n", namespace, "--limit", "50"]
         archive = ["--archived", "--archive", f"sqlite:///{path}"]
         cases = {
@@ -201,6 +220,7 @@ def bench(namespace: str, args: argparse.Namespace) -> dict[str, Any]:
         "create_s": round(created, 1),
         "archive_fill_s": round(filled, 1),
         "startup_s": startup(args.repeat),
+        "startup_load": load(),
         "first_page": results,
     }
 
@@ -212,15 +232,25 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep-namespace", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--reuse", metavar="NAMESPACE", help="measure the runs a --keep-namespace run left here"
+    )
+    parser.add_argument(
+        "--archive-file", type=Path, help="the SQLite archive: filled when missing, else reused"
+    )
     args = parser.parse_args()
-    report = {
-        **report_header("cli"),
-        **on_bench_cluster("bench-cli", args.keep_namespace, lambda ns: bench(ns, args)),
-    }
-    print(f"plugin start-up (imports, list --help): {report['startup_s']} s")
-    print(f"{'first page of list (--limit 50)':40} {'p50 s':>7} {'max s':>7} {'cpu s':>7}  footer")
+    if args.reuse is not None:
+        measured = {"namespace": args.reuse, **bench(args.reuse, args)}
+    else:
+        measured = on_bench_cluster("bench-cli", args.keep_namespace, lambda ns: bench(ns, args))
+    report = {**report_header("cli"), **measured}
+    print(f"plugin start-up (imports, list --help): {report['startup_s']} s"
+          f" (load {report['startup_load']})")  # fmt: skip
+    print(f"{'first page of list (--limit 50)':40} {'p50 s':>7} {'max s':>7} {'cpu s':>7}"
+          f" {'load':>11}  footer")  # fmt: skip
     for name, f in report["first_page"].items():
-        print(f"{name:40} {f['p50_s']:7.3f} {f['max_s']:7.3f} {f['cpu_p50_s']:7.3f}  {f['footer']}")
+        print(f"{name:40} {f['p50_s']:7.3f} {f['max_s']:7.3f} {f['cpu_p50_s']:7.3f}"
+              f" {f['load_before']:5.2f}-{f['load_after']:<5.2f}  {f['footer']}")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"report: {args.out}")

@@ -522,3 +522,131 @@ def test_trigger_run_suspend_resume_and_next(
     missing = plugin(cluster.kubeconfig, ns, "trigger", "run", "nope")
     assert missing.returncode == 4, missing.stderr
     assert f"get trigger {ns}/nope: not found" in missing.stderr
+
+
+# ----- watch is a Kubernetes watch; list's first page from the Table --------------------------
+
+
+def bare_run(cluster: Cluster, ns: str, name: str, pipeline_name: str = "p") -> None:
+    """A PipelineRun no operator acts on: its status is what the test writes."""
+    body = {
+        "apiVersion": labels.API_VERSION,
+        "kind": "PipelineRun",
+        "metadata": {"name": name, "labels": {labels.PIPELINE: pipeline_name}},
+        "spec": {"pipelineRef": {"name": pipeline_name}},
+    }
+    cluster.apply(body, ns)
+
+
+def set_status(cluster: Cluster, ns: str, name: str, **fields: Any) -> None:
+    patch = json.dumps({"status": fields})
+    cluster.kubectl(
+        "patch", "pipelinerun", name, "-n", ns, "--subresource=status", "--type=merge", "-p", patch
+    )
+
+
+def watching(cluster: Cluster, ns: str, *args: str) -> subprocess.Popen[str]:
+    """`kubectl-runwright watch ARGS` running, its output a pipe (a line per phase change)."""
+    return subprocess.Popen(
+        [PLUGIN, "watch", *args, f"--kubeconfig={cluster.kubeconfig}", "-n", ns],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_watch_prints_every_phase_once_in_order_and_exits_with_the_run_s_status(
+    cluster: Cluster, ns: str
+) -> None:
+    """The phases are written back to back once the watch has listed the run: a command
+    that read the run every few seconds would miss the ones in between."""
+    bare_run(cluster, ns, "w-1")
+    proc = watching(cluster, ns, "w-1")
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the listed state: the watch starts from its version
+        assert first.split()[1:3] == [f"{ns}/w-1", "Pending"], first + proc.stderr.read()
+        for phase in ("Queued", "Running", "Failed"):
+            set_status(cluster, ns, "w-1", phase=phase, progress="0/1")
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    phases = [line.split()[2] for line in [first, *rest.splitlines()]]
+    assert phases == ["Pending", "Queued", "Running", "Failed"], rest + err
+    assert proc.returncode == 1  # Failed: the local run's status
+
+
+def test_watch_selection_ends_when_every_selected_run_finished(cluster: Cluster, ns: str) -> None:
+    bare_run(cluster, ns, "s-1", "sel")
+    bare_run(cluster, ns, "s-2", "sel")
+    bare_run(cluster, ns, "other", "else")
+    set_status(cluster, ns, "other", phase="Running")
+    proc = watching(cluster, ns, "--pipeline", "sel")
+    try:
+        assert proc.stdout is not None
+        listed = [proc.stdout.readline(), proc.stdout.readline()]
+        set_status(cluster, ns, "s-1", phase="Succeeded")
+        set_status(cluster, ns, "s-2", phase="Running")
+        set_status(cluster, ns, "s-2", phase="Cancelled")
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    seen = [line.split()[1:3] for line in [*listed, *rest.splitlines()]]
+    assert sorted(seen[:2]) == [[f"{ns}/s-1", "Pending"], [f"{ns}/s-2", "Pending"]], err
+    assert seen[2:] == [
+        [f"{ns}/s-1", "Succeeded"],
+        [f"{ns}/s-2", "Running"],
+        [f"{ns}/s-2", "Cancelled"],
+    ], rest + err
+    assert proc.returncode == 3  # one was Cancelled
+
+
+def test_a_watch_from_an_expired_version_lists_again(cluster: Cluster, ns: str) -> None:
+    """410 Gone (a resourceVersion older than the server keeps) is answered by a new list."""
+    from runwright.cli.plugin import follow
+    from runwright.cli.plugin.client import Cluster as PluginCluster
+    from runwright.cli.plugin.client import Target
+
+    bare_run(cluster, ns, "old-1")
+
+    async def first_change() -> follow.Change:
+        target = Target(str(cluster.kubeconfig), None, ns, False)
+        async with await PluginCluster.connect(target) as plugin_cluster:
+            stream = follow.changes(plugin_cluster, version="1")
+            try:
+                return await anext(stream)
+            finally:
+                await stream.aclose()
+
+    change = asyncio.run(first_change())
+    assert change.relisted
+    assert [b["metadata"]["name"] for b in change.runs] == ["old-1"]
+
+
+def test_list_first_page_is_the_full_order_s_first_rows(cluster: Cluster, ns: str) -> None:
+    """The Table path (ages as bounds, then GETs) gives exactly the rows and order of a
+    full read, for the default sort, its reverse, phase and a filter the Table cannot
+    check (--by)."""
+    for i in range(12):
+        bare_run(cluster, ns, f"r-{i:02d}", f"p{i % 3}")
+        set_status(
+            cluster,
+            ns,
+            f"r-{i:02d}",
+            phase=("Failed", "Succeeded", "Running")[i % 3],
+            startedAt=f"2026-11-{20 + i % 5:02d}T{i:02d}:00:00Z",
+        )
+    cases = [
+        [],
+        ["--reverse"],
+        ["--sort", "phase"],
+        ["--sort", "pipeline", "--phase", "Failed"],
+        ["--by", "Manual"],
+    ]
+    for case in cases:
+        page = plugin(cluster.kubeconfig, ns, "list", "--limit", "5", "-o", "name", *case)
+        every = plugin(cluster.kubeconfig, ns, "list", "--limit", "0", "-o", "name", *case)
+        assert page.ok and every.ok, page.stderr + every.stderr
+        assert page.stdout.splitlines() == every.stdout.splitlines()[:5], case
+        assert len(page.stdout.splitlines()) == min(5, len(every.stdout.splitlines()))

@@ -116,7 +116,12 @@ def register(subparsers: Any) -> None:
         "run", nargs="?", metavar="RUN", help="one run (else select runs with the filters)"
     )
     listing.add_filters(p)
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="on a terminal, seconds between redraws (durations tick); changes show at once",
+    )
 
     p = add("retry", "actions", "retry runs in place (spec.retry)")
     _bulk(p)

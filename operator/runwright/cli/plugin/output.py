@@ -22,10 +22,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from runwright.api.common import format_time
-from runwright.api.trigger import RunPhase
 from runwright.cli.plugin.rows import RunRow
-from runwright.cli.progress import RUN_STYLE, last_line
 from runwright.engine.durations import human
 
 
@@ -68,11 +65,27 @@ def console(stream: TextIO) -> Console:
 
 def phase_text(phase: str) -> Text:
     """A run phase in its colour (shown only on a terminal)."""
-    try:
-        style = RUN_STYLE[RunPhase(phase)]
-    except ValueError:
-        style = ""
-    return Text(phase, style=style)
+    from runwright.cli.progress import RUN_STYLE  # the API models: not for every `list`
+
+    return Text(phase, style=RUN_STYLE.get(phase, ""))  # type: ignore[call-overload]
+
+
+def phase_cell(phase: str, colour: bool) -> Text | str:
+    """A phase cell: coloured on a terminal, plain text elsewhere (where no colour is
+    shown, the run-phase colours and the API models they are keyed by are not loaded)."""
+    return phase_text(phase) if colour else phase
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 UTC with a Z, as Kubernetes writes times (runwright.api.common's, whose
+    module would load pydantic and every model)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def last_line(message: str) -> str:
+    """The last non-empty line of a message (cli/progress.py's, without its imports)."""
+    lines = [line for line in message.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def number(value: float | None) -> str:
@@ -96,8 +109,11 @@ def duration(row: RunRow, now: datetime) -> str:
     return ""
 
 
-def table(rows: Sequence[RunRow], now: datetime, *, wide: bool, namespaces: bool) -> Table:
-    """The runs as kubectl would print them (no borders, upper-case headers)."""
+def table(
+    rows: Sequence[RunRow], now: datetime, *, wide: bool, namespaces: bool, colour: bool = True
+) -> Table:
+    """The runs as kubectl would print them (no borders, upper-case headers); phases in
+    colour unless `colour` is False (for a pipe or a file, which shows none)."""
     grid = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
     columns = ["NAME", "PIPELINE", "PHASE", "REASON", "PROGRESS", "TRIGGER", "BY"]
     columns += ["STARTED", "DURATION", "ITEMS", "COST"]
@@ -115,7 +131,7 @@ def table(rows: Sequence[RunRow], now: datetime, *, wide: bool, namespaces: bool
         cells: list[RenderableType] = [
             name,
             row.pipeline,
-            phase_text(row.phase),
+            phase_cell(row.phase, colour),
             row.reason,
             row.progress,
             row.trigger,
@@ -227,7 +243,9 @@ def print_rows(
     if fmt in (Format.TABLE, Format.WIDE):
         out = console(stream)
         if rows:
-            out.print(table(rows, now, wide=fmt == Format.WIDE, namespaces=namespaces))
+            wide = fmt == Format.WIDE
+            colour = out.color_system is not None
+            out.print(table(rows, now, wide=wide, namespaces=namespaces, colour=colour))
         else:
             out.print("No runs found.")
         out.print(Text(footer(rows, archived_counts), style="dim"))

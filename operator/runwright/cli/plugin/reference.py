@@ -61,7 +61,13 @@ STARTED (age), DURATION, ITEMS (status.metrics.itemsProcessed), COST; `-A` adds
 NAMESPACE, `-o wide` adds TOKENS, FAILED BLOCK and the message's last line. A
 footer counts the rows by phase (and, with `--archived`, what the archive holds for
 the same filters). Phase, pipeline, trigger and `-l` go to the API server as a label
-selector; the cluster is read in pages of 500 (`limit`/`continue`). `--archived`
+selector. Sorted by start time (the default, either direction), phase or pipeline,
+the first `--limit` rows come from the API server's Table of the runs (the name and
+the printer columns, about 130 bytes a run: the start time there is an age such as
+`6d22h`, a bound the rows are ordered by) and a GET of each run shown, until no
+other run can come before the last one shown. `--sort duration|items|cost`,
+`--limit 0`, and filters that match few runs read every run in full instead, in
+pages of 500 (`limit`/`continue`): about 3 KB a run to transfer and parse. `--archived`
 adds the archive's first keyset page in the same order, each row marked
 `(archived)`; a run in both is shown once, from the cluster. `-o csv` writes the
 columns of `export`.""",
@@ -88,9 +94,13 @@ is printed, each line prefixed `[block/attempt]`, live pods' lines interleaved i
 time order. `--since` applies to pods only (the archive keeps no line times).""",
     "watch": """\
 The live table of `runwright run` for one run (blocks, phases, attempts,
-durations), or the runs table for a selection, redrawn in place on a terminal (a
-line per phase change elsewhere) every `--interval` seconds until every run has
-finished. Exit status then: 0 all Succeeded, 1 one Failed, 3 one Cancelled.""",
+durations), or the runs table for a selection, until every run has finished. The
+runs come from a Kubernetes watch (a list, then every change from its
+resourceVersion; resumed when the server ends it, listed again when that version
+has expired), so every phase a run goes through is shown once, in order, as soon as
+the API server has it. On a terminal the table is redrawn in place on each change
+and every `--interval` seconds (running durations tick); elsewhere a line is printed
+per phase change. Exit status then: 0 all Succeeded, 1 one Failed, 3 one Cancelled.""",
     "retry": """\
 An in-place retry (API.md): a merge patch of `spec.retry` with a new `id` (one more
 than any before), `mode: Incomplete`, or `FromBlock` with `--from BLOCK`;
