@@ -312,20 +312,26 @@ def test_kopf_gets_no_diff_base_to_copy() -> None:
     assert store.fetch(body=body) is None
 
 
+def resyncing(now: list[datetime], period: float | None) -> tuple[RunController, FakeExecutor]:
+    """A controller on a clock the test moves, with the given --resync-period."""
+    executor = FakeExecutor()
+    controller = RunController(
+        FakeKube(),  # type: ignore[arg-type]
+        executor,
+        OperatorConfig(resync_period=period, status_delay=0),
+        clock=lambda: now[0],
+    )
+    controller.pipeline_event("ADDED", pipeline_body())
+    return controller, executor
+
+
 async def test_an_unfinished_run_never_sleeps_past_its_resync_and_a_repair_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A lost wake must not leave a run Running forever: the resync reconciles it, and
     says an event was missed (the only way to learn of such a bug in the field)."""
     now = [T0]
-    kube, executor = FakeKube(), FakeExecutor()
-    controller = RunController(
-        kube,  # type: ignore[arg-type]
-        executor,
-        OperatorConfig(resync_period=60.0, status_delay=0),
-        clock=lambda: now[0],
-    )
-    controller.pipeline_event("ADDED", pipeline_body())
+    controller, executor = resyncing(now, 60.0)
     add_run(controller, "r1", T0)
     # Running, nothing timed: it would sleep until an event, and sleeps 60 s at most.
     assert await controller._reconcile_key(("ns", "r1")) == T0 + timedelta(seconds=60)
@@ -343,14 +349,7 @@ async def test_an_event_woken_reconcile_is_no_repair_and_the_resync_can_be_off(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     now = [T0]
-    kube, executor = FakeKube(), FakeExecutor()
-    controller = RunController(
-        kube,  # type: ignore[arg-type]
-        executor,
-        OperatorConfig(resync_period=60.0, status_delay=0),
-        clock=lambda: now[0],
-    )
-    controller.pipeline_event("ADDED", pipeline_body())
+    controller, executor = resyncing(now, 60.0)
     add_run(controller, "r1", T0)
     await controller._reconcile_key(("ns", "r1"))
     executor.finish("r1", "a")
@@ -358,12 +357,6 @@ async def test_an_event_woken_reconcile_is_no_repair_and_the_resync_can_be_off(
     await controller._reconcile_key(("ns", "r1"))
     assert controller.states[("ns", "r1")].phase == "Succeeded"
     assert "periodic resync" not in caplog.text
-    off = RunController(
-        kube,  # type: ignore[arg-type]
-        executor,
-        OperatorConfig(resync_period=None, status_delay=0),
-        clock=lambda: now[0],
-    )
-    off.pipeline_event("ADDED", pipeline_body())
+    off, _ = resyncing(now, None)
     add_run(off, "r2", T0)
     assert await off._reconcile_key(("ns", "r2")) is None
