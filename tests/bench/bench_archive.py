@@ -176,6 +176,7 @@ def fill_sqlite(path: Path, count: int) -> None:
     for _, _, sql in saved:
         connection.execute(sql)
     connection.execute("INSERT INTO runs_fts(runs_fts) VALUES ('rebuild')")
+    connection.execute("PRAGMA analysis_limit = 1000")  # as the migration does
     connection.execute("ANALYZE")
     connection.close()
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -33,7 +34,8 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text as sql_text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from runwright.archive.records import AttemptRecord, EventRecord, LogRecord, RunRecord, parse_time
 from runwright.archive.schema import SEARCH_TABLE, Attempt, Event, Log, Run
@@ -131,7 +133,7 @@ def _namespaces(where: RunFilter) -> list[str] | None:
     return None if where.namespaces is None else sorted(set(where.namespaces))
 
 
-def _conditions(where: RunFilter, dialect: str) -> list[ColumnElement[bool]]:
+def _conditions(where: RunFilter, fts: bool) -> list[ColumnElement[bool]]:
     """Every condition of `where` except the namespaces (see `_namespace_parts`)."""
     conditions: list[ColumnElement[bool]] = []
     if where.pipeline:
@@ -147,19 +149,20 @@ def _conditions(where: RunFilter, dialect: str) -> list[ColumnElement[bool]]:
     if where.started_before:
         conditions.append(Run.started_at < where.started_before)
     if where.text:
-        conditions.append(_text_condition(where.text, dialect))
+        conditions.append(_text_condition(where.text, fts))
     return conditions
 
 
-def _text_condition(text: str, dialect: str) -> ColumnElement[bool]:
+def _text_condition(text: str, fts: bool) -> ColumnElement[bool]:
     """A case-insensitive substring of the run's name, its message or its block names.
 
     SQLite: a phrase query on the FTS5 trigram table `runs_fts` (a phrase of
     trigrams is exactly a substring, inside one column). PostgreSQL: ILIKE,
     which the planner answers from the pg_trgm GIN indexes when the migration
-    could create them. Text under three characters has no trigram: LIKE.
+    could create them. Text under three characters has no trigram: LIKE; so
+    does an SQLite archive a newer reader finds not yet migrated (`fts` False).
     """
-    if dialect == "sqlite" and len(text) >= MIN_INDEXED_TEXT:
+    if fts and len(text) >= MIN_INDEXED_TEXT:
         phrase = '"' + text.replace('"', '""') + '"'
         matches = (
             select(literal_column("rowid", Integer))
@@ -174,6 +177,30 @@ def _text_condition(text: str, dialect: str) -> ColumnElement[bool]:
         | Run.message.ilike(pattern, escape="\\")
         | Run.block_names.ilike(pattern, escape="\\")
     )
+
+
+@contextlib.asynccontextmanager
+async def _reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads. On PostgreSQL in autocommit: each statement is its own
+    snapshot and no BEGIN/ROLLBACK round trips are paid, which on a busy host are most of a
+    first page's time (the plans themselves take milliseconds)."""
+    async with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
+
+
+async def _has_fts(connection: AsyncConnection, where: RunFilter) -> bool:
+    """True when the text filter can use SQLite's FTS table (absent before revision 0002:
+    readers never migrate, so a newer CLI may read an archive its operator has not
+    upgraded yet)."""
+    if not where.text or connection.dialect.name != "sqlite":
+        return False
+    found = await connection.scalar(
+        sql_text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = :name"),
+        {"name": SEARCH_TABLE},
+    )
+    return bool(found)
 
 
 def _namespace_parts(where: RunFilter) -> list[ColumnElement[bool] | None]:
@@ -244,23 +271,21 @@ async def list_runs(
     after = _Cursor.decode(cursor, sort) if cursor else None
     column = _SORT_COLUMNS[sort.key]
     rows: list[ArchivedRun] = []
-    async with engine.connect() as connection:
-        dialect = connection.dialect.name
+    async with _reading(engine) as connection:
+        fts = await _has_fts(connection, where)
         if after is None or after.value is not None:
             keyed = [column.is_not(None)]
             if after is not None:
                 bound = tuple_(column, Run.uid)
                 mark = tuple_(_literal(column, after.value), _literal(Run.uid, after.uid))
                 keyed.append(bound < mark if sort.descending else bound > mark)
-            statement = _page(where, dialect, keyed, column, sort.descending, limit + 1)
+            statement = _page(where, fts, keyed, column, sort.descending, limit + 1)
             rows = [_run(r) for r in await connection.execute(statement)]
         if len(rows) <= limit and sort.key not in _NOT_NULL:
             unkeyed = [column.is_(None)]
             if after is not None and after.value is None:
                 unkeyed.append(Run.uid < after.uid if sort.descending else Run.uid > after.uid)
-            statement = _page(
-                where, dialect, unkeyed, column, sort.descending, limit + 1 - len(rows)
-            )
+            statement = _page(where, fts, unkeyed, column, sort.descending, limit + 1 - len(rows))
             rows.extend(_run(r) for r in await connection.execute(statement))
     if len(rows) <= limit:
         return Page(runs=rows, next_cursor=None)
@@ -273,7 +298,7 @@ async def list_runs(
 
 def _page(
     where: RunFilter,
-    dialect: str,
+    fts: bool,
     extra: list[ColumnElement[bool]],
     column: Any,
     descending: bool,
@@ -287,7 +312,7 @@ def _page(
     parts x size index entries and `size` row reads, not a sort of every run
     of the allowed namespaces.
     """
-    conditions = _conditions(where, dialect) + extra
+    conditions = _conditions(where, fts) + extra
     parts = [
         _ordered(
             select(Run.uid, column.label("sort_key")).where(
@@ -324,9 +349,10 @@ async def explain_runs(
     where = where or RunFilter()
     sort = sort or Sort()
     column = _SORT_COLUMNS[sort.key]
-    async with engine.connect() as connection:
+    async with _reading(engine) as connection:
         dialect = connection.dialect.name
-        statement = _page(where, dialect, [column.is_not(None)], column, sort.descending, 51)
+        fts = await _has_fts(connection, where)
+        statement = _page(where, fts, [column.is_not(None)], column, sort.descending, 51)
         compiled = statement.compile(
             dialect=connection.dialect, compile_kwargs={"literal_binds": True}
         )
@@ -348,8 +374,8 @@ async def count_by_phase(engine: AsyncEngine, where: RunFilter | None = None) ->
     """How many runs of each phase match `where` (phases with none are absent)."""
     where = where or RunFilter()
     namespaces = _namespaces(where)
-    async with engine.connect() as connection:
-        conditions = _conditions(where, connection.dialect.name)
+    async with _reading(engine) as connection:
+        conditions = _conditions(where, await _has_fts(connection, where))
         if namespaces is not None:
             conditions.append(Run.namespace.in_(namespaces) if namespaces else false())
         statement = select(Run.phase, func.count()).where(*conditions).group_by(Run.phase)
@@ -358,7 +384,7 @@ async def count_by_phase(engine: AsyncEngine, where: RunFilter | None = None) ->
 
 async def get_run(engine: AsyncEngine, uid: str, *, logs: bool = True) -> RunDetail | None:
     """One run with every attempt (by block, attempt), its Events (by time) and logs."""
-    async with engine.connect() as connection:
+    async with _reading(engine) as connection:
         found = (await connection.execute(select(*_RUN_COLUMNS).where(Run.uid == uid))).first()
         if found is None:
             return None
