@@ -16,7 +16,7 @@ import pytest
 from alembic import command
 from sqlalchemy import Connection, delete, text
 
-from runwright.archive import Archive, RunFilter, Sort, SortKey, create_engine, migrate
+from runwright.archive import Archive, RunFilter, Sort, SortKey, create_engine, migrate, search
 from runwright.archive.migrate import alembic_config, current_revision, head_revision
 from runwright.archive.query import explain_runs
 from runwright.archive.schema import TRIGRAM_INDEXES, Run
@@ -191,3 +191,21 @@ async def test_without_pg_trgm_the_migration_warns_and_search_still_works(
         assert await matching(archive, "d_chu") == ["s2"]
     finally:
         await archive.close()
+
+
+async def test_common_text_reads_along_the_sort_index_with_the_same_results(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite uses FTS only for rare text; common text (here: at least 2 runs) is read
+    along the sort index with LIKE. Both paths return the same runs."""
+    for body in RUNS:
+        await archive.record_run(body)
+    texts = ("extract", "embed", "oomkilled", "d_chu", "nothing-matches")
+    expected = {text: await matching(archive, text) for text in texts}
+    monkeypatch.setattr(search, "FTS_SELECTIVE", 2)
+    assert {text: await matching(archive, text) for text in texts} == expected
+    if archive.engine.dialect.name == "sqlite":
+        common = await explain_runs(archive.engine, RunFilter(text="extract"), Sort())
+        assert "runs_fts" not in common and "ix_runs_started_at_uid" in common, common
+        rare = await explain_runs(archive.engine, RunFilter(text="oomkilled"), Sort())
+        assert "VIRTUAL TABLE INDEX" in rare, rare

@@ -23,22 +23,19 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     false,
     func,
     literal,
-    literal_column,
     select,
-    table,
     tuple_,
     union_all,
 )
-from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from runwright.archive import search
 from runwright.archive.records import AttemptRecord, EventRecord, LogRecord, RunRecord, parse_time
-from runwright.archive.schema import SEARCH_TABLE, Attempt, Event, Log, Run
+from runwright.archive.schema import Attempt, Event, Log, Run
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -124,9 +121,6 @@ class InvalidCursor(ValueError):
 #: Up to this many allowed namespaces, a list is one index range per namespace,
 #: merged; beyond, one range over all runs filtered by namespace.
 MERGE_NAMESPACES = 64
-#: Text shorter than a trigram cannot use the search index: LIKE scans instead.
-MIN_INDEXED_TEXT = 3
-_RUNS_ROWID = literal_column("runs.rowid", Integer)
 
 
 def _namespaces(where: RunFilter) -> list[str] | None:
@@ -149,34 +143,8 @@ def _conditions(where: RunFilter, fts: bool) -> list[ColumnElement[bool]]:
     if where.started_before:
         conditions.append(Run.started_at < where.started_before)
     if where.text:
-        conditions.append(_text_condition(where.text, fts))
+        conditions.append(search.text_condition(where.text, fts))
     return conditions
-
-
-def _text_condition(text: str, fts: bool) -> ColumnElement[bool]:
-    """A case-insensitive substring of the run's name, its message or its block names.
-
-    SQLite: a phrase query on the FTS5 trigram table `runs_fts` (a phrase of
-    trigrams is exactly a substring, inside one column). PostgreSQL: ILIKE,
-    which the planner answers from the pg_trgm GIN indexes when the migration
-    could create them. Text under three characters has no trigram: LIKE; so
-    does an SQLite archive a newer reader finds not yet migrated (`fts` False).
-    """
-    if fts and len(text) >= MIN_INDEXED_TEXT:
-        phrase = '"' + text.replace('"', '""') + '"'
-        matches = (
-            select(literal_column("rowid", Integer))
-            .select_from(table(SEARCH_TABLE))
-            .where(literal_column(SEARCH_TABLE).op("MATCH")(phrase))
-        )
-        return _RUNS_ROWID.in_(matches)
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    return (
-        Run.name.ilike(pattern, escape="\\")
-        | Run.message.ilike(pattern, escape="\\")
-        | Run.block_names.ilike(pattern, escape="\\")
-    )
 
 
 @contextlib.asynccontextmanager
@@ -188,19 +156,6 @@ async def _reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         if connection.dialect.name != "sqlite":
             await connection.execution_options(isolation_level="AUTOCOMMIT")
         yield connection
-
-
-async def _has_fts(connection: AsyncConnection, where: RunFilter) -> bool:
-    """True when the text filter can use SQLite's FTS table (absent before revision 0002:
-    readers never migrate, so a newer CLI may read an archive its operator has not
-    upgraded yet)."""
-    if not where.text or connection.dialect.name != "sqlite":
-        return False
-    found = await connection.scalar(
-        sql_text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = :name"),
-        {"name": SEARCH_TABLE},
-    )
-    return bool(found)
 
 
 def _namespace_parts(where: RunFilter) -> list[ColumnElement[bool] | None]:
@@ -272,7 +227,7 @@ async def list_runs(
     column = _SORT_COLUMNS[sort.key]
     rows: list[ArchivedRun] = []
     async with _reading(engine) as connection:
-        fts = await _has_fts(connection, where)
+        fts = await search.fts_for_page(connection, where.text)
         if after is None or after.value is not None:
             keyed = [column.is_not(None)]
             if after is not None:
@@ -351,7 +306,7 @@ async def explain_runs(
     column = _SORT_COLUMNS[sort.key]
     async with _reading(engine) as connection:
         dialect = connection.dialect.name
-        fts = await _has_fts(connection, where)
+        fts = await search.fts_for_page(connection, where.text)
         statement = _page(where, fts, [column.is_not(None)], column, sort.descending, 51)
         compiled = statement.compile(
             dialect=connection.dialect, compile_kwargs={"literal_binds": True}
@@ -375,7 +330,7 @@ async def count_by_phase(engine: AsyncEngine, where: RunFilter | None = None) ->
     where = where or RunFilter()
     namespaces = _namespaces(where)
     async with _reading(engine) as connection:
-        conditions = _conditions(where, await _has_fts(connection, where))
+        conditions = _conditions(where, await search.has_fts(connection, where.text))
         if namespaces is not None:
             conditions.append(Run.namespace.in_(namespaces) if namespaces else false())
         statement = select(Run.phase, func.count()).where(*conditions).group_by(Run.phase)
