@@ -129,7 +129,7 @@ async def test_sqlite_plans_use_the_indexes(tmp_path: Path) -> None:
             (
                 RunFilter(namespaces=["data", "ml"], started_since=T0),
                 Sort(SortKey.DURATION),
-                "ix_runs_namespace_started_at_duration_seconds_uid",
+                "ix_runs_namespace_duration_seconds_uid_started_at",
             ),
             (RunFilter(namespaces=["ml"]), Sort(SortKey.COST), "ix_runs_namespace_cost_uid"),
             (RunFilter(), Sort(SortKey.COMPLETED), "ix_runs_completed_at_uid"),

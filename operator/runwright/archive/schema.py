@@ -120,13 +120,13 @@ class Run(Base):
         # The same sorts inside one namespace: a list over the allowed namespaces is
         # one short range per namespace, merged (see runwright.archive.query).
         Index(None, "namespace", "completed_at", "uid"),
-        Index(None, "namespace", "duration_seconds", "uid"),
+        # Covering for the duration sort of a time range: started_at is checked on
+        # the index entries, read in (duration, uid) order.
+        Index(None, "namespace", "duration_seconds", "uid", "started_at"),
         Index(None, "namespace", "items_processed", "uid"),
         Index(None, "namespace", "cost", "uid"),
         # The phase sort per namespace; counts by phase read it alone.
         Index(None, "namespace", "phase", "uid"),
-        # Covering: a time range sorted by duration is sorted on index entries.
-        Index(None, "namespace", "started_at", "duration_seconds", "uid"),
     )
 
 

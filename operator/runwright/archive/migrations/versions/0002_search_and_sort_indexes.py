@@ -5,7 +5,10 @@
   per-namespace merge), for every sort; (namespace, phase) becomes
   (namespace, phase, uid), which serves counts by phase as before.
 - A covering index for "these namespaces, started in a time range, longest
-  first": the duration sort is done on index entries, not table rows.
+  first": (namespace, duration_seconds, uid, started_at) is read in duration
+  order and the time range is checked on its entries, never on table rows
+  (SQLite's planner prefers an ordered index; without started_at in it each
+  candidate cost a table read: 271 ms at 1,000,000 runs).
 - Text search: SQLite gets an FTS5 trigram table over name, message and
   block_names (external content: the `runs` rows themselves), kept in sync by
   triggers; PostgreSQL gets pg_trgm GIN indexes on the same three columns. When
@@ -34,11 +37,12 @@ log = logging.getLogger("runwright.archive.migrations")
 
 SORT_INDEXES = (
     ("namespace", "completed_at", "uid"),
-    ("namespace", "duration_seconds", "uid"),
+    # Covering: the duration sort carries started_at, so "started since T, longest first"
+    # is read in duration order from index entries alone.
+    ("namespace", "duration_seconds", "uid", "started_at"),
     ("namespace", "items_processed", "uid"),
     ("namespace", "cost", "uid"),
     ("namespace", "phase", "uid"),
-    ("namespace", "started_at", "duration_seconds", "uid"),
 )
 #: The columns text search reads (the query layer's definition of "text").
 TEXT_COLUMNS = ("name", "message", "block_names")
