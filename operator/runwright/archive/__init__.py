@@ -16,6 +16,7 @@ from runwright.archive.query import (
     Sort,
     SortKey,
     count_by_phase,
+    explain_runs,
     get_run,
     list_runs,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "count_by_phase",
     "create_engine",
     "event_records",
+    "explain_runs",
     "get_run",
     "head_revision",
     "list_runs",

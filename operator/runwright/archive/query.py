@@ -12,17 +12,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, literal, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    false,
+    func,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from runwright.archive import search
 from runwright.archive.records import AttemptRecord, EventRecord, LogRecord, RunRecord, parse_time
 from runwright.archive.schema import Attempt, Event, Log, Run
 
@@ -107,11 +118,18 @@ class InvalidCursor(ValueError):
     """The cursor is malformed or belongs to another sort: start again from the first page."""
 
 
-def _conditions(where: RunFilter) -> list[ColumnElement[bool]]:
+#: Up to this many allowed namespaces, a list is one index range per namespace,
+#: merged; beyond, one range over all runs filtered by namespace.
+MERGE_NAMESPACES = 64
+
+
+def _namespaces(where: RunFilter) -> list[str] | None:
+    return None if where.namespaces is None else sorted(set(where.namespaces))
+
+
+def _conditions(where: RunFilter, fts: bool) -> list[ColumnElement[bool]]:
+    """Every condition of `where` except the namespaces (see `_namespace_parts`)."""
     conditions: list[ColumnElement[bool]] = []
-    if where.namespaces is not None:
-        namespaces = list(where.namespaces)
-        conditions.append(Run.namespace.in_(namespaces) if namespaces else false())
     if where.pipeline:
         conditions.append(Run.pipeline == where.pipeline)
     if where.trigger:
@@ -125,14 +143,29 @@ def _conditions(where: RunFilter) -> list[ColumnElement[bool]]:
     if where.started_before:
         conditions.append(Run.started_at < where.started_before)
     if where.text:
-        escaped = where.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        conditions.append(
-            Run.name.ilike(pattern, escape="\\")
-            | Run.message.ilike(pattern, escape="\\")
-            | Run.block_names.ilike(pattern, escape="\\")
-        )
+        conditions.append(search.text_condition(where.text, fts))
     return conditions
+
+
+@contextlib.asynccontextmanager
+async def _reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads. On PostgreSQL in autocommit: each statement is its own
+    snapshot and no BEGIN/ROLLBACK round trips are paid, which on a busy host are most of a
+    first page's time (the plans themselves take milliseconds)."""
+    async with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
+
+
+def _namespace_parts(where: RunFilter) -> list[ColumnElement[bool] | None]:
+    """One namespace condition per part of a merged list (None: every namespace)."""
+    namespaces = _namespaces(where)
+    if namespaces is None:
+        return [None]
+    if len(namespaces) > MERGE_NAMESPACES:
+        return [Run.namespace.in_(namespaces)]
+    return [Run.namespace == namespace for namespace in namespaces]
 
 
 @dataclass(frozen=True)
@@ -192,27 +225,23 @@ async def list_runs(
     limit = max(1, min(limit, MAX_PAGE))
     after = _Cursor.decode(cursor, sort) if cursor else None
     column = _SORT_COLUMNS[sort.key]
-    conditions = _conditions(where)
-    base = select(*_RUN_COLUMNS).where(*conditions)
     rows: list[ArchivedRun] = []
-    async with engine.connect() as connection:
+    async with _reading(engine) as connection:
+        fts = await search.fts_for_page(connection, where.text)
         if after is None or after.value is not None:
-            keyed = base.where(column.is_not(None))
+            keyed = [column.is_not(None)]
             if after is not None:
                 bound = tuple_(column, Run.uid)
                 mark = tuple_(_literal(column, after.value), _literal(Run.uid, after.uid))
-                keyed = keyed.where(bound < mark if sort.descending else bound > mark)
-            keyed = _ordered(keyed, [column, Run.uid], sort.descending)
-            rows = [_run(r) for r in await connection.execute(keyed.limit(limit + 1))]
+                keyed.append(bound < mark if sort.descending else bound > mark)
+            statement = _page(where, fts, keyed, column, sort.descending, limit + 1)
+            rows = [_run(r) for r in await connection.execute(statement)]
         if len(rows) <= limit and sort.key not in _NOT_NULL:
-            unkeyed = base.where(column.is_(None))
+            unkeyed = [column.is_(None)]
             if after is not None and after.value is None:
-                unkeyed = unkeyed.where(
-                    Run.uid < after.uid if sort.descending else Run.uid > after.uid
-                )
-            unkeyed = _ordered(unkeyed, [Run.uid], sort.descending)
-            result = await connection.execute(unkeyed.limit(limit + 1 - len(rows)))
-            rows.extend(_run(r) for r in result)
+                unkeyed.append(Run.uid < after.uid if sort.descending else Run.uid > after.uid)
+            statement = _page(where, fts, unkeyed, column, sort.descending, limit + 1 - len(rows))
+            rows.extend(_run(r) for r in await connection.execute(statement))
     if len(rows) <= limit:
         return Page(runs=rows, next_cursor=None)
     last = rows[limit - 1]
@@ -220,6 +249,71 @@ async def list_runs(
     return Page(
         runs=rows[:limit], next_cursor=_Cursor(sort.key, sort.descending, value, last.uid).encode()
     )
+
+
+def _page(
+    where: RunFilter,
+    fts: bool,
+    extra: list[ColumnElement[bool]],
+    column: Any,
+    descending: bool,
+    size: int,
+) -> Select[Any]:
+    """The statement of up to `size` runs: keys first, whole rows only for the page.
+
+    Each part (one per allowed namespace) reads (sort key, uid) along its own
+    index range, at most `size` entries; the parts are merged and cut to
+    `size`; only then are the page's rows read by primary key. So a page costs
+    parts x size index entries and `size` row reads, not a sort of every run
+    of the allowed namespaces.
+    """
+    conditions = _conditions(where, fts) + extra
+    parts = [
+        _ordered(
+            select(Run.uid, column.label("sort_key")).where(
+                *conditions, *([] if namespace is None else [namespace])
+            ),
+            [column, Run.uid],
+            descending,
+        ).limit(size)
+        for namespace in _namespace_parts(where)
+    ]
+    if not parts:  # no allowed namespace
+        return select(*_RUN_COLUMNS).where(false())
+    if len(parts) == 1:
+        keys = parts[0].subquery("page_keys")
+    else:
+        merged = union_all(*(select(*part.subquery().c) for part in parts)).subquery("merged")
+        keys = (
+            _ordered(select(*merged.c), [merged.c.sort_key, merged.c.uid], descending)
+            .limit(size)
+            .subquery("page_keys")
+        )
+    return _ordered(
+        select(*_RUN_COLUMNS).join(keys, Run.uid == keys.c.uid),
+        [keys.c.sort_key, keys.c.uid],
+        descending,
+    )
+
+
+async def explain_runs(
+    engine: AsyncEngine, where: RunFilter | None = None, sort: Sort | None = None
+) -> str:
+    """The database's plan of the first page's statement (EXPLAIN QUERY PLAN on SQLite,
+    EXPLAIN on PostgreSQL), one line per step: which indexes a filter and sort use."""
+    where = where or RunFilter()
+    sort = sort or Sort()
+    column = _SORT_COLUMNS[sort.key]
+    async with _reading(engine) as connection:
+        dialect = connection.dialect.name
+        fts = await search.fts_for_page(connection, where.text)
+        statement = _page(where, fts, [column.is_not(None)], column, sort.descending, 51)
+        compiled = statement.compile(
+            dialect=connection.dialect, compile_kwargs={"literal_binds": True}
+        )
+        prefix = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN "
+        result = await connection.exec_driver_sql(prefix + str(compiled))
+        return "\n".join(str(row[-1]) for row in result)
 
 
 def _literal(column: Any, value: Any) -> Any:
@@ -233,15 +327,19 @@ def _ordered(statement: Select[Any], columns: list[Any], descending: bool) -> Se
 
 async def count_by_phase(engine: AsyncEngine, where: RunFilter | None = None) -> dict[str, int]:
     """How many runs of each phase match `where` (phases with none are absent)."""
-    conditions = _conditions(where or RunFilter())
-    statement = select(Run.phase, func.count()).where(*conditions).group_by(Run.phase)
-    async with engine.connect() as connection:
+    where = where or RunFilter()
+    namespaces = _namespaces(where)
+    async with _reading(engine) as connection:
+        conditions = _conditions(where, await search.has_fts(connection, where.text))
+        if namespaces is not None:
+            conditions.append(Run.namespace.in_(namespaces) if namespaces else false())
+        statement = select(Run.phase, func.count()).where(*conditions).group_by(Run.phase)
         return {phase: count for phase, count in await connection.execute(statement)}
 
 
 async def get_run(engine: AsyncEngine, uid: str, *, logs: bool = True) -> RunDetail | None:
     """One run with every attempt (by block, attempt), its Events (by time) and logs."""
-    async with engine.connect() as connection:
+    async with _reading(engine) as connection:
         found = (await connection.execute(select(*_RUN_COLUMNS).where(Run.uid == uid))).first()
         if found is None:
             return None

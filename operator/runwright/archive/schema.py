@@ -117,9 +117,33 @@ class Run(Base):
         Index(None, "phase", "started_at", "uid"),
         # Retention: finished runs of a phase older than a cutoff.
         Index(None, "phase", "completed_at", "uid"),
-        # Counts by phase of the allowed namespaces: read from the index alone.
-        Index(None, "namespace", "phase"),
+        # The same sorts inside one namespace: a list over the allowed namespaces is
+        # one short range per namespace, merged (see runwright.archive.query).
+        Index(None, "namespace", "completed_at", "uid"),
+        # Covering for the duration sort of a time range: started_at is checked on
+        # the index entries, read in (duration, uid) order.
+        Index(None, "namespace", "duration_seconds", "uid", "started_at"),
+        Index(None, "namespace", "items_processed", "uid"),
+        Index(None, "namespace", "cost", "uid"),
+        # The phase sort per namespace; counts by phase read it alone.
+        Index(None, "namespace", "phase", "uid"),
     )
+
+
+#: Text search objects the migrations create outside the models (backend-specific, and
+#: on PostgreSQL only when pg_trgm could be created): SQLite's FTS5 table (and the
+#: shadow tables FTS5 keeps beside it), PostgreSQL's trigram indexes.
+SEARCH_TABLE = "runs_fts"
+TRIGRAM_INDEXES = frozenset(f"ix_runs_{c}_trgm" for c in ("name", "message", "block_names"))
+
+
+def is_modelled(name: str | None, type_: str, _parent: Any = None) -> bool:
+    """Alembic's include_name hook: False for the text search objects above."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(SEARCH_TABLE)
+    return not (type_ == "index" and name in TRIGRAM_INDEXES)
 
 
 class Attempt(Base):

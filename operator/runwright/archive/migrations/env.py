@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from runwright.archive.schema import Base
+from runwright.archive.schema import Base, is_modelled
 
 connection = context.config.attributes["connection"]
 if connection is None:
@@ -12,6 +12,7 @@ if connection is None:
 context.configure(
     connection=connection,
     target_metadata=Base.metadata,
+    include_name=is_modelled,
     render_as_batch=connection.dialect.name == "sqlite",
     transaction_per_migration=False,
 )
