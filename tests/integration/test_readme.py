@@ -182,15 +182,18 @@ def test_make_demo_runs_the_examples_on_the_control_plane(cluster: Cluster) -> N
     done = bash(line, env, timeout=600)
     out = done.stdout
     assert done.returncode == 0, out[-4000:]
-    assert "[demo] every run ended as expected (4 runs)" in out, out[-4000:]
+    assert "[demo] every run ended as expected (5 runs)" in out, out[-4000:]
     # The table only: the archive's listing after it keeps earlier demos' runs too.
     table = out.split("$ kubectl get plr -n runwright-demo\n", 1)[1].split("\n$ ", 1)[0]
-    rows = re.findall(r"^(diamond-etl|conditional|flaky-retries)-\w+\s+(\S+)\s+(\w+)", table, re.M)
-    # Four runs, this demo's only: an earlier demo's runs were deleted first.
+    rows = re.findall(
+        r"^(diamond-etl|conditional|flaky-retries|fanout-files)-\w+\s+(\S+)\s+(\w+)", table, re.M
+    )
+    # Five runs, this demo's only: an earlier demo's runs were deleted first.
     assert sorted(rows) == [
         ("conditional", "conditional", "Succeeded"),
         ("conditional", "conditional", "Succeeded"),
         ("diamond-etl", "diamond-etl", "Succeeded"),
+        ("fanout-files", "fanout-files", "Succeeded"),
         ("flaky-retries", "flaky-retries", "Succeeded"),
     ], table
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from runwright.controller.archiver import (
     ARCHIVED,
+    ENDING_EVENT_WAIT,
     Archiver,
     ArchiveSettings,
     confirmed,
@@ -95,3 +99,44 @@ async def test_a_local_log_keeps_its_tail_and_says_it_was_cut(tmp_path: Any) -> 
     tail = await read("ns", "run", "load", 2, 8)
     assert tail == b"xthe end\n"  # cap + 1 bytes: the archive keeps 8 and marks it cut
     assert await read("ns", "run", "load", 3, 8) is None
+
+
+class EventsAppearing:
+    """`core.list_namespaced_event` answering each listing in turn (the last one repeats)."""
+
+    def __init__(self, *listings: list[str]) -> None:
+        self.listings = list(listings)
+        self.calls = 0
+
+    async def list_namespaced_event(self, namespace: str, field_selector: str) -> Any:
+        reasons = self.listings[min(self.calls, len(self.listings) - 1)]
+        self.calls += 1
+        items = [SimpleNamespace(to_dict=lambda r=r: {"reason": r}) for r in reasons]
+        return SimpleNamespace(items=items)
+
+
+def with_events(core: EventsAppearing) -> Archiver:
+    settings = ArchiveSettings(url="sqlite:///unused.db")
+    kube = SimpleNamespace(core=core)
+    return Archiver(settings, kube, file_logs(lambda *_: None), set())  # type: ignore[arg-type]
+
+
+async def test_a_finished_run_is_archived_with_its_ending_event_posted_after_its_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reconcile posts RunFailed just after the status that finished the run: the
+    archiver reads the Events again until it is there, and not forever."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("runwright.controller.archiver.asyncio.sleep", sleep)
+    core = EventsAppearing(["RunStarted"], ["RunStarted"], ["RunStarted", "RunFailed"])
+    events = await with_events(core)._final_events("ns", "uid-r")
+    assert [e["reason"] for e in events] == ["RunStarted", "RunFailed"]
+    assert core.calls == 3
+    never = EventsAppearing(["RunStarted"])
+    events = await with_events(never)._final_events("ns", "uid-r")
+    assert [e["reason"] for e in events] == ["RunStarted"]
+    assert sum(slept[2:]) >= ENDING_EVENT_WAIT  # gave up after the wait, with what exists

@@ -44,6 +44,7 @@ from runwright.archive import DEFAULT_LOG_CAP, Archive, RetentionPolicy, RunReco
 from runwright.archive.records import parse_time
 from runwright.engine.concurrency import RunKey
 from runwright.engine.naming import attempt_name
+from runwright.engine.reasons import EventReason
 from runwright.executors.job_manifest import CONTAINER
 from runwright.kube.client import MERGE_PATCH, Kube
 from runwright.metrics import METRICS
@@ -57,6 +58,10 @@ _ENDED = frozenset({"Succeeded", "Failed", "Cancelled"})
 _FINISHED = _ENDED
 #: Retry delays while the database (or the API server) fails: first, cap.
 BACKOFF = (0.5, 10.0)
+#: The Events that end a run; a finished run is archived once one of them is listed.
+ENDING = frozenset({EventReason.RUN_SUCCEEDED, EventReason.RUN_FAILED, EventReason.RUN_CANCELLED})
+#: The longest a finished run's archiving waits for its ending Event (seconds).
+ENDING_EVENT_WAIT = 5.0
 #: Seconds one pod log read may take before the attempt is archived without its log.
 LOG_TIMEOUT = 30.0
 
@@ -297,12 +302,31 @@ class Archiver:
                 METRICS.archive_writes_total.labels("log").inc()
             logged.add((attempt.block, attempt.attempt))
 
+    async def _final_events(self, namespace: str, uid: str) -> list[dict[str, Any]]:
+        """The finished run's Events, its ending one (RunFailed...) included.
+
+        The reconcile posts a run's last Events right after the status that finishes it,
+        and that status is what brought the run here: listed at once, the ending Event
+        is often not there yet. So the list is read again (0.2 s, doubling) until it
+        is, for at most ENDING_EVENT_WAIT seconds; a run that ended without one (or
+        whose Event post failed) is archived with what exists then.
+        """
+        delay, waited = 0.2, 0.0
+        while True:
+            answer = await self.kube.core.list_namespaced_event(
+                namespace, field_selector=f"involvedObject.uid={uid}"
+            )
+            events = [e.to_dict() for e in answer.items or ()]
+            if waited >= ENDING_EVENT_WAIT or any(e.get("reason") in ENDING for e in events):
+                return events
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, ENDING_EVENT_WAIT - waited) or delay
+
     async def _finish(self, archive: Archive, body: Mapping[str, Any], records: RunRecords) -> None:
         run = records.run
-        events = await self.kube.core.list_namespaced_event(
-            run.namespace, field_selector=f"involvedObject.uid={run.uid}"
-        )
-        await archive.record_events(run.uid, [e.to_dict() for e in events.items or ()])
+        events = await self._final_events(run.namespace, run.uid)
+        await archive.record_events(run.uid, events)
         METRICS.archive_writes_total.labels("events").inc()
         mark = marker(body)
         try:
