@@ -452,3 +452,44 @@ def test_the_pipelines_page_shows_next_fires_suspends_and_runs_a_trigger_now(
     assert run["spec"]["triggerRef"] == {"name": "nightly"}
     assert run["spec"]["variables"] == {"env": "staging", "region": "eu"}
     screenshot(page, "pipelines")
+
+
+def test_a_fan_out_block_shows_its_items_on_the_run_page(
+    page: Any, operator: Operator, servers: Servers, runs: Runs, ns: str
+) -> None:
+    """A forEach block has no attempt of its own: the page shows it as one bar and one
+    row that says what its items did, with no single log to open."""
+    runs.apply(
+        pipeline(
+            "fan",
+            [
+                block("list"),
+                block("each", "list", forEach={"items": '["a", "b", "c"]'}),
+                block("after", "each"),
+            ],
+        )
+    )
+    runs.start("fan-1", "fan")
+    runs.wait_finished("fan-1")
+    server = servers.local()
+    page.get(f"{server.url}/runs/{ns}/fan-1")
+    rows = wait_until(
+        "the attempts table with the fan-out's row",
+        lambda: (
+            (
+                found := page.execute_script(
+                    "return [...document.querySelectorAll('#attempts tbody tr')]"
+                    ".map(tr => [...tr.children].slice(0, 4).map(td => td.textContent))"
+                )
+            )
+            and any(r[0] == "each" for r in found)
+            and found
+        ),
+    )
+    assert ["each", "items", "Succeeded", "3 items: 3 succeeded"] in rows, rows
+    assert not page.find_elements(By.CSS_SELECTOR, 'button.show-log[data-block="each"]')
+    bars = page.execute_script(
+        "return [...document.querySelectorAll('#timeline rect.bar')].map(r => r.dataset.block)"
+    )
+    assert sorted(bars) == ["after", "each", "list"], bars
+    screenshot(page, "run-fan-out")

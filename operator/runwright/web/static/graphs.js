@@ -84,9 +84,10 @@ Graphs.timeline = function (box, attempts, now) {
       const s = Date.parse(a.startedAt), e = a.completedAt ? Date.parse(a.completedAt) : now;
       const bar = RW.svg("rect", {
         x: scale(s), y, width: Math.max(2, scale(e) - scale(s)), height: R - 6, rx: 3,
-        class: "bar phase-" + a.phase, "data-block": block, "data-attempt": a.attempt,
+        class: "bar phase-" + a.phase, "data-block": block, "data-attempt": a.fanout ? "" : a.attempt,
       });
-      bar.append(RW.svg("title", { text: `${block} attempt ${a.attempt}: ${a.phase}, ${RW.duration((e - s) / 1000)}` }));
+      const what = a.fanout ? `${a.reason || "items"}` : `attempt ${a.attempt}`;
+      bar.append(RW.svg("title", { text: `${block} ${what}: ${a.phase}, ${RW.duration((e - s) / 1000)}` }));
       svg.append(bar);
     }
   });

@@ -8,6 +8,12 @@ const view = { detail: null, log: null, logText: "", source: null };
 function attemptsOf(status) {
   const rows = [];
   for (const [block, b] of Object.entries(status.blocks || {})) {
+    if (b.items && !b.attempt) {
+      // A fan-out: one row for all its items (each item's pod has its own log).
+      rows.push({ block, attempt: null, fanout: true, phase: b.phase, reason: b.message || "", exitCode: null,
+        startedAt: b.startedAt, completedAt: b.completedAt });
+      continue;
+    }
     const list = (b.attempts && b.attempts.length) ? b.attempts : (b.attempt ? [b] : []);
     for (const a of list) {
       rows.push({ block, attempt: a.attempt, phase: a.phase || b.phase, reason: a.reason || "", exitCode: a.exitCode,
@@ -47,11 +53,11 @@ function overview(d) {
 function attemptsTable(rows) {
   const tbody = document.querySelector("#attempts tbody");
   tbody.replaceChildren(...rows.map((a) => {
-    const button = RW.el("button", { type: "button", class: "show-log", "data-block": a.block, "data-attempt": a.attempt }, "log");
-    button.addEventListener("click", () => openLog(a.block, a.attempt));
+    const button = a.fanout ? "" : RW.el("button", { type: "button", class: "show-log", "data-block": a.block, "data-attempt": a.attempt }, "log");
+    if (button) button.addEventListener("click", () => openLog(a.block, a.attempt));
     const s = a.startedAt ? Date.parse(a.startedAt) : null, e = a.completedAt ? Date.parse(a.completedAt) : null;
     return RW.el("tr", { "data-block": a.block, "data-attempt": a.attempt },
-      RW.el("td", {}, a.block), RW.el("td", {}, a.attempt), RW.el("td", {}, RW.phase(a.phase)), RW.el("td", {}, a.reason),
+      RW.el("td", {}, a.block), RW.el("td", {}, a.fanout ? "items" : a.attempt), RW.el("td", {}, RW.phase(a.phase)), RW.el("td", {}, a.reason),
       RW.el("td", {}, a.exitCode === undefined || a.exitCode === null ? "" : a.exitCode),
       RW.el("td", {}, RW.time(a.startedAt)), RW.el("td", {}, RW.time(a.completedAt)),
       RW.el("td", {}, s && e ? RW.duration((e - s) / 1000) : ""), RW.el("td", {}, button));
@@ -76,10 +82,11 @@ function clickable(rows) {
     openLog(block, attempt);
     document.getElementById("log-section").scrollIntoView({ block: "nearest" });
   };
-  document.querySelectorAll("#timeline rect.bar").forEach((bar) =>
-    bar.addEventListener("click", () => show(bar.dataset.block, Number(bar.dataset.attempt))));
+  document.querySelectorAll("#timeline rect.bar").forEach((bar) => {
+    if (bar.dataset.attempt) bar.addEventListener("click", () => show(bar.dataset.block, Number(bar.dataset.attempt)));
+  });
   document.querySelectorAll("#dag g.node").forEach((node) => {
-    const tries = rows.filter((a) => a.block === node.dataset.block).map((a) => a.attempt);
+    const tries = rows.filter((a) => a.block === node.dataset.block && !a.fanout).map((a) => a.attempt);
     if (tries.length) node.addEventListener("click", () => show(node.dataset.block, Math.max(...tries)));
   });
 }
