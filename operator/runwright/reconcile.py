@@ -240,6 +240,9 @@ class Reconciler:
         run = step.run
         await self._act(run, step.result)
         if self._hold_back(worker, step):
+            # The labels are not held back: users select runs by them (kubectl -l,
+            # `kubectl runwright --pipeline`), and a new run must match from the start.
+            await self._write_labels(worker, step)
             worker.events.extend(step.result.events)
             wake_times = [step.result.wake_at, worker.due, self.executor.recheck_at(run)]
             return min((t for t in wake_times if t is not None), default=None)
@@ -337,8 +340,9 @@ class Reconciler:
         worker.status, worker.dumped, worker.written_status = new, dump, new
         worker.due = None
 
-    async def _write_labels(self, worker: Worker, step: Step) -> None:
-        """The pipeline, trigger and phase labels, written only when one changes."""
+    @staticmethod
+    def _labels(worker: Worker, step: Step) -> tuple[dict[str, str], dict[str, Any]]:
+        """The pipeline, trigger and phase labels the run should carry, and spec defaults."""
         new = step.result.status
         desired = {labels.PIPELINE: step.spec.pipeline_ref.name}
         if step.spec.trigger_ref is not None:
@@ -352,6 +356,12 @@ class Reconciler:
         defaults: dict[str, Any] = {}
         if step.spec.rerun_of is not None and "triggeredBy" not in body_spec:
             defaults["triggeredBy"] = str(TriggeredBy.RERUN)
+        return desired, defaults
+
+    async def _write_labels(self, worker: Worker, step: Step) -> None:
+        """The pipeline, trigger and phase labels, written only when one changes."""
+        desired, defaults = self._labels(worker, step)
+        body_spec = worker.body.get("spec") or {}
         if defaults or any(worker.labels.get(k) != v for k, v in desired.items()):
             namespace, name = worker.key
             version = await self.store.patch_labels(namespace, name, desired, spec=defaults)
