@@ -12,6 +12,7 @@ import pytest
 
 from runwright import labels
 from runwright.controller.config import OperatorConfig
+from runwright.controller.resync import MAX_RATE, Resync
 from runwright.controller.runs import RunController, Worker
 from runwright.engine.plan import AttemptState, Observation, StartBlock
 from runwright.executors.contract import RunRef
@@ -360,3 +361,14 @@ async def test_an_event_woken_reconcile_is_no_repair_and_the_resync_can_be_off(
     off, _ = resyncing(now, None)
     add_run(off, "r2", T0)
     assert await off._reconcile_key(("ns", "r2")) is None
+
+
+def test_the_resync_period_stretches_with_a_backlog_so_it_stays_bounded() -> None:
+    """5,000 unfinished runs at 60 s would be 83 reconciles a second of no news."""
+    resync = Resync(60.0, lambda: T0)
+    assert resync.cap(("ns", "r"), None, False, unfinished=10) == T0 + timedelta(seconds=60)
+    late = T0 + timedelta(seconds=5000 / MAX_RATE)
+    assert resync.cap(("ns", "r"), None, False, unfinished=5000) == late
+    soon = T0 + timedelta(seconds=3)
+    assert resync.cap(("ns", "r"), soon, False, unfinished=5000) == soon  # the engine's own
+    assert resync.cap(("ns", "r"), None, True, unfinished=5000) is None  # finished: none

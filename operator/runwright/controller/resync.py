@@ -9,7 +9,9 @@ has one), and a resync that finds something to do says so loudly: it means an ev
 was missed, which is a bug to report, and the warning names the run and what moved.
 
 Cost: a resync of a run that changed nothing writes nothing and takes a few
-milliseconds; a one-block run lasting seconds never reaches its first one.
+milliseconds; a one-block run lasting seconds never reaches its first one. A large
+backlog (5,000 runs queued on pipelineRunLimit) would make that many resyncs a
+period, so the period stretches to keep them under MAX_RATE a second.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ log = logging.getLogger("runwright.resync")
 #: The default period: long enough to cost nothing on short runs, short enough that a
 #: run a lost event left behind moves on within a minute.
 DEFAULT_PERIOD = 60.0
+#: Resyncs a second at most, across all runs: the period grows with the unfinished runs.
+MAX_RATE = 20.0
 
 
 class Resync:
@@ -37,12 +41,19 @@ class Resync:
         self.clock = clock
         self.due: dict[RunKey, datetime] = {}
 
-    def cap(self, key: RunKey, wake_at: datetime | None, finished: bool) -> datetime | None:
-        """The wake time to sleep until: the engine's, or the resync's when sooner."""
+    def cap(
+        self, key: RunKey, wake_at: datetime | None, finished: bool, unfinished: int = 1
+    ) -> datetime | None:
+        """The wake time to sleep until: the engine's, or the resync's when sooner.
+
+        `unfinished` is how many runs are resynced: the period is at least that many
+        over MAX_RATE seconds, so a backlog does not turn the net into a hot loop.
+        """
         if finished or not self.period:
             self.due.pop(key, None)
             return wake_at
-        due = self.clock() + timedelta(seconds=self.period)
+        period = max(self.period, unfinished / MAX_RATE)
+        due = self.clock() + timedelta(seconds=period)
         if wake_at is not None and wake_at <= due:
             self.due.pop(key, None)
             return wake_at

@@ -329,7 +329,8 @@ class RunController:
             # Done: keep the row, drop the body (its frozen Pipeline and status).
             self.parked[key] = worker.own_versions
             del self.workers[key]
-        return self.resync.cap(key, wake_at, state is None or state.finished)
+        finished = state is None or state.finished
+        return self.resync.cap(key, wake_at, finished, len(self.workers))
 
     async def reconcile(self, worker: Worker, *, resync: bool = False) -> datetime | None:
         """Plan once and apply the result; returns when to be called again at the latest."""
