@@ -221,6 +221,12 @@ class Metrics:
             "event that should have woken the run was missed (see --resync-period).",
             registry=r,
         )
+        self.events_dropped_total = Counter(
+            "runwright_events_dropped_total",
+            "Events the operator dropped unposted because too many waited to be posted "
+            "(the API server refusing them, or --event-qps too low for the load).",
+            registry=r,
+        )
         self.kube_requests_total = Counter(
             "runwright_kube_requests_total",
             "Kubernetes API requests the operator made, by verb, resource and HTTP code.",

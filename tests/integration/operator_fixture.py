@@ -34,6 +34,10 @@ ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".cluster" / "operators"
 #: Default deadline for a run to reach a state (generous: a loaded 2-core CI machine).
 RUN_TIMEOUT = 90.0
+#: The longest a finished run's ending Event may follow its status (posted behind it).
+EVENT_TIMEOUT = 30.0
+#: The Event that says a run ended, by its phase.
+ENDING_EVENT = {"Succeeded": "RunSucceeded", "Failed": "RunFailed", "Cancelled": "RunCancelled"}
 IMAGE = "registry.invalid/block:1"
 
 
@@ -309,6 +313,27 @@ class Runs:
         return result
 
     def events(self, name: str) -> list[dict[str, Any]]:
+        """The run's Events; for a finished run, once its ending Event is there.
+
+        The operator posts Events behind its status writes (kube/eventsink.py), so a
+        test that saw the run finish may list its Events a moment before the last
+        ones are posted: the list is read again until the ending one is in it.
+        """
+        run = self.find(name)
+        ending = ENDING_EVENT.get(status(run or {}).get("phase", ""))
+        if ending is None:
+            return self._events(name)
+
+        def probe() -> list[dict[str, Any]] | None:
+            items = self._events(name)
+            return items if any(e["reason"] == ending for e in items) else None
+
+        result: list[dict[str, Any]] = self.cluster.wait_for(
+            f"event {ending} on {name}", probe, EVENT_TIMEOUT
+        )
+        return result
+
+    def _events(self, name: str) -> list[dict[str, Any]]:
         out = self.cluster.kubectl(
             "get",
             "events",
@@ -327,7 +352,7 @@ class Runs:
 
     def wait_event(self, name: str, reason: str, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
-            return next((e for e in self.events(name) if e["reason"] == reason), None)
+            return next((e for e in self._events(name) if e["reason"] == reason), None)
 
         result: dict[str, Any] = self.cluster.wait_for(f"event {reason} on {name}", probe, timeout)
         return result

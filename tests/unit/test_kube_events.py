@@ -142,7 +142,8 @@ async def test_events_of_one_reconcile_carry_strictly_increasing_times_in_plan_o
         Event.of("RunFailed", "block a failed", True),
         Event.of("BlockStarted", "b attempt 1 started", False),
     ]
-    await store.post_events(RUN, plan)  # posted concurrently; the clock does not move
+    await store.post_events(RUN, plan)  # handed over; the clock does not move
+    await kube.sink.idle()  # posted by the sink's senders, concurrently
     times = {body["reason"]: body["eventTime"] for _, _, body in calls(kube)}
     assert list(times) and sorted(times, key=times.__getitem__) == [
         "BlockFailed",

@@ -63,6 +63,7 @@ def test_every_metric_of_the_issue_is_defined_with_its_labels(metrics: m.Metrics
         "runwright_reconcile_errors": "counter",
         "runwright_reconcile_throttled": "counter",
         "runwright_resync_repairs": "counter",
+        "runwright_events_dropped": "counter",
         # issue 12: the run archive
         "runwright_archive_writes": "counter",
         "runwright_archive_errors": "counter",

@@ -204,6 +204,9 @@ class VersionedKube:
     ) -> str:
         return self._answer(plural)
 
+    def event_later(self, involved: Any, type_: str, reason: str, message: str) -> None:
+        pass
+
     async def event(self, involved: Any, type_: str, reason: str, message: str) -> None:
         pass
 

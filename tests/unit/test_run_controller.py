@@ -46,6 +46,11 @@ class FakeKube:
     ) -> None:
         self.events.append((involved["metadata"]["name"], reason))
 
+    def event_later(
+        self, involved: Mapping[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        self.events.append((involved["metadata"]["name"], reason))
+
     async def get(self, plural: str, ns: str, name: str) -> dict[str, Any] | None:
         return None
 

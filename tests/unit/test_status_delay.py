@@ -220,3 +220,38 @@ async def test_the_starts_of_one_step_are_sent_together() -> None:
     await reconcile(reconciler, Worker(key=("ns", "r"), body=body))
     assert sorted(blocks.starts) == ["r-a-1", "r-b-1"]
     assert blocks.most == 2
+
+
+async def test_a_run_made_with_its_labels_costs_one_label_write_with_its_one_status_write() -> None:
+    """A Trigger's run carries its pipeline and trigger labels from its create: while its
+    status waits, so does its phase label, and both go out together (issue 11: a
+    one-block run in 3 writes: its pod, its status, its labels)."""
+    body = run_body()
+    given = {"runwright.dev/pipeline": "p"}
+    body["metadata"]["labels"] = dict(given)
+    store, blocks, clock = Store(body), Blocks(), Clock()
+    reconciler = Reconciler(store, blocks, NoLimits(), clock=clock, write_delay=1.0)
+    worker = Worker(key=("ns", "r"), body=body, labels=dict(given))
+    await reconcile(reconciler, worker)
+    assert (store.patches, store.label_writes) == ([], 0)
+    assert "runwright.dev/phase" not in body["metadata"]["labels"]
+    blocks.succeed("a")
+    blocks.succeed("b")
+    clock.now = T0 + timedelta(milliseconds=300)
+    await reconcile(reconciler, worker)
+    assert (len(store.patches), store.label_writes) == (1, 1)
+    assert body["metadata"]["labels"]["runwright.dev/phase"] == "Succeeded"
+
+
+async def test_a_held_back_phase_label_is_written_with_its_status_when_the_delay_runs_out() -> None:
+    body = run_body()
+    given = {"runwright.dev/pipeline": "p"}
+    body["metadata"]["labels"] = dict(given)
+    store, blocks, clock = Store(body), Blocks(), Clock()
+    reconciler = Reconciler(store, blocks, NoLimits(), clock=clock, write_delay=1.0)
+    worker = Worker(key=("ns", "r"), body=body, labels=dict(given))
+    await reconcile(reconciler, worker)
+    clock.now = T0 + timedelta(seconds=1)
+    await reconcile(reconciler, worker)
+    assert (len(store.patches), store.label_writes) == (1, 1)
+    assert body["metadata"]["labels"]["runwright.dev/phase"] == "Running"

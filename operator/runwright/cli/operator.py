@@ -94,6 +94,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="API requests the --qps limit lets through at once (default 100)",
     )
     p.add_argument(
+        "--event-qps",
+        type=float,
+        default=float(os.environ.get("RUNWRIGHT_EVENT_QPS", "50")),
+        help="client-side limit of the operator's Events per second, apart from --qps: "
+        "Events are posted behind the reconcile (0: none; default 50)",
+    )
+    p.add_argument(
+        "--event-burst",
+        type=int,
+        default=int(os.environ.get("RUNWRIGHT_EVENT_BURST", "100")),
+        help="Events the --event-qps limit lets through at once (default 100)",
+    )
+    p.add_argument(
         "--status-delay",
         type=float,
         default=float(os.environ.get("RUNWRIGHT_STATUS_DELAY", "1")),
@@ -240,6 +253,10 @@ def command(args: argparse.Namespace) -> int:
         raise exits.InputError("--qps must be 0 (no limit) or more, --burst 1 or more")
     config.CONFIG.qps = args.qps
     config.CONFIG.burst = args.burst
+    if args.event_qps < 0 or args.event_burst < 1:
+        raise exits.InputError("--event-qps must be 0 (no limit) or more, --event-burst 1 or more")
+    config.CONFIG.event_qps = args.event_qps
+    config.CONFIG.event_burst = args.event_burst
     if args.status_delay < 0:
         raise exits.InputError("--status-delay must be 0 (write at once) or more seconds")
     config.CONFIG.status_delay = args.status_delay

@@ -88,6 +88,11 @@ class OperatorConfig:
     """Client-side rate limit of the operator's API requests, per second (0: none)."""
     burst: int = 100
     """Requests the rate limit lets through at once."""
+    event_qps: float = 50.0
+    """Events' own client-side rate limit, per second (0: none): Events are posted
+    behind the reconcile and never take the tokens of the run's writes."""
+    event_burst: int = 100
+    """Events the Events' rate limit lets through at once."""
     status_delay: float = 1.0
     """Seconds a run's status write may wait when its only news is attempts started
     (engine/status_writes.py): a block ending within it is written once (0: never wait)."""
@@ -138,6 +143,8 @@ class OperatorConfig:
             pod_security=pod_security,  # type: ignore[arg-type]
             qps=float(env.get("RUNWRIGHT_QPS", "50")),
             burst=int(env.get("RUNWRIGHT_BURST", "100")),
+            event_qps=float(env.get("RUNWRIGHT_EVENT_QPS", "50")),
+            event_burst=int(env.get("RUNWRIGHT_EVENT_BURST", "100")),
             status_delay=float(env.get("RUNWRIGHT_STATUS_DELAY", "1")),
             archive=archive_setting(env.get("RUNWRIGHT_ARCHIVE") or default_archive()),
             archive_log_cap=int(env.get("RUNWRIGHT_ARCHIVE_LOG_BYTES", str(1 << 20))),

@@ -40,7 +40,7 @@ from runwright.executors.pod_records import AttemptPod, attempt_pod
 from runwright.executors.pods import PodExecutor
 from runwright.http import ApiEndpoint
 from runwright.kube.client import Kube, new_api_client
-from runwright.kube.ratelimit import process_limiter
+from runwright.kube.ratelimit import TokenBucket, process_limiter
 
 GROUP, VERSION = keys.GROUP, keys.VERSION
 RUN_LABEL = {keys.RUN: kopf.PRESENT}
@@ -85,7 +85,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     api = await new_api_client()
     # Every request behind --qps/--burst and, under leader election, the Lease's fence.
     kube = Kube(
-        api, limiter=process_limiter(CONFIG.qps, CONFIG.burst), fence=leader.process_fence()
+        api,
+        limiter=process_limiter(CONFIG.qps, CONFIG.burst),
+        event_limiter=TokenBucket(CONFIG.event_qps, CONFIG.event_burst, histogram=None),
+        fence=leader.process_fence(),
     )
     job_manifest.JOB_TTL_SECONDS = CONFIG.job_ttl
     # Our own stores of the watched Jobs and pods (see watchstore.py for why not kopf's

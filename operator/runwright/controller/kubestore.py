@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -49,15 +48,11 @@ class KubeStore:
         return _version(await self.kube.patch_labels(RUNS, namespace, name, labels, spec=spec))
 
     async def post_events(self, body: Mapping[str, Any], events: Sequence[Event]) -> None:
-        meta = body["metadata"]
-        involved = {"kind": "PipelineRun", "metadata": meta}
-        # Events are history, written after the state they describe: all at once, so a
-        # reconcile that posts several does not wait for each in turn. Each is stamped
-        # when its call starts (gather starts them in this order), so their eventTimes
-        # still follow the plan's order.
-        await asyncio.gather(
-            *(self.kube.event(involved, e.type, e.reason, e.message) for e in events)
-        )
+        """Hand the Events to the client's sink: posted in this order, soon, without the
+        reconcile waiting for them (kube/eventsink.py)."""
+        involved = {"kind": "PipelineRun", "metadata": body["metadata"]}
+        for e in events:
+            self.kube.event_later(involved, e.type, e.reason, e.message)
 
     async def delete_run(self, namespace: str, name: str) -> None:
         await self.kube.delete(RUNS, namespace, name)

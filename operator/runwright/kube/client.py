@@ -25,6 +25,7 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 from runwright import labels
 from runwright.kube.errors import forbidden
 from runwright.kube.events import EventLog, Post
+from runwright.kube.eventsink import EventSink, Happening
 from runwright.kube.ratelimit import TokenBucket
 from runwright.kube.retry import DEFAULT_POLICY, RetryPolicy, Sleep, is_transient, retrying
 from runwright.metrics import METRICS, Metrics
@@ -78,6 +79,7 @@ class Kube:
         sleep: Sleep | None = None,
         event_log: EventLog | None = None,
         limiter: TokenBucket | None = None,
+        event_limiter: TokenBucket | None = None,
         fence: Callable[[], None] | None = None,
     ) -> None:
         self.api = api
@@ -91,18 +93,30 @@ class Kube:
         self._sleep = sleep
         self.limiter = limiter
         """The client-side rate limit (--qps, --burst) every try of every request waits for."""
+        self.event_limiter = event_limiter
+        """Events' own rate limit (--event-qps, --event-burst): history never takes the
+        tokens the run's writes need. None: Events share `limiter`."""
         self.fence = fence
         """Checked before each try: ends the process of a leader that lost its Lease."""
+        self.sink = EventSink(self._sink_send, metrics=self.metrics)
+        """Events handed over by `event_later`, posted by tasks of their own."""
 
     async def close(self) -> None:
-        """Close the underlying HTTP session."""
+        """Post the Events still queued (for a moment), then close the HTTP session."""
+        await self.sink.close()
         await self.api.close()
 
     async def _send(
-        self, call: Callable[[], Awaitable[T]], what: str, verb: str, resource: str
+        self,
+        call: Callable[[], Awaitable[T]],
+        what: str,
+        verb: str,
+        resource: str,
+        limiter: TokenBucket | None = None,
     ) -> T:
+        limiter = limiter or self.limiter
         return await retrying(
-            self._gated(call) if (self.limiter or self.fence) else call,
+            self._gated(call, limiter) if (limiter or self.fence) else call,
             what,
             verb,
             resource,
@@ -111,14 +125,16 @@ class Kube:
             sleep=self._sleep,
         )
 
-    def _gated(self, call: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+    def _gated(
+        self, call: Callable[[], Awaitable[T]], limiter: TokenBucket | None
+    ) -> Callable[[], Awaitable[T]]:
         """`call` behind the fence and the rate limit; the fence is checked again after the
         wait, which may have outlasted the Lease."""
 
         async def gated() -> T:
             if self.fence is not None:
                 self.fence()
-            if self.limiter is not None and await self.limiter.acquire() and self.fence:
+            if limiter is not None and await limiter.acquire() and self.fence:
                 self.fence()
             return await call()
 
@@ -407,6 +423,22 @@ class Kube:
             return None
         return base64.b64decode(data[key])
 
+    def event_later(
+        self, involved: Mapping[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        """Hand an Event to the sink: posted soon, in order, without the caller waiting
+        (kube/eventsink.py: a reconcile's writes must not queue behind its history)."""
+        meta = involved["metadata"]
+        slim = {
+            "kind": involved["kind"],
+            "apiVersion": involved.get("apiVersion", labels.API_VERSION),
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid") if k in meta},
+        }
+        self.sink.put(Happening(slim, type_, reason, message))
+
+    async def _sink_send(self, happening: Happening) -> None:
+        await self.event(happening.involved, happening.type, happening.reason, happening.message)
+
     async def event(
         self,
         involved: Mapping[str, Any],
@@ -456,6 +488,7 @@ class Kube:
                 f"event {reason} on {ns}/{name}",
                 "create",
                 "events",
+                self.event_limiter,
             )
             return
         await self._send(
@@ -471,4 +504,5 @@ class Kube:
             f"event {reason} x{post.series.count} on {ns}/{name}",
             "patch",
             "events",
+            self.event_limiter,
         )
