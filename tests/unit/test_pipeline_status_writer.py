@@ -104,3 +104,43 @@ async def test_last_run_is_kept_from_the_stored_status_after_a_restart() -> None
     await writer.changed("ns", "p")
     last = kube.writes[-1]["lastRun"]
     assert (last["name"], last["phase"]) == ("gone", "Succeeded")
+
+
+class Ticks:
+    """A monotonic clock the test moves, and a sleep that moves it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def test_writes_of_one_pipeline_are_spaced_by_the_interval() -> None:
+    kube, model, ticks = SlowKube(), model_with_pipeline(), Ticks()
+    kube.release.set()
+    writer = PipelineStatusWriter(
+        kube,  # type: ignore[arg-type]
+        model,
+        lambda: T0,
+        interval=1.0,
+        monotonic=ticks,
+        sleep=ticks.sleep,
+    )
+    add_run(model, "r0")
+    await writer.changed("ns", "p")  # the first write goes at once
+    ticks.now += 0.25
+    add_run(model, "r1")
+    await writer.changed("ns", "p")  # 0.25 s later: waits out the rest of the second
+    assert ticks.slept == [0.75]
+    assert [w["activeRuns"] for w in kube.writes] == [1, 2]
+    ticks.now += 5.0
+    add_run(model, "r2")
+    await writer.changed("ns", "p")  # long after: at once
+    assert ticks.slept == [0.75]
+    assert [w["activeRuns"] for w in kube.writes] == [1, 2, 3]

@@ -126,7 +126,14 @@ def setup() -> tuple[RunController, FakeKube, FakeExecutor]:
         OperatorConfig(max_concurrent_blocks=1, status_delay=0),
         clock=lambda: T0,
     )
+    controller.pipeline_status.interval = 0.0  # the spacing of its writes: its own tests
     return controller, kube, executor
+
+
+async def settled(controller: RunController) -> None:
+    """Wait for the follow-up work a reconcile left in the background (Pipeline status)."""
+    while controller.background:
+        await asyncio.gather(*controller.background)
 
 
 def add_run(controller: RunController, name: str, execution_date: datetime) -> Worker:
@@ -155,6 +162,7 @@ async def test_a_first_reconcile_starts_the_run_and_writes_status_labels_and_eve
     controller.pipeline_event("ADDED", pipeline_body())
     worker = add_run(controller, "r1", T0)
     await controller.reconcile(worker)
+    await settled(controller)
     assert executor.started == ["r1-a-1"]
     assert [(p, n) for p, n, _ in kube.statuses] == [("pipelineruns", "r1"), ("pipelines", "p")]
     assert kube.statuses[0][2]["phase"] == "Running"
@@ -223,8 +231,10 @@ async def test_the_pipeline_status_counts_active_runs_and_names_the_last(
     controller.pipeline_event("ADDED", pipeline_body())
     worker = add_run(controller, "r1", T0)
     await controller.reconcile(worker)
+    await settled(controller)
     executor.finish("r1", "a")
     await controller.reconcile(worker)
+    await settled(controller)
     pipeline_writes = [s for p, _, s in kube.statuses if p == "pipelines"]
     assert pipeline_writes[0]["activeRuns"] == 1
     assert pipeline_writes[-1]["activeRuns"] == 0

@@ -4,12 +4,19 @@ Every run that starts or ends changes its Pipeline's `activeRuns` or `lastRun`.
 Writing once per run phase change would make a burst of a thousand runs a thousand
 Pipeline writes; instead, while one write of a Pipeline is in flight, further
 changes only mark it dirty, and the writer then writes once more with the latest
-picture. A change that finds no write in flight is written at once.
+picture, no sooner than MIN_INTERVAL after its previous write (changes meanwhile
+fold into it): a Pipeline's status is written at most about once a second however
+many of its runs start and end (issue 11 counted 0.35 Pipeline writes per
+one-block run without it). A change that finds no write in flight and none within
+the interval is written at once. Callers on a run's reconcile path do not wait for
+it (RunController runs it in the background).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,15 +27,28 @@ from runwright.controller.readmodel import PipelineKey, ReadModel
 from runwright.kube.client import Kube
 
 PIPELINES = "pipelines"
+#: Seconds between two status writes of one Pipeline, at least.
+MIN_INTERVAL = 1.0
 
 
 class PipelineStatusWriter:
     """Validity, active runs and last run of each Pipeline, from the read model."""
 
-    def __init__(self, kube: Kube, model: ReadModel, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        model: ReadModel,
+        clock: Callable[[], datetime],
+        *,
+        interval: float = MIN_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.kube = kube
         self.model = model
         self.clock = clock
+        self.interval, self.monotonic, self.sleep = interval, monotonic, sleep
+        self._last_write: dict[PipelineKey, float] = {}
         self.written: dict[PipelineKey, dict[str, Any]] = {}
         self._dirty: set[PipelineKey] = set()
         self._writing: set[PipelineKey] = set()
@@ -70,7 +90,11 @@ class PipelineStatusWriter:
         self._writing.add(key)
         try:
             while key in self._dirty:
+                last = self._last_write.get(key)
+                if last is not None and (wait := last + self.interval - self.monotonic()) > 0:
+                    await self.sleep(wait)  # changes meanwhile fold into this write
                 self._dirty.discard(key)
+                self._last_write[key] = self.monotonic()
                 await self._write(namespace, name)
         finally:
             self._writing.discard(key)
@@ -78,6 +102,7 @@ class PipelineStatusWriter:
     def forget(self, namespace: str, name: str) -> None:
         """The Pipeline was deleted."""
         self.written.pop((namespace, name), None)
+        self._last_write.pop((namespace, name), None)
         self._dirty.discard((namespace, name))
         self._newest.pop((namespace, name), None)
 

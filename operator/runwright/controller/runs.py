@@ -397,7 +397,9 @@ class RunController:
         new = step.result.status
         pipeline = step.spec.pipeline_ref.name
         if phase_changed:
-            await self.sync_pipeline(namespace, pipeline)
+            # In the background: the Pipeline's writes are spaced (pipelinestatus.py),
+            # and this run's reconcile must not wait for another run's change.
+            self._background(self.sync_pipeline(namespace, pipeline))
             if new.phase is not None and new.phase.finished:
                 self._wake_admission(namespace, pipeline, new.pipeline_spec)
         running = claim.running if (claim := self.claims.get(key)) is not None else 0
