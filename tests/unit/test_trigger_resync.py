@@ -128,6 +128,21 @@ async def test_a_lost_wake_is_repaired_by_the_resync_which_names_the_trigger(
     assert "delete hl-old (beyond successfulRunsHistoryLimit (1))" in caplog.text
 
 
+async def test_a_lost_pipeline_wake_shows_as_a_status_change_at_the_resync(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s = Setup()
+    s.runs.model.drop_pipeline("ns", "hist")
+    await s.triggers._reconcile_key(KEY)  # not Ready: the Pipeline is missing
+    s.runs.model.put_pipeline({"metadata": {"name": "hist", "namespace": "ns"}})  # no wake
+    before = repairs()
+    s.now = T0 + timedelta(seconds=PERIOD)
+    with caplog.at_level(logging.WARNING, "runwright.resync"):
+        await s.triggers._reconcile_key(KEY)
+    assert repairs() == before + 1
+    assert "trigger ns/hl moved on only at its periodic resync (status conditions" in caplog.text
+
+
 async def test_the_same_work_done_for_an_event_is_not_a_repair(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

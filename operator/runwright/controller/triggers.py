@@ -280,7 +280,7 @@ class TriggerController:
             await self.kube.delete(RUNS, namespace, delete.name)
         dump = plan.status.model_dump(by_alias=True, mode="json")
         if resync:
-            self.resync.report(key, _moved(plan))
+            self.resync.report(key, _moved(plan, self.written.get(key) or {}, dump))
         if dump != self.written.get(key):
             await self.kube.patch_status(TRIGGERS, namespace, name, dump)
             self.written[key] = dump
@@ -296,8 +296,11 @@ class TriggerController:
         return plan.wake_at
 
 
-def _moved(plan: TriggerPlan) -> list[str]:
-    """What a trigger plan does to runs: its cancels, creates and deletes, by run."""
+def _moved(plan: TriggerPlan, written: Mapping[str, Any], dump: Mapping[str, Any]) -> list[str]:
+    """What a trigger plan does: its cancels, creates and deletes, and the status fields
+    it changes (a Pipeline that appeared makes the trigger Ready: a status change only)."""
     moved = [f"cancel {c.name}" for c in plan.cancel]
     moved += [f"create {c.name}" for c in plan.create]
-    return moved + [f"delete {d.name} ({d.reason})" for d in plan.delete]
+    moved += [f"delete {d.name} ({d.reason})" for d in plan.delete]
+    fields = sorted(k for k in written.keys() | dump.keys() if written.get(k) != dump.get(k))
+    return moved + ([f"status {', '.join(fields)}"] if fields else [])
