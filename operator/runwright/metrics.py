@@ -217,8 +217,10 @@ class Metrics:
         )
         self.resync_repairs_total = Counter(
             "runwright_resync_repairs_total",
-            "Periodic resyncs of unfinished runs that found work to do: each one means an "
-            "event that should have woken the run was missed (see --resync-period).",
+            "Periodic resyncs of unfinished runs and of triggers that found work to do: "
+            "each one means an event that should have woken the object was missed (see "
+            "--resync-period), by resource kind.",
+            ["kind"],
             registry=r,
         )
         self.events_dropped_total = Counter(

@@ -352,11 +352,11 @@ async def test_an_unfinished_run_never_sleeps_past_its_resync_and_a_repair_is_lo
     # Running, nothing timed: it would sleep until an event, and sleeps 60 s at most.
     assert await controller._reconcile_key(("ns", "r1")) == T0 + timedelta(seconds=60)
     executor.finish("r1", "a")  # the pod ended, and its event was lost
-    repairs = METRICS.resync_repairs_total._value.get()
+    repairs = METRICS.resync_repairs_total.labels("PipelineRun")._value.get()
     now[0] = T0 + timedelta(seconds=60)
     assert await controller._reconcile_key(("ns", "r1")) is None  # finished: no resync
     assert controller.states[("ns", "r1")].phase == "Succeeded"
-    assert METRICS.resync_repairs_total._value.get() == repairs + 1
+    assert METRICS.resync_repairs_total.labels("PipelineRun")._value.get() == repairs + 1
     assert "ns/r1 moved on only at its periodic resync" in caplog.text
     assert "block a Running/1 -> Succeeded/1" in caplog.text
 

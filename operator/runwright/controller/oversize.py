@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -51,9 +51,15 @@ async def fail_oversized(
     status: PipelineRunStatus,
     why: str,
     now: datetime,
+    *,
+    notifications: list[dict[str, Any]] | None = None,
+    remember: Callable[[str | None], None] = lambda _version: None,
 ) -> dict[str, Any]:
     """Stop the run's running blocks and record it Failed (StatusTooLarge).
 
+    `notifications`: status.notifications to write with the phase (the end's delivery
+    intents, controller/notifications.py `OversizedEnd`); `remember` is told the
+    resourceVersion of the write, so its echo is known as the operator's own.
     Returns the status fields written (merge-patch form), for the caller's memory.
     """
     for block in status.blocks.values():
@@ -72,14 +78,16 @@ async def fail_oversized(
         "completedAt": now.isoformat().replace("+00:00", "Z"),
         "pipelineSpec": None,
     }
+    if notifications is not None:
+        patch["notifications"] = notifications
     log.error("run %s/%s failed: %s", run.namespace, run.name, message)
     try:
-        await kube.patch_status(RUNS, run.namespace, run.name, patch)
+        remember(await kube.patch_status(RUNS, run.namespace, run.name, patch))
     except ApiException as exc:
         if too_large(exc) is None:
             raise
         patch["blocks"] = None
-        await kube.patch_status(RUNS, run.namespace, run.name, patch)
+        remember(await kube.patch_status(RUNS, run.namespace, run.name, patch))
     return patch
 
 

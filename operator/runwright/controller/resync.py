@@ -8,10 +8,16 @@ longer than the resync period (`--resync-period`, as every Kubernetes controller
 has one), and a resync that finds something to do says so loudly: it means an event
 was missed, which is a bug to report, and the warning names the run and what moved.
 
+Triggers get the same net (one `Resync` per kind): a trigger learns that its runs
+finished, or that its Pipeline appeared, from wakes too, and a lost one would leave
+its history clean-up or an Event fire waiting for the next event, which may never
+come. Every trigger is looked at again at least once a period (a trigger has no
+"finished": even a completed Once trigger still keeps its runs' history).
+
 Cost: a resync of a run that changed nothing writes nothing and takes a few
 milliseconds; a one-block run lasting seconds never reaches its first one. A large
 backlog (5,000 runs queued on pipelineRunLimit) would make that many resyncs a
-period, so the period stretches to keep them under MAX_RATE a second.
+period, so the period stretches to keep them under MAX_RATE a second, per kind.
 """
 
 from __future__ import annotations
@@ -33,12 +39,24 @@ DEFAULT_PERIOD = 60.0
 MAX_RATE = 20.0
 
 
-class Resync:
-    """When each unfinished run is due its resync, and whether a resync moved it."""
+#: How the warning names an object of each kind.
+_NOUNS = {"PipelineRun": "run", "Trigger": "trigger"}
 
-    def __init__(self, period: float | None, clock: Callable[[], datetime]) -> None:
+
+class Resync:
+    """When each object of one kind is due its resync, and whether a resync moved it.
+
+    `kind` is the resource kind (PipelineRun, Trigger): the label of
+    runwright_resync_repairs_total and the noun of the warning. Keys are
+    (namespace, name).
+    """
+
+    def __init__(
+        self, period: float | None, clock: Callable[[], datetime], kind: str = "PipelineRun"
+    ) -> None:
         self.period = period
         self.clock = clock
+        self.kind = kind
         self.due: dict[RunKey, datetime] = {}
 
     def cap(
@@ -66,14 +84,18 @@ class Resync:
         return due is not None and self.clock() >= due
 
     def check(self, key: RunKey, step: Step) -> None:
-        """A resync that finds work means a wake was lost: count it and say what moved."""
-        moved = _moved(step)
+        """A run's resync that finds work means a wake was lost: count it, say what moved."""
+        self.report(key, _moved(step))
+
+    def report(self, key: RunKey, moved: list[str]) -> None:
+        """A resync that did `moved` (nothing: a quiet resync) found a lost wake's work."""
         if not moved:
             return
-        METRICS.resync_repairs_total.inc()
+        METRICS.resync_repairs_total.labels(self.kind).inc()
         log.warning(
-            "run %s/%s moved on only at its periodic resync (%s): an event that should "
+            "%s %s/%s moved on only at its periodic resync (%s): an event that should "
             "have woken it was missed; please report this with the operator's log",
+            _NOUNS.get(self.kind, self.kind),
             key[0],
             key[1],
             "; ".join(moved),

@@ -30,7 +30,7 @@ from runwright.api.trigger import RunPhase
 from runwright.controller.cleanup import ExpiredPods, FinishedJobs
 from runwright.controller.config import OperatorConfig
 from runwright.controller.kubestore import KubeStore
-from runwright.controller.notifications import operator_notifier
+from runwright.controller.notifications import OversizedEnd, deliver_oversized, operator_notifier
 from runwright.controller.oversize import fail_oversized, merged, too_large
 from runwright.controller.pipelinestatus import PipelineStatusWriter
 from runwright.controller.readmodel import ReadModel, RunState
@@ -407,10 +407,24 @@ class RunController:
             self._wake_for_capacity(old_claim.running - running)
 
     async def _fail_oversized(self, worker: Worker, step: Step, why: str) -> None:
-        """The status cannot be written: fail the run (StatusTooLarge), stop its blocks."""
+        """The status cannot be written: fail the run (StatusTooLarge), stop its blocks,
+        and notify its end (the Failed deliveries' intents go in the failing write)."""
         now = self.clock()
+        notifier = self.reconciler.notifier
+        end = (
+            OversizedEnd.plan(notifier, step.run, step.old, step.result.status, now)
+            if notifier is not None
+            else None
+        )
         patch = await fail_oversized(
-            self.kube, self.executor, step.run, step.result.status, why, now
+            self.kube,
+            self.executor,
+            step.run,
+            step.result.status,
+            why,
+            now,
+            notifications=end.patch() if end is not None else None,
+            remember=worker.remember_write,
         )
         written = merged(worker.written, patch)
         worker.body = {**worker.body, "status": written}
@@ -420,6 +434,10 @@ class RunController:
             self.states[worker.key] = replace(old, phase=RunPhase.FAILED, completed_at=now)
         self.claims.pop(worker.key, None)
         await self.sync_pipeline(worker.key[0], step.spec.pipeline_ref.name)
+        if end is not None:
+            await deliver_oversized(
+                self.kube, self.reconciler.store, worker, step, end, patch, self.clock
+            )
 
     # ----- limits (the reconciler asks these) ---------------------------------------------
 

@@ -15,6 +15,16 @@ delivers a run it created, the controller expects it (`expected`, recorded befor
 create is sent), so a plan in that window still sees it as active. The API endpoint
 shares these expectations: a run it just created counts for the trigger's next plan,
 and a run the controller just created counts for the endpoint's concurrencyPolicy.
+
+A trigger learns that its runs finished (history limits, Forbid, Event fires) from
+wakes the run controller sends; no trigger sleeps past `--resync-period` (the same
+safety net as runs, controller/resync.py), so a lost wake delays that work by a period
+at most, and the resync that finds it says so.
+
+Completion times reach the planner as the API server stores them, in whole seconds
+(`api_time`): the run controller knows a run's completion to the microsecond until it
+reads the run back, and a mix of the two misordered runs finishing within the same
+second (the history limit deleted a newer run and kept an older one, for good).
 """
 
 from __future__ import annotations
@@ -30,9 +40,11 @@ from runwright import labels
 from runwright.api.run import TriggeredBy
 from runwright.api.trigger import RunPhase, TriggerSpec, TriggerStatus, TriggerType
 from runwright.controller.readmodel import ReadModel
+from runwright.controller.resync import Resync
 from runwright.controller.runs import RUNS, RunController, RunState, parse_time
 from runwright.controller.workers import WorkerPool
 from runwright.engine.concurrency import RunKey
+from runwright.engine.trigger_model import TriggerPlan
 from runwright.engine.triggers import TriggerInput, TriggerRun, UpstreamRun, plan_trigger
 from runwright.kube.client import Kube
 from runwright.kube.expectations import Expectations
@@ -53,6 +65,11 @@ TriggerKey = tuple[str, str]
 ExpectedRuns = Expectations[RunKey, TriggerRun]
 
 
+def api_time(at: datetime | None) -> datetime | None:
+    """A time as the API server keeps it (RFC 3339, whole seconds): what a restart reads."""
+    return at.replace(microsecond=0) if at is not None else None
+
+
 def trigger_runs(model: ReadModel, expected: ExpectedRuns, key: TriggerKey) -> list[TriggerRun]:
     """Every run of a trigger: those the watch shows, then those expected but not yet shown.
 
@@ -69,7 +86,7 @@ def trigger_runs(model: ReadModel, expected: ExpectedRuns, key: TriggerKey) -> l
             phase=state.phase,
             created_at=state.created,
             execution_date=state.execution_date,
-            completed_at=state.completed_at,
+            completed_at=api_time(state.completed_at),
             triggered_by=TriggeredBy(state.triggered_by) if state.triggered_by else None,
             cancel_requested=state.cancel,
             archived=(namespace, run) not in model.unarchived,
@@ -113,7 +130,9 @@ class TriggerController:
         self.expected: ExpectedRuns = Expectations(
             PENDING_SECONDS, lambda: self.clock().timestamp()
         )
-        self.pool: WorkerPool[TriggerKey] = WorkerPool("Trigger", self.reconcile, clock)
+        #: No trigger sleeps past its resync, and a resync that does work is logged.
+        self.resync = Resync(runs.config.resync_period, clock, kind="Trigger")
+        self.pool: WorkerPool[TriggerKey] = WorkerPool("Trigger", self._reconcile_key, clock)
         runs.on_change = self.run_changed
 
     # ----- events in ---------------------------------------------------------------------
@@ -127,6 +146,7 @@ class TriggerController:
             self.statuses.pop(key, None)
             self.written.pop(key, None)
             self.expected.forget_owner(key)
+            self.resync.due.pop(key, None)
             self.pool.stop(key)
             return
         self.bodies[key] = dict(body)
@@ -166,16 +186,26 @@ class TriggerController:
         # Runs the trigger made itself never fire it: with event.pipelineRef equal to its
         # own pipeline, they would chain forever.
         return [
-            UpstreamRun(name=run, phase=state.phase, completed_at=state.completed_at)
+            UpstreamRun(name=run, phase=state.phase, completed_at=at)
             for run, state in self.runs.model.runs_of_pipeline(namespace, pipeline)
             if state.trigger != trigger
             and state.phase is not None
             and state.phase.finished
-            and state.completed_at is not None
+            and (at := api_time(state.completed_at)) is not None
         ]
 
-    async def reconcile(self, key: TriggerKey) -> datetime | None:
-        """Plan the trigger once and apply the plan; returns the next wake time."""
+    async def _reconcile_key(self, key: TriggerKey) -> datetime | None:
+        """The worker's reconcile: the trigger's, with the resync's wake time as a cap."""
+        wake_at = await self.reconcile(key, resync=self.resync.by_timer(key))
+        gone = key not in self.bodies
+        return self.resync.cap(key, wake_at, gone, len(self.bodies))
+
+    async def reconcile(self, key: TriggerKey, *, resync: bool = False) -> datetime | None:
+        """Plan the trigger once and apply the plan; returns the next wake time.
+
+        `resync`: this reconcile is the periodic resync (no event woke it): any work it
+        does is work a lost wake should have done, and is reported.
+        """
         body = self.bodies.get(key)
         if body is None:
             return None
@@ -249,6 +279,8 @@ class TriggerController:
         for delete in plan.delete:
             await self.kube.delete(RUNS, namespace, delete.name)
         dump = plan.status.model_dump(by_alias=True, mode="json")
+        if resync:
+            self.resync.report(key, _moved(plan, self.written.get(key) or {}, dump))
         if dump != self.written.get(key):
             await self.kube.patch_status(TRIGGERS, namespace, name, dump)
             self.written[key] = dump
@@ -262,3 +294,13 @@ class TriggerController:
             recheck = now + timedelta(seconds=SECRET_RECHECK_SECONDS)
             return recheck if plan.wake_at is None else min(plan.wake_at, recheck)
         return plan.wake_at
+
+
+def _moved(plan: TriggerPlan, written: Mapping[str, Any], dump: Mapping[str, Any]) -> list[str]:
+    """What a trigger plan does: its cancels, creates and deletes, and the status fields
+    it changes (a Pipeline that appeared makes the trigger Ready: a status change only)."""
+    moved = [f"cancel {c.name}" for c in plan.cancel]
+    moved += [f"create {c.name}" for c in plan.create]
+    moved += [f"delete {d.name} ({d.reason})" for d in plan.delete]
+    fields = sorted(k for k in written.keys() | dump.keys() if written.get(k) != dump.get(k))
+    return moved + ([f"status {', '.join(fields)}"] if fields else [])

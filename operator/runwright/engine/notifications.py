@@ -19,6 +19,12 @@ The rules (docs/notifications.md):
    the attempt, or the outcome could not be written): it becomes Failed and is never
    sent again. That is the "at most once": a crash inside the attempt can lose a
    message, never double it.
+5. A run the operator fails outside the plan, because the API server refused its
+   status as too large (StatusTooLarge), ends like any other (`plan_forced_end`):
+   its Failed delivery is recorded Sending in the very write that fails the run,
+   which drops the frozen Pipeline, so the operator makes the attempts (and their
+   retries) at once rather than at a later reconcile that could no longer tell the
+   targets; it never records one Pending (controller/notifications.py).
 """
 
 from __future__ import annotations
@@ -198,6 +204,29 @@ def plan_notifications(
                 )
     _due(result, subs, now)
     return result
+
+
+def plan_forced_end(
+    old: PipelineRunStatus,
+    ended: PipelineRunStatus,
+    subs: Sequence[Subscription],
+    now: datetime,
+) -> NotifyPlan:
+    """The deliveries of a run ended outside the engine's plan (StatusTooLarge).
+
+    `old` is the status last written, `ended` the status the run ends with. Only what
+    `old` recorded counts: the refused write's own intents were never recorded, so
+    never attempted. Every delivery still waiting for its retry is due at once: the
+    operator attempts them right after the failing write, and no later reconcile
+    can (the frozen Pipeline naming the targets is dropped with that write).
+    """
+    entries = [
+        e.model_copy(update={"next_attempt_at": None})
+        if e.state == NotificationState.PENDING
+        else e
+        for e in old.notifications
+    ]
+    return plan_notifications(old, ended.model_copy(update={"notifications": entries}), subs, now)
 
 
 def _happened(

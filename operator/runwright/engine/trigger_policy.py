@@ -56,8 +56,11 @@ def beyond_history(
     """The oldest finished runs beyond successfulRunsHistoryLimit and failedRunsHistoryLimit.
 
     Succeeded runs count against the first, Failed and Cancelled ones against the second;
-    age is completion time (creation when unknown), the name breaking ties. A run a
-    configured archive has not confirmed (`archived` False) is kept, and still counts.
+    age is completion time (creation when unknown). Completion times are whole seconds
+    (as the API server stores them), so runs finishing within one second tie: the
+    executionDate breaks the tie (the newer fire is the newer run), then creation, then
+    the name. A run a configured archive has not confirmed (`archived` False) is kept,
+    and still counts.
     """
     runs = list(runs)
     limits = (
@@ -70,7 +73,12 @@ def beyond_history(
             continue
         finished = sorted(
             (r for r in runs if r.phase in phases),
-            key=lambda r: (r.completed_at or r.created_at, r.created_at, r.name),
+            key=lambda r: (
+                r.completed_at or r.created_at,
+                r.execution_date or r.created_at,
+                r.created_at,
+                r.name,
+            ),
             reverse=True,
         )
         delete.extend(
