@@ -30,6 +30,8 @@ from runwright.archive import (
 from runwright.archive.items import ended_fan_outs, merge
 from runwright.archive.migrate import alembic_config, current_revision, head_revision
 from runwright.archive.schema import Attempt, Base, ItemAttempt, ItemLog, Run
+from runwright.cli.plugin import items as fan_out
+from runwright.cli.plugin.logs import attempt_of, choose
 from runwright.controller.archive_items import ItemPods, archive_items, pod_item_attempt
 from tests.unit.archive_bodies import T0, rfc3339, run_body
 
@@ -308,3 +310,33 @@ async def test_0003_upgrades_an_archive_that_holds_runs(archive_url: str) -> Non
         assert rows(await item_attempts(engine, UID)) == EXPECTED
     finally:
         await engine.dispose()
+
+
+def test_get_counts_the_items_and_lists_the_failed_from_the_status_or_the_archive() -> None:
+    live = fan_out.from_status(UID, body()["status"]["blocks"])
+    assert list(live) == ["work"]
+    assert live["work"].counts == {"Succeeded": 4, "Failed": 1, "Cancelled": 1}
+    assert [(r.item, r.attempt, r.phase) for r in live["work"].failed] == [
+        (4, 2, "Failed"),
+        (5, 1, "Cancelled"),
+    ]
+    assert fan_out.summary(live["work"]) == "6 items: 4 succeeded, 1 failed, 1 cancelled"
+    stored = [
+        ItemAttemptRecord(UID, "work", item, attempt, phase)
+        for item, attempt, phase, *_ in EXPECTED
+    ]
+    archived = fan_out.from_rows(stored)["work"]
+    # Each item counts by its latest attempt: item 2 failed once, then succeeded.
+    assert (archived.count, archived.counts) == (6, {"Cancelled": 1, "Failed": 1, "Succeeded": 4})
+    assert [(r.item, r.attempt) for r in archived.failed] == [(4, 2), (5, 1)]
+    assert len(archived.attempts) == 8
+
+
+def test_an_item_pod_is_its_own_attempt_chain_for_logs() -> None:
+    assert attempt_of(pod(2, 1, exit_code=1)) == ("work/2", 1)
+    plain = pod(2, 1, exit_code=1)
+    del plain["metadata"]["labels"][labels.ITEM]
+    assert attempt_of(plain) == ("work", 1)
+    assert choose([("work/2", 1), ("work/2", 2), ("work/3", 1), ("work", 1)], "work/2", None) == [
+        ("work/2", 2)
+    ]
