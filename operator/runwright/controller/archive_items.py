@@ -28,7 +28,7 @@ from runwright.engine import outputs
 from runwright.engine.plan import AttemptState
 from runwright.engine.verdict import Ending, judge
 from runwright.executors.job_manifest import CONTAINER
-from runwright.executors.job_records import pod_state
+from runwright.executors.job_records import JOB_NAME_LABELS, pod_state
 from runwright.kube.client import Kube
 from runwright.metrics import METRICS
 
@@ -77,6 +77,7 @@ def pod_item_attempt(run_uid: str, body: Mapping[str, Any]) -> ItemAttemptRecord
         if ref.get("kind") == "PipelineRun" and ref.get("controller") and ref.get("uid") != run_uid:
             return None
     name = str(meta.get("name") or "")
+    job = next((str(lbl[k]) for k in JOB_NAME_LABELS if isinstance(lbl.get(k), str)), name)
     record = pod_state(body, name)
     if record is None:
         return None
@@ -85,7 +86,7 @@ def pod_item_attempt(run_uid: str, body: Mapping[str, Any]) -> ItemAttemptRecord
         "block": block,
         "item": int(str(item)),
         "attempt": int(str(attempt)),
-        "job": name,
+        "job": job,  # the Job's name for a Job's pod, as the run's status says it
         "started_at": record.started_at,
         "completed_at": record.finished_at,
         "exit_code": record.exit_code,
@@ -130,23 +131,27 @@ async def archive_items(
     written = 0
     limit = asyncio.Semaphore(LOG_PARALLEL)
 
-    async def store_log(row: ItemAttemptRecord) -> None:
+    async def store_log(row: ItemAttemptRecord, pod: str) -> None:
         async with limit:
-            text = await pods.log(namespace, row.job or "", archive.log_cap)
+            text = await pods.log(namespace, pod, archive.log_cap)
             if text is not None:
                 await archive.record_item_log(uid, block, row.item, row.attempt, text)
                 METRICS.archive_writes_total.labels("log").inc()
 
     async for page in pods.pages(namespace, run, block):
-        found: dict[tuple[int, int], ItemAttemptRecord] = {}
+        found: dict[tuple[int, int], tuple[ItemAttemptRecord, str]] = {}
         for pod in page:
             seen = pod_item_attempt(uid, pod)
             if seen is not None and seen.block == block:
-                found[seen.key] = seen  # a Job's second pod of an attempt: one row
-        rows = [merge(seen, told.pop(key)) if key in told else seen for key, seen in found.items()]
-        await archive.record_item_attempts(rows)
+                # A Job's second pod of an attempt: one row (the pod listed last).
+                found[seen.key] = (seen, str(pod["metadata"]["name"]))
+        rows = {
+            key: (merge(seen, told.pop(key)) if key in told else seen, name)
+            for key, (seen, name) in found.items()
+        }
+        await archive.record_item_attempts([row for row, _ in rows.values()])
         written += len(rows)
-        await asyncio.gather(*(store_log(r) for r in rows if r.phase in _ENDED and r.job))
+        await asyncio.gather(*(store_log(r, n) for r, n in rows.values() if r.phase in _ENDED))
     rest = list(told.values())  # items whose latest attempt has no pod left
     for start in range(0, len(rest), PAGE):
         await archive.record_item_attempts(rest[start : start + PAGE])
