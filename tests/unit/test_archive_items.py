@@ -33,6 +33,7 @@ from runwright.archive.schema import Attempt, Base, ItemAttempt, ItemLog, Run
 from runwright.cli.plugin import items as fan_out
 from runwright.cli.plugin.logs import attempt_of, choose
 from runwright.controller.archive_items import ItemPods, archive_items, pod_item_attempt
+from runwright.controller.archiver import Archiver, ArchiveSettings, file_logs
 from tests.unit.archive_bodies import T0, rfc3339, run_body
 
 RUN = "fan-u1"
@@ -198,7 +199,9 @@ def test_the_status_gives_each_items_latest_attempt() -> None:
 def test_only_ended_fan_out_blocks_are_archived_by_item() -> None:
     running = body("Running")
     running["status"]["blocks"]["work"]["phase"] = "Running"
-    assert ended_fan_outs(body()) == ["work"]
+    ended = body()
+    ended["status"]["blocks"]["work"]["completedAt"] = at(30)
+    assert ended_fan_outs(ended) == [("work", f"Failed/{at(30)}")]
     assert ended_fan_outs(running) == []
 
 
@@ -340,3 +343,20 @@ def test_an_item_pod_is_its_own_attempt_chain_for_logs() -> None:
     assert choose([("work/2", 1), ("work/2", 2), ("work/3", 1), ("work", 1)], "work/2", None) == [
         ("work/2", 2)
     ]
+
+
+async def test_the_archiver_archives_each_end_of_a_fan_out_once(archive: Archive) -> None:
+    served = Served(pods(), log_of)
+    settings = ArchiveSettings(url="sqlite:///unused.db")
+    archiver = Archiver(settings, None, file_logs(lambda *_: None), set(), item_pods=served)  # type: ignore[arg-type]
+    ended = body()
+    ended["status"]["blocks"]["work"]["completedAt"] = at(30)
+    records = await archive.record_run(ended)
+    for _ in range(3):  # the same status written again (a burst of watch events)
+        await archiver._store_items(archive, ended, records)
+    assert served.reads == 7
+    # An in-place retry ran the block again: its new end is archived too.
+    ended["status"]["blocks"]["work"]["completedAt"] = at(90)
+    await archiver._store_items(archive, ended, records)
+    assert served.reads == 14
+    assert rows(await item_attempts(archive.engine, UID)) == EXPECTED

@@ -68,11 +68,13 @@ class ItemLogRecord:
     size: int
 
 
-def ended_fan_outs(body: Mapping[str, Any]) -> list[str]:
-    """The forEach blocks of a PipelineRun body whose items are all done (block ended)."""
+def ended_fan_outs(body: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The forEach blocks of a PipelineRun body whose items are all done (block ended),
+    each with its end (`<phase>/<completedAt>`): an in-place retry that runs the block
+    again ends it anew, and its new item attempts are archived then."""
     blocks: Mapping[str, Mapping[str, Any]] = (body.get("status") or {}).get("blocks") or {}
     return sorted(
-        name
+        (name, f"{state.get('phase')}/{state.get('completedAt') or ''}")
         for name, state in blocks.items()
         if state.get("items") is not None and str(state.get("phase")) in ENDED
     )

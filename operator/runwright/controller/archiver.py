@@ -146,8 +146,9 @@ class Archiver:
         self.confirmed: set[str] = set()
         #: Attempts whose log is stored, per run uid (dropped once the run is confirmed).
         self.logged: dict[str, set[tuple[str, int]]] = {}
-        #: Fan-out blocks whose items are archived, per run uid (dropped as `logged` is).
-        self.items_done: dict[str, set[str]] = {}
+        #: Fan-out blocks (and their end) whose items are archived, per run uid (dropped
+        #: as `logged` is): each end of a block is archived once.
+        self.items_done: dict[str, set[tuple[str, str]]] = {}
         #: Where item pods and their logs are read (default: the API server).
         self.item_pods = (
             item_pods if item_pods is not None or kube is None else kube_item_pods(kube)
@@ -322,10 +323,10 @@ class Archiver:
         if self.item_pods is None:
             return
         done = self.items_done.setdefault(records.run.uid, set())
-        for block in ended_fan_outs(body):
-            if block not in done:
+        for block, end in ended_fan_outs(body):
+            if (block, end) not in done:
                 await archive_items(archive, self.item_pods, body, block)
-                done.add(block)
+                done.add((block, end))
 
     async def _final_events(self, namespace: str, uid: str) -> list[dict[str, Any]]:
         """The finished run's Events, its ending one (RunFailed...) included.
