@@ -129,6 +129,7 @@ async def archive_items(
     items = ((status.get("blocks") or {}).get(block) or {}).get("items") or {}
     told = {r.key: r for r in status_item_attempts(uid, block, items)}
     written = 0
+    with_pod: set[tuple[int, int]] = set()
     limit = asyncio.Semaphore(LOG_PARALLEL)
 
     async def store_log(row: ItemAttemptRecord, pod: str) -> None:
@@ -146,13 +147,15 @@ async def archive_items(
                 # A Job's second pod of an attempt: one row (the pod listed last).
                 found[seen.key] = (seen, str(pod["metadata"]["name"]))
         rows = {
-            key: (merge(seen, told.pop(key)) if key in told else seen, name)
+            key: (merge(seen, told[key]) if key in told else seen, name)
             for key, (seen, name) in found.items()
         }
+        with_pod.update(rows)
         await archive.record_item_attempts([row for row, _ in rows.values()])
         written += len(rows)
         await asyncio.gather(*(store_log(r, n) for r, n in rows.values() if r.phase in _ENDED))
-    rest = list(told.values())  # items whose latest attempt has no pod left
+    # Items whose latest attempt has no pod left: the status's row alone.
+    rest = [row for key, row in told.items() if key not in with_pod]
     for start in range(0, len(rest), PAGE):
         await archive.record_item_attempts(rest[start : start + PAGE])
     METRICS.archive_writes_total.labels("items").inc()
