@@ -7,10 +7,12 @@ archive is real.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -32,7 +34,12 @@ from runwright.archive.migrate import alembic_config, current_revision, head_rev
 from runwright.archive.schema import Attempt, Base, ItemAttempt, ItemLog, Run
 from runwright.cli.plugin import items as fan_out
 from runwright.cli.plugin.logs import attempt_of, choose
-from runwright.controller.archive_items import ItemPods, archive_items, pod_item_attempt
+from runwright.controller.archive_items import (
+    LOG_PARALLEL,
+    ItemPods,
+    archive_items,
+    pod_item_attempt,
+)
 from runwright.controller.archiver import Archiver, ArchiveSettings, file_logs
 from tests.unit.archive_bodies import T0, rfc3339, run_body
 
@@ -360,3 +367,51 @@ async def test_the_archiver_archives_each_end_of_a_fan_out_once(archive: Archive
     await archiver._store_items(archive, ended, records)
     assert served.reads == 14
     assert rows(await item_attempts(archive.engine, UID)) == EXPECTED
+
+
+class Counted(Served):
+    """Served pods whose log reads count how many are in flight at once."""
+
+    def __init__(self, bodies: list[dict[str, Any]]) -> None:
+        super().__init__(bodies, log_of)
+        self.in_flight = self.most = 0
+        self.pages_seen: list[int] = []
+
+    async def pages(
+        self, namespace: str, run: str, block: str
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        for start in range(0, len(self.bodies), 500):
+            self.pages_seen.append(len(self.bodies[start : start + 500]))
+            yield self.bodies[start : start + 500]
+
+    async def log(self, namespace: str, pod: str, cap: int) -> bytes | None:
+        self.reads += 1
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        await asyncio.sleep(0)  # let every other read start if nothing held it back
+        self.in_flight -= 1
+        return self.logs(pod)
+
+
+async def test_a_big_fan_out_reads_a_bounded_number_of_logs_at_once(tmp_path: Path) -> None:
+    n = 1200
+    archive = await Archive.open(f"sqlite:///{tmp_path / 'big.db'}")
+    try:
+        big = body()
+        big["status"]["blocks"]["work"]["items"] = {
+            "count": n,
+            "phases": "S" * n,
+            "attempts": [1] * n,
+            "outputs": [{"n": str(i)} for i in range(n)],
+        }
+        await archive.record_run(big)
+        served = Counted([pod(i, 1, exit_code=0, message="{}") for i in range(n)])
+        assert await archive_items(archive, served, big, "work") == n
+        assert served.most == LOG_PARALLEL and served.reads == n
+        assert served.pages_seen == [500, 500, 200]
+        stored = await item_attempts(archive.engine, UID)
+        assert [(r.item, r.phase, r.outputs) for r in stored] == [
+            (i, "Succeeded", {"n": str(i)}) for i in range(n)
+        ]
+    finally:
+        await archive.close()
