@@ -6,6 +6,12 @@ bodies), `migrate` brings the schema up to date at start, `query` reads, and
 """
 
 from runwright.archive.engine import archive_url, create_engine
+from runwright.archive.items import (
+    ItemAttemptRecord,
+    ItemLogRecord,
+    item_log_record,
+    status_item_attempts,
+)
 from runwright.archive.migrate import head_revision, migrate
 from runwright.archive.query import (
     ArchivedRun,
@@ -18,6 +24,8 @@ from runwright.archive.query import (
     count_by_phase,
     explain_runs,
     get_run,
+    item_attempts,
+    item_logs,
     list_runs,
 )
 from runwright.archive.records import (
@@ -41,6 +49,8 @@ __all__ = [
     "AttemptRecord",
     "EventRecord",
     "InvalidCursor",
+    "ItemAttemptRecord",
+    "ItemLogRecord",
     "LogRecord",
     "Page",
     "RetentionPolicy",
@@ -57,9 +67,13 @@ __all__ = [
     "explain_runs",
     "get_run",
     "head_revision",
+    "item_attempts",
+    "item_log_record",
+    "item_logs",
     "list_runs",
     "log_record",
     "migrate",
     "prune",
     "run_records",
+    "status_item_attempts",
 ]

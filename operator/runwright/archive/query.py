@@ -34,8 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from runwright.archive import search
+from runwright.archive.items import ItemAttemptRecord, ItemLogRecord
 from runwright.archive.records import AttemptRecord, EventRecord, LogRecord, RunRecord, parse_time
-from runwright.archive.schema import Attempt, Event, Log, Run
+from runwright.archive.schema import Attempt, Event, ItemAttempt, ItemLog, Log, Run
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -363,3 +364,29 @@ async def get_run(engine: AsyncEngine, uid: str, *, logs: bool = True) -> RunDet
             events=[EventRecord(**dict(r._mapping)) for r in events],
             logs=log_rows,
         )
+
+
+async def item_attempts(
+    engine: AsyncEngine, uid: str, block: str | None = None
+) -> list[ItemAttemptRecord]:
+    """Every archived attempt of every fan-out item of a run (or of one block), ordered
+    (block, item, attempt). Rows are small (no logs): a 5,000-item run reads in one go."""
+    statement = select(ItemAttempt.__table__).where(ItemAttempt.run_uid == uid)
+    if block is not None:
+        statement = statement.where(ItemAttempt.block == block)
+    async with _reading(engine) as connection:
+        rows = await connection.execute(
+            statement.order_by(ItemAttempt.block, ItemAttempt.item, ItemAttempt.attempt)
+        )
+        return [ItemAttemptRecord(**dict(r._mapping)) for r in rows]
+
+
+async def item_logs(engine: AsyncEngine, uid: str, block: str, item: int) -> list[ItemLogRecord]:
+    """The archived log tails of one item's attempts, oldest attempt first."""
+    async with _reading(engine) as connection:
+        rows = await connection.execute(
+            select(ItemLog.__table__)
+            .where(ItemLog.run_uid == uid, ItemLog.block == block, ItemLog.item == item)
+            .order_by(ItemLog.attempt)
+        )
+        return [ItemLogRecord(**dict(r._mapping)) for r in rows]

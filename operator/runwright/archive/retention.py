@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from runwright.archive.schema import Attempt, Event, Log, Run
+from runwright.archive.schema import Attempt, Event, ItemAttempt, ItemLog, Log, Run
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ async def prune(
             uids.extend(expired.scalars())
         if uids:
             # Children first: SQLite enforces the foreign keys only when told to.
-            for child in (Log, Event, Attempt):
+            for child in (ItemLog, ItemAttempt, Log, Event, Attempt):
                 await connection.execute(delete(child).where(child.run_uid.in_(uids)))
             await connection.execute(delete(Run).where(Run.uid.in_(uids)))
     return len(uids)

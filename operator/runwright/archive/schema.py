@@ -201,3 +201,47 @@ class Log(Base):
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
     #: The log's full size in bytes before the cut.
     size: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ItemAttempt(Base):
+    """One attempt of one item of a fan-out (forEach) block: every item, every attempt.
+
+    The run's status keeps per-item detail only for the items in flight and the first
+    failed ones; this table is where each item's whole attempt chain outlives the run.
+    A table of its own (not an item column in `attempts`): plain blocks' rows and
+    readers stay as they were, and the migration only adds.
+    """
+
+    __tablename__ = "item_attempts"
+
+    run_uid: Mapped[str] = mapped_column(
+        String(64), ForeignKey("runs.uid", ondelete="CASCADE"), primary_key=True
+    )
+    block: Mapped[str] = mapped_column(String(63), primary_key=True)
+    item: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phase: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(128), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    #: The attempt's pod (or Job) name: `<run>-<block>-<item>-<attempt>`.
+    job: Mapped[str | None] = mapped_column(NAME)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ItemLog(Base):
+    """The tail of one item attempt's log, up to the archive's cap (as `Log`)."""
+
+    __tablename__ = "item_logs"
+
+    run_uid: Mapped[str] = mapped_column(
+        String(64), ForeignKey("runs.uid", ondelete="CASCADE"), primary_key=True
+    )
+    block: Mapped[str] = mapped_column(String(63), primary_key=True)
+    item: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)

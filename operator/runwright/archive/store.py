@@ -2,8 +2,8 @@
 
 Writing the same run again (a repeated phase change, a restarted operator's
 catch-up) rewrites its rows in place: runs by uid, attempts and logs by (uid,
-block, attempt), Events by (uid, key). Both backends use their dialect's
-INSERT ... ON CONFLICT DO UPDATE, so one statement decides insert-or-update
+block, attempt), fan-out items' by (uid, block, item, attempt), Events by (uid,
+key). Both backends use their dialect's INSERT ... ON CONFLICT DO UPDATE, so one statement decides insert-or-update
 atomically, even when two writers race.
 """
 
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from runwright.archive import query, retention
 from runwright.archive.engine import create_engine
+from runwright.archive.items import ItemAttemptRecord, ItemLogRecord, item_log_record
 from runwright.archive.migrate import migrate
 from runwright.archive.records import (
     DEFAULT_LOG_CAP,
@@ -30,12 +31,14 @@ from runwright.archive.records import (
     log_record,
     run_records,
 )
-from runwright.archive.schema import Attempt, Event, Log, Run
+from runwright.archive.schema import Attempt, Event, ItemAttempt, ItemLog, Log, Run
 
 RUNS: Table = Run.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 LOGS: Table = Log.__table__  # type: ignore[assignment]
+ITEM_ATTEMPTS: Table = ItemAttempt.__table__  # type: ignore[assignment]
+ITEM_LOGS: Table = ItemLog.__table__  # type: ignore[assignment]
 
 
 def upsert(connection: AsyncConnection, table: Table, update: Sequence[str] | None = None) -> Any:
@@ -121,6 +124,23 @@ class Archive:
         record = log_record(run_uid, block, attempt, log, self.log_cap)
         async with self.engine.begin() as connection:
             await connection.execute(upsert(connection, LOGS), [dataclasses.asdict(record)])
+        return record
+
+    async def record_item_attempts(self, records: Sequence[ItemAttemptRecord]) -> None:
+        """Upsert fan-out item attempts (keyed run uid, block, item, attempt): one statement."""
+        if records:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    upsert(connection, ITEM_ATTEMPTS), [dataclasses.asdict(r) for r in records]
+                )
+
+    async def record_item_log(
+        self, run_uid: str, block: str, item: int, attempt: int, log: str | bytes
+    ) -> ItemLogRecord:
+        """Store the tail of one item attempt's log (at most `log_cap` bytes)."""
+        record = item_log_record(run_uid, block, item, attempt, log, self.log_cap)
+        async with self.engine.begin() as connection:
+            await connection.execute(upsert(connection, ITEM_LOGS), [dataclasses.asdict(record)])
         return record
 
     async def list_runs(

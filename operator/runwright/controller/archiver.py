@@ -6,7 +6,8 @@ writer task drains the queue in batches, each one transaction (`Archive.record_r
 upserts keyed by run uid and by (uid, block, attempt), so every attempt the run's
 status history shows is kept, and a repeat rewrites rows in place). When an attempt
 has ended its log tail is read (the pod log API, or the local executor's file) and
-stored with it; when the run has finished its Events are stored too, and the archive's
+stored with it; when a forEach block has ended, every attempt of every item and its
+log tail are stored (`controller.archive_items`, bounded per block); when the run has finished its Events are stored too, and the archive's
 confirmation is written on the run as the annotation `runwright.dev/archived`
 (`<phase>/<completedAt as Unix seconds>`).
 
@@ -41,7 +42,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from runwright import labels
 from runwright.archive import DEFAULT_LOG_CAP, Archive, RetentionPolicy, RunRecords
+from runwright.archive.items import ended_fan_outs
 from runwright.archive.records import parse_time
+from runwright.controller.archive_items import ItemPods, archive_items, kube_item_pods
 from runwright.engine.concurrency import RunKey
 from runwright.engine.naming import attempt_name
 from runwright.engine.reasons import EventReason
@@ -129,6 +132,7 @@ class Archiver:
         logs: LogSource,
         unarchived: set[RunKey],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        item_pods: ItemPods | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
@@ -142,6 +146,13 @@ class Archiver:
         self.confirmed: set[str] = set()
         #: Attempts whose log is stored, per run uid (dropped once the run is confirmed).
         self.logged: dict[str, set[tuple[str, int]]] = {}
+        #: Fan-out blocks (and their end) whose items are archived, per run uid (dropped
+        #: as `logged` is): each end of a block is archived once.
+        self.items_done: dict[str, set[tuple[str, str]]] = {}
+        #: Where item pods and their logs are read (default: the API server).
+        self.item_pods = (
+            item_pods if item_pods is not None or kube is None else kube_item_pods(kube)
+        )
         #: Called with a run's key once it is confirmed (wakes its Trigger's history).
         self.on_confirmed: Callable[[RunKey], None] = lambda _key: None
         self._wake = asyncio.Event()
@@ -188,6 +199,7 @@ class Archiver:
             self.pending.pop(uid, None)
             self.keys.pop(uid, None)
             self.logged.pop(uid, None)
+            self.items_done.pop(uid, None)
             self.confirmed.discard(uid)
             self.unarchived.discard(key)
             self._gauge()
@@ -197,6 +209,7 @@ class Archiver:
             self.pending.pop(uid, None)
             self.keys.pop(uid, None)
             self.logged.pop(uid, None)
+            self.items_done.pop(uid, None)
             self.unarchived.discard(key)
             self._gauge()
             return
@@ -281,6 +294,7 @@ class Archiver:
         self, archive: Archive, body: Mapping[str, Any], record: RunRecords
     ) -> None:
         await self._store_logs(archive, record)
+        await self._store_items(archive, body, record)
         if record.run.finished:
             await self._finish(archive, body, record)
 
@@ -301,6 +315,18 @@ class Archiver:
                 await archive.record_log(run.uid, attempt.block, attempt.attempt, text)
                 METRICS.archive_writes_total.labels("log").inc()
             logged.add((attempt.block, attempt.attempt))
+
+    async def _store_items(
+        self, archive: Archive, body: Mapping[str, Any], records: RunRecords
+    ) -> None:
+        """Every item of each forEach block that ended, once per block (see archive_items)."""
+        if self.item_pods is None:
+            return
+        done = self.items_done.setdefault(records.run.uid, set())
+        for block, end in ended_fan_outs(body):
+            if (block, end) not in done:
+                await archive_items(archive, self.item_pods, body, block)
+                done.add((block, end))
 
     async def _final_events(self, namespace: str, uid: str) -> list[dict[str, Any]]:
         """The finished run's Events, its ending one (RunFailed...) included.
@@ -344,6 +370,7 @@ class Archiver:
                 raise
         self.confirmed.add(run.uid)
         self.logged.pop(run.uid, None)
+        self.items_done.pop(run.uid, None)
         key = (run.namespace, run.name)
         self.unarchived.discard(key)
         self._gauge()

@@ -107,6 +107,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("run", metavar="RUN", help="the PipelineRun")
     p.add_argument("block", nargs="?", metavar="BLOCK", help="one block (default: all, prefixed)")
     p.add_argument("--attempt", type=int, help="the attempt (default: the block's latest)")
+    p.add_argument("--item", type=int, metavar="N", help="item N of a forEach block (0 = first)")
     p.add_argument("-f", "--follow", action="store_true", help="follow live pods' logs")
     p.add_argument("--tail", type=int, help="the last N lines of each attempt")
     p.add_argument("--since", help="only lines newer than this (pods): 10m, 1h")

@@ -3,8 +3,9 @@
 The run (phase, reason and message; pipeline and generation; trigger and
 triggeredBy; variables; execution date; SLA and timeout), then its blocks in DAG
 order with every attempt (phase, duration, exit code, reason, the message's
-tail), outputs and metrics, then its Events in true order. `-o json|yaml` prints
-the same as data.
+tail), outputs and metrics, then per forEach block its items by phase and its
+failed items (from the archive, every item attempt it keeps), then its Events in
+true order. `-o json|yaml` prints the same as data, every item attempt included.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runwright.api.common import format_time
+from runwright.archive import ItemAttemptRecord, item_attempts
 from runwright.cli.plugin import archived, errors, output
+from runwright.cli.plugin import items as fan_out
 from runwright.cli.plugin.client import Cluster
 from runwright.cli.plugin.errors import PluginError
 from runwright.cli.plugin.output import Format
@@ -43,6 +48,7 @@ async def load(cluster: Cluster, name: str, archive: str | None, *, logs: bool =
         )
     try:
         detail = await archived.find_run(engine, cluster.namespace, name)
+        rows = [] if detail is None else await _item_rows(engine, detail.run.uid)
     finally:
         await engine.dispose()
     if detail is None:
@@ -50,7 +56,15 @@ async def load(cluster: Cluster, name: str, archive: str | None, *, logs: bool =
             f"pipelinerun {cluster.namespace}/{name} not found in the cluster nor in the archive",
             errors.NOT_FOUND,
         )
-    return from_archive(detail)
+    return from_archive(detail, rows)
+
+
+async def _item_rows(engine: AsyncEngine, uid: str) -> list[ItemAttemptRecord]:
+    """Every fan-out item attempt of an archived run."""
+    try:
+        return await item_attempts(engine, uid)
+    except SQLAlchemyError as exc:
+        raise archived.unreachable(exc) from None
 
 
 def _time(value: datetime | None) -> str:
@@ -200,6 +214,8 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> int:
         return 0
     now = datetime.now(UTC)
     parts: list[RenderableType] = [summary(story, now), Text(""), blocks_table(story, now)]
+    if story.items:
+        parts += [Text(""), fan_out.table(story.items)]
     if story.events:
         parts += [Text(""), events_table(story)]
     output.console(sys.stdout).print(Group(*parts))

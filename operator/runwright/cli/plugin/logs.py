@@ -1,4 +1,4 @@
-"""`logs RUN [BLOCK] [--attempt N] [-f] [--tail N] [--since D]`: from the pod, else the archive.
+"""`logs RUN [BLOCK [--item I]] [--attempt N] [-f] [--tail N] [--since D]`: pod, else archive.
 
 An attempt's pod is found by the labels every executor puts on it
 (runwright.dev/run, /block, /attempt), never through a Job: the Pod executor
@@ -7,6 +7,12 @@ is gone (the run deleted, or the pod cleaned up) from the archive, which keeps
 each attempt's log tail. Without BLOCK, every attempt of every block is shown,
 each line prefixed `[block/attempt]`; live pods are read with timestamps so
 their lines interleave in time order.
+
+A fan-out (forEach) block's items are attempts of their own (pods
+`<run>-<block>-<item>-<attempt>`, labelled runwright.dev/item): `--item I` shows
+item I's attempts (prefixed `[block/I/attempt]`), from its pods while they exist,
+else from the archive, which keeps every item attempt's log tail. Without --item
+only plain blocks' attempts are shown (a 5,000-item block would drown them).
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from runwright import labels
-from runwright.archive import RunDetail
+from runwright.archive import RunDetail, item_logs
 from runwright.cli.plugin import archived, errors
 from runwright.cli.plugin.client import Cluster
 from runwright.cli.plugin.errors import PluginError
 from runwright.cli.plugin.selection import parse_age
+from runwright.engine.naming import item_key
 
 
 @dataclass(frozen=True)
@@ -43,12 +52,17 @@ class Source:
 
 
 def attempt_of(pod: dict[str, Any]) -> tuple[str, int] | None:
-    """(block, attempt) from a pod's labels; None for a pod that is not a block attempt."""
+    """(block, attempt) from a pod's labels; None for a pod that is not a block attempt.
+
+    A fan-out item's pod is `(block/item, attempt)`: the item's own attempt chain.
+    """
     pod_labels = (pod.get("metadata") or {}).get("labels") or {}
     block, attempt = pod_labels.get(labels.BLOCK), pod_labels.get(labels.ATTEMPT)
     if not block or not str(attempt or "").isdigit():
         return None
-    return str(block), int(str(attempt))
+    item = str(pod_labels.get(labels.ITEM) or "")
+    key = item_key(str(block), int(item)) if item.isdigit() else str(block)
+    return key, int(str(attempt))
 
 
 def choose(
@@ -107,12 +121,25 @@ async def _follow(
     await asyncio.gather(*(one(s) for s in sources))
 
 
-async def _archived_detail(cluster: Cluster, name: str, archive: str | None) -> RunDetail | None:
+async def _archived(
+    cluster: Cluster, name: str, archive: str | None, block: str | None, item: int | None
+) -> tuple[RunDetail | None, dict[tuple[str, int], str]]:
+    """The archived run and its stored logs by (block, attempt): plain blocks' logs, or
+    with `item` that item's attempts' (keyed `block/item`)."""
     engine = archived.open_engine(archive, required=False)
     if engine is None:
-        return None
+        return None, {}
     try:
-        return await archived.find_run(engine, cluster.namespace, name)
+        detail = await archived.find_run(engine, cluster.namespace, name)
+        if detail is None:
+            return None, {}
+        if item is None or block is None:
+            return detail, {(log.block, log.attempt): log.text for log in detail.logs}
+        try:
+            found = await item_logs(engine, detail.run.uid, block, item)
+        except SQLAlchemyError as exc:
+            raise archived.unreachable(exc) from None
+        return detail, {(item_key(block, item), log.attempt): log.text for log in found}
     finally:
         await engine.dispose()
 
@@ -120,14 +147,19 @@ async def _archived_detail(cluster: Cluster, name: str, archive: str | None) -> 
 async def run(args: argparse.Namespace, cluster: Cluster) -> int:
     """`logs`: print the chosen attempts' logs; not found when none has a log anywhere."""
     ns, name = cluster.namespace, args.run
+    item: int | None = getattr(args, "item", None)
+    if item is not None and args.block is None:
+        raise PluginError("--item needs BLOCK: logs RUN BLOCK --item N", errors.INVALID_INPUT)
+    shown = item_key(args.block, item) if item is not None else args.block
     body = await cluster.get_run(name)
     pods: dict[tuple[str, int], str] = {}
     if body is not None:
         for pod in await cluster.attempt_pods(ns, name):
             key = attempt_of(pod)
-            if key is not None:
+            # Items only when one is asked for: a plain listing stays the blocks'.
+            if key is not None and (key[0] == shown or "/" not in key[0]):
                 pods[key] = str(pod["metadata"]["name"])
-    detail = await _archived_detail(cluster, name, args.archive)
+    detail, stored = await _archived(cluster, name, args.archive, args.block, item)
     if body is None and detail is None:
         where = (
             "nor in the archive"
@@ -137,12 +169,14 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> int:
         raise PluginError(
             f"pipelinerun {ns}/{name} not found in the cluster {where}", errors.NOT_FOUND
         )
-    stored = {(log.block, log.attempt): log.text for log in (detail.logs if detail else [])}
-    chosen = choose([*pods, *stored], args.block, args.attempt)
+    chosen = choose([*pods, *stored], shown, args.attempt)
     if not chosen:
-        what = f"block {args.block}" + (f" attempt {args.attempt}" if args.attempt else "")
+        what = f"block {args.block}" + (f" item {item}" if item is not None else "")
+        what += f" attempt {args.attempt}" if args.attempt else ""
         if args.block is None:
             what = "any block"
+        elif item is None and _is_fan_out(body, args.block):
+            what += " (a forEach block: name an item with --item N)"
         raise PluginError(
             f"pipelinerun {ns}/{name}: no log of {what} (no pod left, nothing archived)",
             errors.NOT_FOUND,
@@ -175,6 +209,12 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> int:
     for failure in failures:
         print(f"kubectl-runwright: {failure}", file=sys.stderr)
     return errors.FAILED if failures else 0
+
+
+def _is_fan_out(body: dict[str, Any] | None, block: str) -> bool:
+    """The live run says the block is a forEach block (its status has items)."""
+    state = (((body or {}).get("status") or {}).get("blocks") or {}).get(block) or {}
+    return state.get("items") is not None
 
 
 def now() -> datetime:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from runwright.archive import RunDetail
+from runwright.archive import ItemAttemptRecord, RunDetail
 from runwright.archive.records import (
     AttemptRecord,
     EventRecord,
@@ -22,6 +22,7 @@ from runwright.archive.records import (
     parse_time,
     run_records,
 )
+from runwright.cli.plugin import items as fan_out
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class Story:
     timed_out: bool = False
     failed_block: str = ""
     progress: str = ""
+    items: dict[str, fan_out.FanOutStory] = field(default_factory=dict)
+    """The forEach blocks' items: counts, failed items, every attempt known."""
 
 
 def dag_order(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -109,12 +112,14 @@ def from_body(body: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = ())
         timed_out=bool(status.get("timedOut")),
         failed_block=str(status.get("failedBlock") or ""),
         progress=str(status.get("progress") or ""),
+        items=fan_out.from_status(records.run.uid, states),
     )
 
 
-def from_archive(detail: RunDetail) -> Story:
+def from_archive(detail: RunDetail, items: Iterable[ItemAttemptRecord] = ()) -> Story:
     """An archived run as a story: blocks in the order they first started (the archive
-    keeps no pipeline spec), each block's phase its latest attempt's."""
+    keeps no pipeline spec), each block's phase its latest attempt's; `items` are its
+    fan-out items' attempts (`runwright.archive.item_attempts`)."""
     attempts = _by_block(detail.attempts)
     names = list(detail.run.block_names.split())
     names += [n for n in attempts if n not in names]
@@ -139,6 +144,7 @@ def from_archive(detail: RunDetail) -> Story:
         blocks=blocks,
         events=sorted(detail.events, key=_event_order),
         archived=True,
+        items=fan_out.from_rows(items),
     )
 
 
