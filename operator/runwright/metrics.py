@@ -239,7 +239,7 @@ class Metrics:
         # ----- the run archive (runwright.archive; issue 12) ----------------------------------
         self.archive_writes_total = Counter(
             "runwright_archive_writes_total",
-            "Archive writes committed, by kind (run, log, events, prune).",
+            "Archive writes committed, by kind (run, log, events, items, prune).",
             ["kind"],
             registry=r,
         )
