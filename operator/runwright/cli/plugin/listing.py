@@ -1,15 +1,16 @@
 """`list` (alias `ls`): the runs in scope, filtered and sorted, from the cluster and the archive.
 
 Phase, pipeline, trigger and `-l` go to the API server as a label selector, so it
-drops what does not match. The first `--limit` rows sorted by start time (the
-default), phase or pipeline come from the server's Table rendering and a GET of
-each row shown (firstpage.py: ~130 bytes a run instead of ~3 KB); other sorts,
-`--limit 0`, and filters that match few runs read every run in full, a page at a
-time (limit/continue): about 0.1 ms of CPU a run plus the transfer. The archive
-(with `--archived`) gives its first keyset page in the same order. The first
-`--limit` rows of the two merged are the first `--limit` of all, so nothing past
-the first page of the archive is ever read. A run in both is shown from the
-cluster; a run only the archive has is marked `(archived)`.
+drops what does not match. The first `--limit` rows, in any sort, come from the
+server's Table rendering and a GET of each row shown (firstpage.py: ~130 bytes a
+run instead of ~3 KB); `--limit 0`, filters that match few runs, and a CRD without
+the sort's printer column read every run in full, a page at a time
+(limit/continue): about 0.1 ms of CPU a run plus the transfer. The archive (with
+`--archived`, opened in a thread meanwhile) gives its first keyset page in the same
+order and counts by phase capped at COUNT_CAP. The first `--limit` rows of the two
+merged are the first `--limit` of all, so nothing past the first page of the
+archive is ever read. A run in both is shown from the cluster; a run only the
+archive has is marked `(archived)`.
 """
 
 from __future__ import annotations
