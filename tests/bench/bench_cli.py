@@ -7,17 +7,20 @@ metrics; written through the status subresource, no operator running), fill an
 SQLite archive with M runs of the same namespace (bench_archive's bulk load, the
 migration's indexes), then time the first page (`--limit 50`) of `list` as a user
 runs it: the `kubectl-runwright` process, start to exit, p50/max over repeats
-(goal: under 2 s), for the cluster alone, cluster + archive, and a phase filter
-the API server applies. The cluster is read in pages of 500 (limit/continue), the
-archive by one keyset page.
+(goal: under 2 s), for the cluster alone, cluster + archive, a phase filter the
+API server applies, and the sorts by duration and cost (the Table's `-o wide`
+columns). The cluster is read as one Table answer plus a GET per row shown, the
+archive by one keyset page and counts capped per phase.
 
     python tests/bench/bench_cli.py [--cluster-runs N] [--archived-runs M] [--repeat R]
-        [--keep-namespace] [--reuse NAMESPACE] [--archive-file PATH]
+        [--keep-namespace] [--reuse NAMESPACE] [--archive-file PATH] [--namespace NS]
 
 Creating 10,000 runs and a million archived ones takes minutes of a shared machine's
 CPU: `--keep-namespace --archive-file F` keeps both, and `--reuse NAMESPACE
---archive-file F` measures them again without making them anew. Every figure is
-printed with the load average at the time (the machine may be shared).
+--archive-file F` measures them again without making them anew; `--namespace NS
+--archive-file F` makes the cluster's runs (on a new control plane) in the namespace
+an existing archive file was filled for. Every figure is printed with the load
+average at the time (the machine may be shared).
 """
 
 from __future__ import annotations
