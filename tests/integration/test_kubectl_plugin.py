@@ -650,3 +650,46 @@ def test_list_first_page_is_the_full_order_s_first_rows(cluster: Cluster, ns: st
         assert page.ok and every.ok, page.stderr + every.stderr
         assert page.stdout.splitlines() == every.stdout.splitlines()[:5], case
         assert len(page.stdout.splitlines()) == min(5, len(every.stdout.splitlines()))
+
+
+def test_list_sorts_by_duration_items_and_cost_over_the_table_s_wide_columns(
+    cluster: Cluster, ns: str
+) -> None:
+    """The measures are printer columns `kubectl get` shows only with -o wide; `list`
+    orders its first page by them: the exact order (ties by name, runs without the value
+    last), and the same rows as a full read."""
+    # name: (durationSeconds, itemsProcessed, cost); None: the run has no such value.
+    runs: dict[str, tuple[int | None, int | None, float | None]] = {
+        "m-a": (30, 5, 0.5),
+        "m-b": (90, 50, 0.25),
+        "m-c": (30, None, 0.5),
+        "m-d": (None, 7, None),  # still running: no duration yet
+        "m-e": (5, None, None),
+        "m-f": (600, 1, 3.0),
+    }
+    for name, (seconds, items, cost) in runs.items():
+        bare_run(cluster, ns, name)
+        metrics = {k: v for k, v in (("itemsProcessed", items), ("cost", cost)) if v is not None}
+        fields: dict[str, Any] = {"phase": "Running", "startedAt": "2026-11-20T10:00:00Z"}
+        if seconds is not None:
+            fields |= {"phase": "Succeeded", "durationSeconds": seconds}
+            fields["completedAt"] = f"2026-11-20T10:{seconds // 60:02d}:{seconds % 60:02d}Z"
+        set_status(cluster, ns, name, metrics=metrics, **fields)
+    wide = cluster.kubectl("get", "pipelineruns", "-n", ns, "-o", "wide").stdout.splitlines()[0]
+    narrow = cluster.kubectl("get", "pipelineruns", "-n", ns).stdout.splitlines()[0]
+    for column in ("DURATION SECONDS", "ITEMS", "COST"):
+        assert column in wide and column not in narrow, column
+    expected = {
+        ("duration",): ["m-f", "m-b", "m-c", "m-a", "m-e", "m-d"],
+        ("duration", "--reverse"): ["m-e", "m-a", "m-c", "m-b", "m-f", "m-d"],
+        ("items",): ["m-b", "m-d", "m-a", "m-f", "m-c", "m-e"],
+        ("cost",): ["m-f", "m-c", "m-a", "m-b", "m-d", "m-e"],
+    }
+    for (sort, *rest), order in expected.items():
+        args = ["--sort", sort, *rest, "-o", "name"]
+        page = plugin(cluster.kubeconfig, ns, "list", "--limit", "4", *args)
+        every = plugin(cluster.kubeconfig, ns, "list", "--limit", "0", *args)
+        assert page.ok and every.ok, page.stderr + every.stderr
+        names = [line.rsplit("/", 1)[-1] for line in every.stdout.splitlines()]
+        assert names == order, (sort, rest)
+        assert page.stdout.splitlines() == every.stdout.splitlines()[:4], (sort, rest)

@@ -81,7 +81,14 @@ def test_run_columns_read_the_human_duration_and_wide_adds_the_failed_block() ->
     assert columns["Duration"]["jsonPath"] == ".status.duration"
     assert columns["Reason"]["jsonPath"] == ".status.reason"
     wide = {name: c["jsonPath"] for name, c in columns.items() if c.get("priority") == 1}
-    assert wide == {"Failed Block": ".status.failedBlock", "Message": ".status.message"}
+    assert wide == {
+        "Failed Block": ".status.failedBlock",
+        "Message": ".status.message",
+        # The sort keys of `kubectl runwright list --sort duration|items|cost` (issue 13).
+        "Duration Seconds": ".status.durationSeconds",
+        "Items": ".status.metrics.itemsProcessed",
+        "Cost": ".status.metrics.cost",
+    }
 
 
 @pytest.mark.parametrize("plural", ["pipelines", "triggers", "pipelineruns"])

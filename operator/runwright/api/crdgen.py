@@ -110,6 +110,11 @@ KINDS = [
             # `-o wide` only (priority 1): what failed, and why.
             _col("Failed Block", ".status.failedBlock", priority=1),
             _col("Message", ".status.message", priority=1),
+            # `-o wide` only too; `kubectl runwright list --sort duration|items|cost` orders
+            # the first page by them without reading every run (cli/plugin/firstpage.py).
+            _col("Duration Seconds", ".status.durationSeconds", "integer", priority=1),
+            _col("Items", ".status.metrics.itemsProcessed", "number", priority=1),
+            _col("Cost", ".status.metrics.cost", "number", priority=1),
         ],
     ),
 ]

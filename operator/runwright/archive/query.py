@@ -326,16 +326,42 @@ def _ordered(statement: Select[Any], columns: list[Any], descending: bool) -> Se
     return statement.order_by(*(c.desc() if descending else c.asc() for c in columns))
 
 
-async def count_by_phase(engine: AsyncEngine, where: RunFilter | None = None) -> dict[str, int]:
-    """How many runs of each phase match `where` (phases with none are absent)."""
+#: The phases a run can be in (runwright.api's RunPhase; a unit test holds them equal
+#: without making every reader import the API models).
+RUN_PHASES = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Cancelled")
+
+
+async def count_by_phase(
+    engine: AsyncEngine, where: RunFilter | None = None, *, cap: int | None = None
+) -> dict[str, int]:
+    """How many runs of each phase match `where` (phases with none are absent).
+
+    With `cap`, each phase is counted up to `cap` runs (a count equal to `cap` means "cap
+    or more"): one short index range per phase ((namespace, phase) or (phase) first),
+    whatever the archive holds, instead of every matching run. Phases outside RUN_PHASES
+    are not counted then."""
     where = where or RunFilter()
     namespaces = _namespaces(where)
     async with _reading(engine) as connection:
         conditions = _conditions(where, await search.has_fts(connection, where.text))
         if namespaces is not None:
             conditions.append(Run.namespace.in_(namespaces) if namespaces else false())
-        statement = select(Run.phase, func.count()).where(*conditions).group_by(Run.phase)
-        return {phase: count for phase, count in await connection.execute(statement)}
+        if cap is None:
+            statement = select(Run.phase, func.count()).where(*conditions).group_by(Run.phase)
+            return {phase: count for phase, count in await connection.execute(statement)}
+        phases = [p for p in RUN_PHASES if not where.phases or p in where.phases]
+        capped = select(
+            *(
+                select(func.count())
+                .select_from(
+                    select(literal(1)).where(*conditions, Run.phase == phase).limit(cap).subquery()
+                )
+                .scalar_subquery()
+                for phase in phases
+            )
+        )
+        counts = (await connection.execute(capped)).one()
+        return {phase: int(n) for phase, n in zip(phases, counts, strict=True) if n}
 
 
 async def get_run(engine: AsyncEngine, uid: str, *, logs: bool = True) -> RunDetail | None:

@@ -75,12 +75,12 @@ async def find_run(engine: AsyncEngine, namespace: str, name: str) -> RunDetail 
 
 
 async def first_page(
-    engine: AsyncEngine, where: RunFilter, sort: Sort, limit: int
+    engine: AsyncEngine, where: RunFilter, sort: Sort, limit: int, *, count_cap: int | None = None
 ) -> tuple[list[ArchivedRun], dict[str, int]]:
     """The first `limit` archived runs matching `where` in `sort` order (one keyset page),
-    and how many runs of each phase match in all."""
+    and how many runs of each phase match (each up to `count_cap`, when given)."""
     try:
         page = await list_runs(engine, where, sort, limit=limit)
-        return page.runs, await count_by_phase(engine, where)
+        return page.runs, await count_by_phase(engine, where, cap=count_cap)
     except SQLAlchemyError as exc:
         raise unreachable(exc) from None

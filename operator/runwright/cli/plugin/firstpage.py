@@ -13,8 +13,12 @@ check (`--by`, `--search`, block names) are checked on the fetched rows; when to
 many fetches would be needed (filters that match few runs, or every run started in
 the same hour), None: the caller reads the full list instead.
 
-Sorts it serves: started (the default, either direction), phase and pipeline
-(exact in the Table). Duration, items and cost are not in the Table: full list.
+Sorts it serves: started (the default, either direction), and the exact keys:
+phase, pipeline, and duration, items and cost (the CRD's `-o wide`-only printer
+columns `Duration Seconds`, `Items`, `Cost`: priority 1, so `kubectl get` hides them
+but the Table still carries them). Exact keys are ranked as `sort_rows` ranks them
+(a run without the value last); only the page's runs and a few past it are fetched.
+A Table without the sort's column (a cluster whose CRD predates it): full list.
 """
 
 from __future__ import annotations
@@ -29,13 +33,21 @@ from typing import TYPE_CHECKING, Any
 
 from runwright.cli.plugin.kubeapi import TABLE
 from runwright.cli.plugin.rows import RunRow, from_body
-from runwright.cli.plugin.selection import Selection, SortBy, sort_rows
+from runwright.cli.plugin.selection import Selection, SortBy, is_descending, sort_rows
 
 if TYPE_CHECKING:
     from runwright.cli.plugin.client import Cluster
 
+#: The Table column of each exact sort key (crds: the PipelineRun's printer columns).
+EXACT_COLUMNS = {
+    SortBy.PHASE: "Phase",
+    SortBy.PIPELINE: "Pipeline",
+    SortBy.DURATION: "Duration Seconds",
+    SortBy.ITEMS: "Items",
+    SortBy.COST: "Cost",
+}
 #: Sorts the Table can order by.
-SERVED = frozenset({SortBy.STARTED, SortBy.PHASE, SortBy.PIPELINE})
+SERVED = frozenset({SortBy.STARTED, *EXACT_COLUMNS})
 #: GETs in flight at once (each one more connection: a TLS handshake's CPU).
 CONCURRENCY = 8
 #: Table rows per request: ~130 bytes each, so 10,000 are one answer of ~1.3 MB. Fewer
@@ -96,22 +108,69 @@ def _table_matches(selection: Selection, name: str, phase: str, pipeline: str) -
     return not (selection.pipeline and pipeline != selection.pipeline)
 
 
+def _exact_key(sort: SortBy, value: Any) -> Any:
+    """A Table cell as `sort_rows` would see the run's value (None: the run has none).
+    Phase and pipeline are never absent (from_body: `Pending`, `""`); the numbers are
+    None when the status has no number there (the server renders a non-number as null)."""
+    if sort == SortBy.PHASE:
+        return str(value or "Pending")
+    if sort == SortBy.PIPELINE:
+        return str(value or "")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if sort == SortBy.DURATION else float(value)
+
+
+def _ranked(raw: list[tuple[str, str, Any]], sort: SortBy, reverse: bool) -> list[Candidate]:
+    """Exact keys in `sort_rows`' order: (value, namespace, name), its direction; runs
+    without the value last by (namespace, name). The rank is each one's bound."""
+    present = [r for r in raw if r[2] is not None]
+    absent = [r for r in raw if r[2] is None]
+    present.sort(key=lambda r: (r[2], r[0], r[1]), reverse=is_descending(sort, reverse))
+    absent.sort(key=lambda r: (r[0], r[1]))
+    return [Candidate(r[0], r[1], float(i), float(i)) for i, r in enumerate(present + absent)]
+
+
 async def _candidates(
     cluster: Cluster, selection: Selection, sort: SortBy, reverse: bool
 ) -> list[Candidate] | None:
-    """Every run in scope the Table does not rule out, best bound first."""
+    """Every run in scope the Table does not rule out, best bound first (see `rank`)."""
     include = "Metadata" if cluster.all_namespaces else "None"
     began = time.monotonic()
-    raw: list[tuple[str, str, Any, str, str]] = []
-    async for table in cluster.pages(
-        selection.label_selector(),
-        accept=TABLE,
-        params={"includeObject": include},
-        page=TABLE_PAGE,
-    ):
+    tables = [
+        table
+        async for table in cluster.pages(
+            selection.label_selector(),
+            accept=TABLE,
+            params={"includeObject": include},
+            page=TABLE_PAGE,
+        )
+    ]
+    # Pages are rendered at different instants: an age read later is up to `skew` older.
+    skew = time.monotonic() - began + 1.0
+    return rank(tables, selection, sort, reverse, namespace=cluster.namespace, skew=skew)
+
+
+def rank(
+    tables: Iterable[dict[str, Any]],
+    selection: Selection,
+    sort: SortBy,
+    reverse: bool,
+    *,
+    namespace: str,
+    skew: float = 1.0,
+) -> list[Candidate] | None:
+    """The rows of the API server's Table answers that pass the filters the Table can
+    check, best bound first; None when the Table cannot order them (not a Table, no
+    column for the sort, an age it cannot bound). `namespace`: the rows' namespace when
+    the answer has no object metadata (one namespace listed)."""
+    raw: list[tuple[str, str, Any]] = []
+    for table in tables:
         if table.get("kind") != "Table":
             return None  # a server without Table rendering
         index = _columns(table)
+        if sort in EXACT_COLUMNS and EXACT_COLUMNS[sort] not in index:
+            return None  # the cluster's CRD has no such column yet
         for row in table.get("rows") or []:
             cells = list(row.get("cells") or [])
             name = str(_cell(cells, index.get("Name")) or "")
@@ -120,27 +179,21 @@ async def _candidates(
             pipeline = str(_cell(cells, index.get("Pipeline")) or "")
             if not _table_matches(selection, name, phase, pipeline):
                 continue
-            namespace = str(meta.get("namespace") or cluster.namespace)
             if sort == SortBy.STARTED:
                 key = _cell(cells, index.get("Started")) or _cell(cells, index.get("Age"))
             else:
-                key = phase if sort == SortBy.PHASE else pipeline
-            raw.append((namespace, name, key, phase, pipeline))
-    # Pages are rendered at different instants: an age read later is up to `skew` older.
-    skew = time.monotonic() - began + 1.0
-    if sort == SortBy.STARTED:
-        found = []
-        for namespace, name, key, _, _ in raw:
-            bounds = age_bounds(key)
-            if bounds is None:
-                return None  # no start or creation time the Table can bound
-            low, high = bounds[0] - skew, bounds[1]
-            # Newest first is the smallest age first; --reverse, the largest first.
-            found.append(Candidate(namespace, name, *((-high, -low) if reverse else (low, high))))
-    else:
-        # Exact keys: their rank in the order sort_rows gives (value, namespace, name).
-        order = sorted(raw, key=lambda r: (r[2], r[0], r[1]), reverse=reverse)
-        found = [Candidate(r[0], r[1], float(i), float(i)) for i, r in enumerate(order)]
+                key = _exact_key(sort, _cell(cells, index.get(EXACT_COLUMNS[sort])))
+            raw.append((str(meta.get("namespace") or namespace), name, key))
+    if sort != SortBy.STARTED:
+        return _ranked(raw, sort, reverse)
+    found = []
+    for ns, name, key in raw:
+        bounds = age_bounds(key)
+        if bounds is None:
+            return None  # no start or creation time the Table can bound
+        low, high = bounds[0] - skew, bounds[1]
+        # Newest first is the smallest age first; --reverse, the largest first.
+        found.append(Candidate(ns, name, *((-high, -low) if reverse else (low, high))))
     found.sort(key=lambda c: c.low)
     return found
 

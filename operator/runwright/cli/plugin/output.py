@@ -153,18 +153,30 @@ def table(
     return grid
 
 
-def footer(rows: Iterable[RunRow], archived_counts: dict[str, int] | None = None) -> str:
+def footer(
+    rows: Iterable[RunRow],
+    archived_counts: dict[str, int] | None = None,
+    count_cap: int | None = None,
+) -> str:
     """Counts by phase of the rows shown, e.g. `3 runs: Failed 1, Succeeded 2`; with the
-    archive, how many runs of each phase it holds for the same filters."""
+    archive, how many runs of each phase it holds for the same filters. A count that
+    reached `count_cap` is at least that many: `10000+` (and so is the total)."""
     shown = list(rows)
     counts = Counter(row.phase for row in shown)
     text = f"{len(shown)} run{'s' if len(shown) != 1 else ''}"
     if counts:
         text += ": " + ", ".join(f"{phase} {counts[phase]}" for phase in sorted(counts))
     if archived_counts is not None:
+
+        def shown_count(n: int) -> str:
+            return f"{n}+" if count_cap is not None and n >= count_cap else str(n)
+
         total = sum(archived_counts.values())
-        parts = ", ".join(f"{p} {archived_counts[p]}" for p in sorted(archived_counts))
-        text += f"; archive holds {total} matching" + (f" ({parts})" if parts else "")
+        capped = any(shown_count(n).endswith("+") for n in archived_counts.values())
+        parts = ", ".join(f"{p} {shown_count(archived_counts[p])}" for p in sorted(archived_counts))
+        text += f"; archive holds {total}{'+' if capped else ''} matching" + (
+            f" ({parts})" if parts else ""
+        )
     return text
 
 
@@ -236,6 +248,7 @@ def print_rows(
     *,
     namespaces: bool = False,
     archived_counts: dict[str, int] | None = None,
+    count_cap: int | None = None,
     now: datetime | None = None,
 ) -> None:
     """Print runs in the chosen format (a footer of counts by phase under a table)."""
@@ -248,7 +261,7 @@ def print_rows(
             out.print(table(rows, now, wide=wide, namespaces=namespaces, colour=colour))
         else:
             out.print("No runs found.")
-        out.print(Text(footer(rows, archived_counts), style="dim"))
+        out.print(Text(footer(rows, archived_counts, count_cap), style="dim"))
     elif fmt == Format.NAME:
         for row in rows:
             stream.write(f"pipelinerun.runwright.dev/{row.name}\n")

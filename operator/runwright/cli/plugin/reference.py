@@ -60,16 +60,20 @@ Columns: NAME, PIPELINE, PHASE, REASON, PROGRESS, TRIGGER, BY (spec.triggeredBy)
 STARTED (age), DURATION, ITEMS (status.metrics.itemsProcessed), COST; `-A` adds
 NAMESPACE, `-o wide` adds TOKENS, FAILED BLOCK and the message's last line. A
 footer counts the rows by phase (and, with `--archived`, what the archive holds for
-the same filters). Phase, pipeline, trigger and `-l` go to the API server as a label
-selector. Sorted by start time (the default, either direction), phase or pipeline,
-the first `--limit` rows come from the API server's Table of the runs (the name and
-the printer columns, about 130 bytes a run: the start time there is an age such as
-`6d22h`, a bound the rows are ordered by) and a GET of each run shown, until no
-other run can come before the last one shown. `--sort duration|items|cost`,
-`--limit 0`, and filters that match few runs read every run in full instead, in
-pages of 500 (`limit`/`continue`): about 3 KB a run to transfer and parse. `--archived`
-adds the archive's first keyset page in the same order, each row marked
-`(archived)`; a run in both is shown once, from the cluster. `-o csv` writes the
+the same filters: each phase is counted up to 10000 runs, and a phase with more is
+shown as `10000+`, the total then with a `+` too, as "at least": an exact count
+would read every matching run, about half a second over a million). Phase,
+pipeline, trigger and `-l` go to the API server as a label selector. Whatever the
+`--sort`, the first `--limit` rows come from the API server's Table of the runs (the
+name and the printer columns, about 130 bytes a run: the start time there is an age
+such as `6d22h`, a bound the rows are ordered by; duration, items and cost are the
+columns DURATION SECONDS, ITEMS and COST, which `kubectl get` shows only with `-o
+wide`) and a GET of each run shown, until no other run can come before the last one
+shown. `--limit 0`, filters that match few runs, and a cluster whose PipelineRun CRD
+predates the sort's column read every run in full instead, in pages of 500
+(`limit`/`continue`): about 3 KB a run to transfer and parse. `--archived` adds the
+archive's first keyset page in the same order, each row marked `(archived)`; a run
+in both is shown once, from the cluster. `-o csv` writes the
 columns of `export`.""",
     "get": """\
 One screen: phase, reason and message; pipeline and generation; trigger and

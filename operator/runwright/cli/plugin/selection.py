@@ -205,10 +205,16 @@ def _sort_value(row: RunRow, by: SortBy) -> object:
             return row.pipeline
 
 
+def is_descending(by: SortBy, reverse: bool = False) -> bool:
+    """Whether `by` lists largest first: started, duration, items and cost do (newest,
+    longest, most), phase and pipeline do not; `reverse` flips it."""
+    return (by in _DESCENDING) != reverse
+
+
 def sort_rows(rows: Iterable[RunRow], by: SortBy, reverse: bool = False) -> list[RunRow]:
     """Rows in `by` order (its natural direction, flipped by `reverse`); rows without the
     key come last either way, and the name breaks ties so the order is stable."""
-    descending = (by in _DESCENDING) != reverse
+    descending = is_descending(by, reverse)
     keyed = [(_sort_value(row, by), row) for row in rows]
     present = [(v, r) for v, r in keyed if v is not None]
     absent = [r for v, r in keyed if v is None]
@@ -222,7 +228,7 @@ def archive_sort(by: SortBy, reverse: bool = False) -> Sort:
     from runwright.archive import Sort, SortKey
 
     key = SortKey(_ARCHIVE_SORT.get(by, "started"))
-    return Sort(key=key, descending=(by in _DESCENDING) != reverse)
+    return Sort(key=key, descending=is_descending(by, reverse))
 
 
 def merge(cluster: Iterable[RunRow], archived: Iterable[RunRow]) -> list[RunRow]:
