@@ -44,6 +44,10 @@ from runwright.kube.ratelimit import process_limiter
 
 GROUP, VERSION = keys.GROUP, keys.VERSION
 RUN_LABEL = {keys.RUN: kopf.PRESENT}
+#: How long kopf's worker of an object waits for its next event before it ends.
+IDLE_WORKER_SECONDS = 0.1
+#: Objects per page of kopf's LIST at start.
+LIST_PAGE = 500
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -81,6 +85,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
     settings.posting.level = logging.WARNING
+    # Issue 17: kopf's worker for an object keeps its last event (the whole body) while
+    # it idles for more, 5 s by default: every object listed at start was alive at once
+    # (10,000 runs' bodies). Our handlers keep what they need; the worker may go at once.
+    settings.queueing.idle_timeout = IDLE_WORKER_SECONDS
+    # The start's LIST in pages: one page of bodies in memory, not every object's.
+    settings.watching.chunk_size = LIST_PAGE
 
     api = await new_api_client()
     # Every request behind --qps/--burst and, under leader election, the Lease's fence.

@@ -23,6 +23,7 @@ from runwright.cli import exits
 from runwright.controller import leader
 from runwright.controller.config import CONFIG
 from runwright.controller.health import Health
+from runwright.controller.kopfmemory import ForgetfulMemories
 from runwright.http import ApiEndpoint
 from runwright.kube.client import Kube, new_api_client
 from runwright.kube.ratelimit import process_limiter
@@ -150,6 +151,7 @@ async def serve(args: argparse.Namespace, timing: leader.Timing) -> int:
             clusterwide=not namespaces,
             namespaces=namespaces,
             memo=kopf.Memo(health=health, api=endpoint),
+            memories=ForgetfulMemories(),  # nothing kept per object (kopfmemory.py)
         )
     )
     try:
