@@ -28,6 +28,7 @@ from runwright.controller.executors import (
     executor_of_runs,
 )
 from runwright.controller.health import Health
+from runwright.controller.kopflisting import listed
 from runwright.controller.runs import RunController
 from runwright.controller.triggers import TriggerController
 from runwright.controller.watchstore import KINDS, Catchup, Store, UidLister
@@ -261,6 +262,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=RUN_LABEL)
+@listed("jobs", keys.RUN)  # listed at start: straight here, past kopf (kopflisting.py)
 async def job_event(
     event: kopf.RawEvent,
     labels: kopf.Labels,
@@ -290,6 +292,7 @@ async def job_event(
 
 
 @kopf.on.event("v1", "pods", labels=RUN_LABEL)
+@listed("pods", keys.RUN)
 async def pod_event(
     event: kopf.RawEvent,
     labels: kopf.Labels,
@@ -321,6 +324,7 @@ async def pod_event(
 
 
 @kopf.on.event(GROUP, VERSION, "pipelineruns")
+@listed("pipelineruns")
 async def run_event(event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> None:
     """A run was listed, created, changed or deleted: (re)start or wake its worker."""
     memo.catchup.seen("pipelineruns", event["object"]["metadata"].get("uid", ""))

@@ -23,6 +23,7 @@ from runwright.cli import exits
 from runwright.controller import leader
 from runwright.controller.config import CONFIG
 from runwright.controller.health import Health
+from runwright.controller.kopflisting import install as route_listed_objects
 from runwright.controller.kopfmemory import ForgetfulMemories
 from runwright.http import ApiEndpoint
 from runwright.kube.client import Kube, new_api_client
@@ -145,6 +146,7 @@ async def serve(args: argparse.Namespace, timing: leader.Timing) -> int:
         await leading.wait()
     LEADING.set(1)
     namespaces = CONFIG.namespaces
+    route_listed_objects()  # objects listed at start skip kopf's per-event machinery
     operator = asyncio.create_task(
         kopf.operator(
             standalone=True,  # no kopf peering: the Lease decides who acts
