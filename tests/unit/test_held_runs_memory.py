@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,3 +69,21 @@ async def test_kopf_remembers_nothing_per_object() -> None:
     assert first is not second and first.noticed_by_listing
     assert list(memories.iter_all_memories()) == []
     await memories.forget(body)  # type: ignore[arg-type]  # nothing to forget: no error
+
+
+async def test_a_new_leader_is_not_ready_before_its_catch_up_has_begun() -> None:
+    """Between taking the Lease and kopf's startup, /readyz said 200 with nothing seen."""
+    from kubernetes_asyncio import client
+
+    from runwright.controller.health import Health
+    from runwright.controller.replica import nothing_listed_yet
+
+    api = client.ApiClient()
+    health = Health(api, "127.0.0.1", 0, nothing_listed_yet)
+    health.checked_at, health.error = time.monotonic(), None  # the API server answered
+    answer = await health.readyz(None)  # type: ignore[arg-type]
+    assert answer.status == 503
+    assert answer.text == (
+        "catching up (jobs: listing, pipelineruns: listing, pipelines: listing, pods: listing)\n"
+    )
+    await api.close()
