@@ -22,7 +22,8 @@ local one (started and stopped here if it was not running); a fresh namespace.
   one new run of a one-block Pipeline is created; then the operator (a subprocess,
   hack/operator_process.py) starts. Figures: seconds from the process start to
   /readyz 200 and to the new run's Job (the bench's own watch); the operator's CPU
-  seconds (utime + stime) by then, and per listed run in µs; RSS once settled, and
+  seconds (utime + stime) by then, and per run added since the previous size in µs;
+  RSS once settled, and
   per held run over the first start's; the load average beside them (a shared
   machine's wall times are noisy, CPU seconds much less).
 - Drain: --drain runs of a Pipeline with pipelineRunLimit --limit are created, in
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import sys
@@ -364,14 +366,18 @@ async def bench(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
         for size in args.sizes:
             restarts.append(await b.restart(max(size, b.held)))
         base = restarts[0]
-        for r in restarts:
-            if r is base or not r["held_runs"] or base["held_runs"]:
-                continue
-            extra = r["held_runs"] - base["held_runs"]
-            r["rss_kib_per_held_run"] = round((r["rss_mib"] - base["rss_mib"]) * 1024 / extra, 2)
-            r["cpu_us_per_held_run"] = round(
-                (r["cpu_seconds_to_ready"] - base["cpu_seconds_to_ready"]) * 1e6 / extra
-            )
+        for previous, r in itertools.pairwise(restarts):
+            if not base["held_runs"]:
+                extra = r["held_runs"]
+                r["rss_kib_per_held_run"] = round(
+                    (r["rss_mib"] - base["rss_mib"]) * 1024 / extra, 2
+                )
+            # CPU per listed run as the slope between sizes: a start's fixed cost (imports,
+            # the API client) varies by a second on a shared machine, the slope much less.
+            added = r["held_runs"] - previous["held_runs"]
+            if added > 0:
+                spent = r["cpu_seconds_to_ready"] - previous["cpu_seconds_to_ready"]
+                r["cpu_us_per_added_run"] = round(spent * 1e6 / added)
         drain = await b.drain(args.drain, args.limit) if args.drain else None
     finally:
         await b.api.close()
