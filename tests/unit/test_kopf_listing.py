@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from kopf._cogs.clients import watching
 from kopf._core.reactor import processing
 
 from runwright import labels as keys
@@ -94,3 +96,33 @@ def test_the_operator_routes_runs_jobs_and_pods_and_install_replaces_kopfs_proce
     monkeypatch.setattr(processing, "process_resource_event", kopflisting._KOPF)
     assert kopflisting.install()
     assert processing.process_resource_event is kopflisting.process_resource_event
+
+
+async def test_the_first_list_is_handled_in_the_watch_stream_then_kopf_has_the_rest(
+    seen: list[tuple[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream: list[Any] = [
+        event(None, "a"),
+        event(None, "b"),
+        watching.Bookmark.LISTED,
+        event("MODIFIED", "a"),
+        event(None, "c"),  # listed again after the watch expired: kopf's workers
+    ]
+
+    async def kopf_watch(*, resource: Resource, **kwargs: Any) -> AsyncIterator[Any]:
+        for item in stream:
+            yield item
+
+    monkeypatch.setattr(kopflisting, "_KOPF_WATCH", kopf_watch)
+    monkeypatch.setattr(watching, "infinite_watch", kopf_watch)
+    memo = object()
+    assert kopflisting.bypass_first_listing(memo)
+    passed = [item async for item in watching.infinite_watch(resource=Resource("pipelineruns"))]
+    assert passed == stream[2:]
+    assert [(w, k["event"]["object"]["metadata"]["name"], k["memo"]) for w, k in seen] == [
+        ("handler", "a", memo),
+        ("handler", "b", memo),
+    ]
+    # A kind not registered is passed through whole.
+    passed = [item async for item in watching.infinite_watch(resource=Resource("triggers"))]
+    assert passed == stream

@@ -28,7 +28,7 @@ from runwright.controller.executors import (
     executor_of_runs,
 )
 from runwright.controller.health import Health
-from runwright.controller.kopflisting import listed
+from runwright.controller.kopflisting import bypass_first_listing, listed
 from runwright.controller.runs import RunController
 from runwright.controller.triggers import TriggerController
 from runwright.controller.watchstore import KINDS, Catchup, Store, UidLister
@@ -196,6 +196,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         await controller.release()
 
     memo.release = asyncio.create_task(release(), name="release runs")
+    bypass_first_listing(memo)  # the start's LIST: no kopf worker per object (kopflisting.py)
     if "api" in memo:
         # `runwright operator` serves /healthz and the endpoint before it leads (a
         # standby serves them too); the leader's endpoint decides on the controller.

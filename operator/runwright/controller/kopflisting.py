@@ -17,15 +17,23 @@ error is logged with the object's name and ignored, as kopf does for on.event.
 Installed by replacing `kopf._core.reactor.processing.process_resource_event`
 before `kopf.operator()` binds it (kopf 1.45: running.spawn_tasks); `install`
 refuses, and the operator runs on kopf's path, if kopf's layout is not that one.
+
+The first LIST of each kind skips even kopf's queueing (`bypass_first_listing`,
+from the startup handler, which kopf runs before any watch): kopf gives every
+object a worker task with its own queue, and that was two thirds of what was
+left per listed object. The watch stream's listed objects are handed to their
+handler in the watch task itself, in order; no worker exists yet for any of them
+(each object is listed once, before the watch begins), so none is overtaken.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+from kopf._cogs.clients import watching
 from kopf._core.reactor import processing
 
 log = logging.getLogger("runwright.kopflisting")
@@ -36,6 +44,7 @@ ListedHandler = Callable[..., Awaitable[None]]
 LISTED: dict[str, tuple[ListedHandler, str | None]] = {}
 
 _KOPF = processing.process_resource_event
+_KOPF_WATCH = watching.infinite_watch
 
 
 def listed(plural: str, label: str | None = None) -> Callable[[ListedHandler], ListedHandler]:
@@ -86,4 +95,30 @@ def install() -> bool:
         log.warning("kopf's event processor changed: listed objects go through kopf")
         return False
     processing.process_resource_event = process_resource_event  # type: ignore[assignment]
+    return True
+
+
+def bypass_first_listing(memo: Any) -> bool:
+    """Hand the first LIST's objects to their handler in kopf's watch task (no worker each).
+
+    Called from the startup handler, with the memo the handlers read. False (kopf's
+    path unchanged) if kopf's watch stream is not the one this was written for.
+    """
+    if "resource" not in inspect.signature(_KOPF_WATCH).parameters:
+        log.warning("kopf's watch stream changed: listed objects get kopf's workers")
+        return False
+
+    async def infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
+        entry = LISTED.get(kwargs["resource"].plural)
+        listing = entry is not None
+        async for item in _KOPF_WATCH(**kwargs):
+            if listing and entry is not None:
+                if item is watching.Bookmark.LISTED:
+                    listing = False  # the LIST is over: the watch's events go to kopf
+                elif isinstance(item, Mapping) and item.get("type") is None:
+                    await handle_listed(*entry, item, memo)
+                    continue
+            yield item
+
+    watching.infinite_watch = infinite_watch
     return True
