@@ -115,14 +115,17 @@ async def test_the_first_list_is_handled_in_the_watch_stream_then_kopf_has_the_r
 
     monkeypatch.setattr(kopflisting, "_KOPF_WATCH", kopf_watch)
     monkeypatch.setattr(watching, "infinite_watch", kopf_watch)
-    memo = object()
-    assert kopflisting.bypass_first_listing(memo)
-    passed = [item async for item in watching.infinite_watch(resource=Resource("pipelineruns"))]
+    memo, ended = object(), list[str]()
+    assert kopflisting.bypass_first_listing(memo, ended.append)
+    watch: Any = watching.infinite_watch  # kopf's, wrapped
+    passed = [item async for item in watch(resource=Resource("pipelineruns"))]
     assert passed == stream[2:]
     assert [(w, k["event"]["object"]["metadata"]["name"], k["memo"]) for w, k in seen] == [
         ("handler", "a", memo),
         ("handler", "b", memo),
     ]
+    assert ended == ["pipelineruns"]  # the catch-up hears the LIST's end
     # A kind not registered is passed through whole.
-    passed = [item async for item in watching.infinite_watch(resource=Resource("triggers"))]
+    passed = [item async for item in watch(resource=Resource("triggers"))]
     assert passed == stream
+    assert ended == ["pipelineruns"]

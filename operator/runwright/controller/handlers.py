@@ -31,7 +31,7 @@ from runwright.controller.health import Health
 from runwright.controller.kopflisting import bypass_first_listing, listed
 from runwright.controller.runs import RunController
 from runwright.controller.triggers import TriggerController
-from runwright.controller.watchstore import KINDS, Catchup, Store, UidLister
+from runwright.controller.watchstore import KINDS, Catchup, Store, UidLister, watch_count
 from runwright.engine.plan import AttemptState
 from runwright.executors import job_manifest
 from runwright.executors.contract import RunRef
@@ -177,7 +177,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.news = News()
     # Nothing is planned until every object that existed at start has been seen.
     controller.hold()
-    catchup = Catchup(KINDS, UidLister(api, CONFIG.namespaces))
+    catchup = Catchup(
+        KINDS, UidLister(api, CONFIG.namespaces), watches=watch_count(CONFIG.namespaces)
+    )
     memo.catchup = catchup
     catchup.start()
 
@@ -196,7 +198,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         await controller.release()
 
     memo.release = asyncio.create_task(release(), name="release runs")
-    bypass_first_listing(memo)  # the start's LIST: no kopf worker per object (kopflisting.py)
+    # The start's LIST: no kopf worker per object, and its end is the catch-up's news.
+    bypass_first_listing(memo, catchup.listed)
     if "api" in memo:
         # `runwright operator` serves /healthz and the endpoint before it leads (a
         # standby serves them too); the leader's endpoint decides on the controller.

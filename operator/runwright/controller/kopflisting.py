@@ -98,11 +98,12 @@ def install() -> bool:
     return True
 
 
-def bypass_first_listing(memo: Any) -> bool:
+def bypass_first_listing(memo: Any, on_listed: Callable[[str], None] = lambda _: None) -> bool:
     """Hand the first LIST's objects to their handler in kopf's watch task (no worker each).
 
-    Called from the startup handler, with the memo the handlers read. False (kopf's
-    path unchanged) if kopf's watch stream is not the one this was written for.
+    Called from the startup handler, with the memo the handlers read; `on_listed`
+    hears the plural when one such LIST ended (all its objects handled). False
+    (kopf's path unchanged) if kopf's watch stream is not the one this was written for.
     """
     if "resource" not in inspect.signature(_KOPF_WATCH).parameters:
         log.warning("kopf's watch stream changed: listed objects get kopf's workers")
@@ -115,6 +116,7 @@ def bypass_first_listing(memo: Any) -> bool:
             if listing and entry is not None:
                 if item is watching.Bookmark.LISTED:
                     listing = False  # the LIST is over: the watch's events go to kopf
+                    on_listed(kwargs["resource"].plural)
                 elif isinstance(item, Mapping) and item.get("type") is None:
                     await handle_listed(*entry, item, memo)
                     continue
