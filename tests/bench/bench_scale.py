@@ -6,6 +6,10 @@ Goals reported against (never asserted), from issue 17: first Job of a new run w
 per idle finished run; queued runs start oldest executionDate first.
 
     python tests/bench/bench_scale.py [--sizes 1000,5000,10000] [--drain 2000] [--limit 5]
+    python tests/bench/bench_scale.py --namespace rw-scale-abc123 --sizes 10000 --drain 0
+
+--namespace reuses a namespace a run with --keep-namespace left (its held runs are
+counted, not made again): a 10,000-run figure without 10,000 creates each time.
 
 Setup as bench_operator.py: the control plane in RUNWRIGHT_TEST_KUBECONFIG, else the
 local one (started and stopped here if it was not running); a fresh namespace.
@@ -17,8 +21,11 @@ local one (started and stopped here if it was not running); a fresh namespace.
 - Restart: with the operator stopped, the held runs are brought to the next size and
   one new run of a one-block Pipeline is created; then the operator (a subprocess,
   hack/operator_process.py) starts. Figures: seconds from the process start to
-  /readyz 200 and to the new run's Job (the bench's own watch); RSS once settled,
-  and per held run over the first start's.
+  /readyz 200 and to the new run's Job (the bench's own watch); the operator's CPU
+  seconds (utime + stime) by then, and per run added since the previous size in µs;
+  RSS once settled, and
+  per held run over the first start's; the load average beside them (a shared
+  machine's wall times are noisy, CPU seconds much less).
 - Drain: --drain runs of a Pipeline with pipelineRunLimit --limit are created, in
   shuffled order with distinct executionDates, while the operator is stopped; then it
   starts and the bench stamps when each run is first seen Running. Figures: runs
@@ -31,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import sys
@@ -50,6 +58,7 @@ from bench_operator import (
     KUBECONFIG,
     LOG_DIR,
     ROOT,
+    cpu_seconds,
     memory_mib,
     on_bench_cluster,
     report_header,
@@ -142,6 +151,24 @@ class Bench:
         )
         return result
 
+    async def reuse(self) -> None:
+        """A kept namespace: count its held runs, drop its probes (each restart makes one)."""
+        listed = await self.custom.list_namespaced_custom_object(
+            labels.GROUP, labels.VERSION, self.ns, "pipelineruns"
+        )
+        names = [item["metadata"]["name"] for item in listed["items"]]
+        self.held = sum(1 for n in names if n.startswith("held-"))
+        for name in names:
+            if name.startswith("probe-"):
+                await self.custom.delete_namespaced_custom_object(
+                    labels.GROUP, labels.VERSION, self.ns, "pipelineruns", name
+                )
+        await self.batch.delete_collection_namespaced_job(
+            self.ns, label_selector=labels.RUN, propagation_policy="Background"
+        )
+        await self.core.delete_collection_namespaced_pod(self.ns, label_selector=labels.RUN)
+        print(f"[bench] reusing {self.ns}: {self.held} held runs", flush=True)
+
     async def hold_more(self, upto: int) -> None:
         """Held (finished) runs up to `upto`, CONCURRENCY requests at a time."""
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -192,20 +219,29 @@ class Bench:
         probe = f"probe-{size}"
         await self.create("pipelineruns", run(probe, "probe"))
         op = self.operator(f"restart-{size}")
+        load = _load()
         started = time.time()
         await asyncio.to_thread(op.start, 600)
         job_task = asyncio.create_task(self.first_job(probe, 600))
         ready_at = await asyncio.to_thread(_wait_ready, op.url, 600)
+        cpu_ready = cpu_seconds(op.pid)
         job_at = await job_task
+        cpu_job = cpu_seconds(op.pid)
         await asyncio.sleep(self.args.settle)  # the paced look at every finished run
         rss = memory_mib(op.pid)
+        cpu_settled = cpu_seconds(op.pid)
         await asyncio.to_thread(op.stop)
         figures = {
             "held_runs": size,
             "seconds_to_ready": round(ready_at - started, 2) if ready_at else None,
             "seconds_to_first_job": round(job_at - started, 2) if job_at else None,
+            "cpu_seconds_to_ready": round(cpu_ready, 2),
+            "cpu_seconds_to_first_job": round(cpu_job, 2),
+            "cpu_seconds_settled": round(cpu_settled, 2),
             "rss_mib": round(rss["VmRSS"], 1),
             "peak_rss_mib": round(rss["VmHWM"], 1),
+            "load_before": load,
+            "load_after": _load(),
         }
         print(f"[bench] restart: {figures}", flush=True)
         return figures
@@ -296,6 +332,11 @@ class Bench:
                 await stream.close()
 
 
+def _load() -> float:
+    """The 1-minute load average: beside every figure, the machine is shared."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 def _wait_ready(url: str, timeout: float) -> float | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -313,15 +354,30 @@ async def bench(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
     b = Bench(args, namespace)
     await b.setup()
     try:
-        await b.create("pipelines", pipeline("held"))
         b.frozen = {"template": {"image": IMAGE}, "blocks": [{"name": "only"}]}
-        await b.create("pipelines", pipeline("probe"))
-        restarts = [await b.restart(0)]
+        if args.namespace:
+            await b.reuse()
+        else:
+            await b.create("pipelines", pipeline("held"))
+            await b.create("pipelines", pipeline("probe"))
+        restarts = []
+        if b.held == 0:
+            restarts.append(await b.restart(0))
         for size in args.sizes:
-            restarts.append(await b.restart(size))
-        base = restarts[0]["rss_mib"]
-        for r in restarts[1:]:
-            r["rss_kib_per_held_run"] = round((r["rss_mib"] - base) * 1024 / r["held_runs"], 2)
+            restarts.append(await b.restart(max(size, b.held)))
+        base = restarts[0]
+        for previous, r in itertools.pairwise(restarts):
+            if not base["held_runs"]:
+                extra = r["held_runs"]
+                r["rss_kib_per_held_run"] = round(
+                    (r["rss_mib"] - base["rss_mib"]) * 1024 / extra, 2
+                )
+            # CPU per listed run as the slope between sizes: a start's fixed cost (imports,
+            # the API client) varies by a second on a shared machine, the slope much less.
+            added = r["held_runs"] - previous["held_runs"]
+            if added > 0:
+                spent = r["cpu_seconds_to_ready"] - previous["cpu_seconds_to_ready"]
+                r["cpu_us_per_added_run"] = round(spent * 1e6 / added)
         drain = await b.drain(args.drain, args.limit) if args.drain else None
     finally:
         await b.api.close()
@@ -353,10 +409,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=20.0, help="seconds before RSS is read")
     parser.add_argument("--timeout", type=float, default=1200.0, help="drain time limit")
     parser.add_argument("--keep-namespace", action="store_true")
-    args = parser.parse_args(argv)
-    report = on_bench_cluster(
-        "rw-scale", args.keep_namespace, lambda namespace: asyncio.run(bench(args, namespace))
+    parser.add_argument(
+        "--namespace", help="reuse this kept namespace and its held runs (the cluster runs)"
     )
+    args = parser.parse_args(argv)
+    if args.namespace:
+        report = asyncio.run(bench(args, args.namespace))
+    else:
+        report = on_bench_cluster(
+            "rw-scale", args.keep_namespace, lambda namespace: asyncio.run(bench(args, namespace))
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({"restarts": report["restarts"], "drain": report["drain"]}, indent=2))

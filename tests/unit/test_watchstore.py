@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from runwright.controller.watchstore import Catchup, Store
+from runwright.controller.watchstore import Catchup, Store, watch_count
 
 
 @dataclass(frozen=True)
@@ -68,3 +68,30 @@ async def test_an_object_deleted_before_the_watch_listed_it_is_struck_off() -> N
     await asyncio.wait_for(catchup.done.wait(), 5)
     assert catchup.synced
     await catchup.close()
+
+
+async def test_the_end_of_every_namespaces_list_of_a_kind_catches_it_up_without_our_list() -> None:
+    listed_by_us: list[str] = []
+
+    async def lister(kind: str) -> set[str]:
+        listed_by_us.append(kind)
+        return {"p"} if kind == "pipelines" else {"never-seen"}
+
+    catchup = Catchup(["runs", "pipelines"], lister, watches=watch_count(["a", "b"]))
+    catchup.listed("runs")  # namespace a's LIST ended
+    assert catchup.waiting_for() == {"runs": None, "pipelines": None}
+    catchup.listed("runs")  # and b's: every run listed at start was handed over
+    catchup.start()
+    catchup.seen("pipelines", "p")
+    await asyncio.wait_for(catchup.done.wait(), 5)
+    assert listed_by_us == ["pipelines"]  # no LIST of runs of our own
+    await catchup.close()
+
+
+def test_watches_are_not_counted_when_kopf_finds_the_namespaces() -> None:
+    assert watch_count([]) == 1  # cluster-wide: one watch per kind
+    assert watch_count(["a", "b"]) == 2
+    assert watch_count(["team-*"]) is None
+    catchup = Catchup(["runs"], lambda _kind: asyncio.sleep(0, {"r"}), watches=None)
+    catchup.listed("runs")  # not trusted: our own LIST still decides
+    assert catchup.waiting_for() == {"runs": None}

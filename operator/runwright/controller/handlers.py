@@ -28,9 +28,10 @@ from runwright.controller.executors import (
     executor_of_runs,
 )
 from runwright.controller.health import Health
+from runwright.controller.kopflisting import bypass_first_listing, listed
 from runwright.controller.runs import RunController
 from runwright.controller.triggers import TriggerController
-from runwright.controller.watchstore import KINDS, Catchup, Store, UidLister
+from runwright.controller.watchstore import KINDS, Catchup, Store, UidLister, watch_count
 from runwright.engine.plan import AttemptState
 from runwright.executors import job_manifest
 from runwright.executors.contract import RunRef
@@ -44,6 +45,10 @@ from runwright.kube.ratelimit import TokenBucket, process_limiter
 
 GROUP, VERSION = keys.GROUP, keys.VERSION
 RUN_LABEL = {keys.RUN: kopf.PRESENT}
+#: How long kopf's worker of an object waits for its next event before it ends.
+IDLE_WORKER_SECONDS = 0.1
+#: Objects per page of kopf's LIST at start.
+LIST_PAGE = 500
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -81,6 +86,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
     settings.posting.level = logging.WARNING
+    # Issue 17: kopf's worker for an object keeps its last event (the whole body) while
+    # it idles for more, 5 s by default: every object listed at start was alive at once
+    # (10,000 runs' bodies). Our handlers keep what they need; the worker may go at once.
+    settings.queueing.idle_timeout = IDLE_WORKER_SECONDS
+    # The start's LIST in pages: one page of bodies in memory, not every object's.
+    settings.watching.chunk_size = LIST_PAGE
 
     api = await new_api_client()
     # Every request behind --qps/--burst and, under leader election, the Lease's fence.
@@ -169,7 +180,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.news = News()
     # Nothing is planned until every object that existed at start has been seen.
     controller.hold()
-    catchup = Catchup(KINDS, UidLister(api, CONFIG.namespaces))
+    catchup = Catchup(
+        KINDS, UidLister(api, CONFIG.namespaces), watches=watch_count(CONFIG.namespaces)
+    )
     memo.catchup = catchup
     catchup.start()
 
@@ -188,6 +201,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         await controller.release()
 
     memo.release = asyncio.create_task(release(), name="release runs")
+    # The start's LIST: no kopf worker per object, and its end is the catch-up's news.
+    bypass_first_listing(memo, catchup.listed)
     if "api" in memo:
         # `runwright operator` serves /healthz and the endpoint before it leads (a
         # standby serves them too); the leader's endpoint decides on the controller.
@@ -254,6 +269,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=RUN_LABEL)
+@listed("jobs", keys.RUN)  # listed at start: straight here, past kopf (kopflisting.py)
 async def job_event(
     event: kopf.RawEvent,
     labels: kopf.Labels,
@@ -283,6 +299,7 @@ async def job_event(
 
 
 @kopf.on.event("v1", "pods", labels=RUN_LABEL)
+@listed("pods", keys.RUN)
 async def pod_event(
     event: kopf.RawEvent,
     labels: kopf.Labels,
@@ -314,6 +331,7 @@ async def pod_event(
 
 
 @kopf.on.event(GROUP, VERSION, "pipelineruns")
+@listed("pipelineruns")
 async def run_event(event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> None:
     """A run was listed, created, changed or deleted: (re)start or wake its worker."""
     memo.catchup.seen("pipelineruns", event["object"]["metadata"].get("uid", ""))

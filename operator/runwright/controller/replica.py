@@ -23,6 +23,9 @@ from runwright.cli import exits
 from runwright.controller import leader
 from runwright.controller.config import CONFIG
 from runwright.controller.health import Health
+from runwright.controller.kopflisting import install as route_listed_objects
+from runwright.controller.kopfmemory import ForgetfulMemories
+from runwright.controller.watchstore import KINDS
 from runwright.http import ApiEndpoint
 from runwright.kube.client import Kube, new_api_client
 from runwright.kube.ratelimit import process_limiter
@@ -35,6 +38,11 @@ LEADING = Gauge(
     "1 while this replica holds the Lease and runs the controllers, 0 on a standby",
     registry=METRICS.registry,
 )
+
+
+def nothing_listed_yet() -> dict[str, int | None]:
+    """Every watched kind still to be listed: what a leader not yet caught up reports."""
+    return dict.fromkeys(KINDS)
 
 
 class ElectionThread:
@@ -144,12 +152,17 @@ async def serve(args: argparse.Namespace, timing: leader.Timing) -> int:
         await leading.wait()
     LEADING.set(1)
     namespaces = CONFIG.namespaces
+    route_listed_objects()  # objects listed at start skip kopf's per-event machinery
+    # Leading, not caught up: /readyz says so until kopf's startup hands over the
+    # catch-up's own count (handlers.startup); it answered 200 in between.
+    health.catching_up = nothing_listed_yet
     operator = asyncio.create_task(
         kopf.operator(
             standalone=True,  # no kopf peering: the Lease decides who acts
             clusterwide=not namespaces,
             namespaces=namespaces,
             memo=kopf.Memo(health=health, api=endpoint),
+            memories=ForgetfulMemories(),  # nothing kept per object (kopfmemory.py)
         )
     )
     try:

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from runwright import labels
 from runwright.api.common import RunRecord
-from runwright.api.pipeline import PipelineSpec
 from runwright.api.trigger import RunPhase
 from runwright.controller.cleanup import ExpiredPods, FinishedJobs
 from runwright.controller.config import OperatorConfig
@@ -33,15 +31,19 @@ from runwright.controller.kubestore import KubeStore
 from runwright.controller.notifications import OversizedEnd, deliver_oversized, operator_notifier
 from runwright.controller.oversize import fail_oversized, merged, too_large
 from runwright.controller.pipelinestatus import PipelineStatusWriter
-from runwright.controller.readmodel import ReadModel, RunState
+from runwright.controller.readmodel import RunState
 from runwright.controller.resync import Resync
-from runwright.controller.workers import WorkerPool
-from runwright.engine.concurrency import (
-    Claim,
-    RunKey,
-    block_budget,
-    capacity_wakes,
+from runwright.controller.runlimits import RunLimits
+from runwright.controller.runrows import (
+    notifications_pending,
+    retry_pending,
+    row_of_body,
+    row_of_step,
+    run_key,
+    same_spec,
 )
+from runwright.controller.workers import WorkerPool
+from runwright.engine.concurrency import Claim, RunKey
 from runwright.executors.contract import Executor, RunRef
 from runwright.kube.client import Kube
 from runwright.metrics import METRICS, RunLabels
@@ -50,35 +52,14 @@ from runwright.reconcile import Reconciler, Step, Worker, parse_time
 log = logging.getLogger("runwright.runs")
 
 RUNS = "pipelineruns"
+#: The echoes of a run parked as listed: none (one shared tuple, not a list per run).
+NO_ECHOES: tuple[str, ...] = ()
 
 # Re-exported: callers and tests import these from here.
-__all__ = ["RunController", "RunState", "Worker", "parse_time"]
+__all__ = ["RunController", "RunState", "Worker", "notifications_pending", "parse_time"]
 
 
-def _retry_pending(body: Mapping[str, Any]) -> bool:
-    """A finished run asked for an in-place retry not handled yet (spec.retry.id)."""
-    request = (body.get("spec") or {}).get("retry")
-    if not isinstance(request, Mapping):
-        return False
-    return request.get("id") != (body.get("status") or {}).get("retryId")
-
-
-def notifications_pending(body: Mapping[str, Any]) -> bool:
-    """A finished run with a notification still to send or to settle (status.notifications)."""
-    entries = (body.get("status") or {}).get("notifications") or []
-    return any(isinstance(e, Mapping) and e.get("state") in ("Pending", "Sending") for e in entries)
-
-
-def _same_spec(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """The same Pipeline spec: by generation when the API server gave one, else by value."""
-    before = (old.get("metadata") or {}).get("generation")
-    after = (new.get("metadata") or {}).get("generation")
-    if before is not None and after is not None:
-        return bool(before == after)
-    return bool(old.get("spec") == new.get("spec"))
-
-
-class RunController:
+class RunController(RunLimits):
     """Owns every run worker and the in-memory budgets of one operator."""
 
     def __init__(
@@ -88,16 +69,10 @@ class RunController:
         config: OperatorConfig,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(config)
         self.kube = kube
         self.executor = executor
-        self.config = config
         self.clock = clock
-        self.workers: dict[RunKey, Worker] = {}
-        #: The one in-memory picture that triggers and the API endpoint query too.
-        self.model = ReadModel()
-        self.states = self.model.runs
-        self.claims = self.model.claims
-        self.namespace_limits = self.model.namespace_limits
         self.pipeline_status = PipelineStatusWriter(kube, self.model, clock)
         self.reconciler = Reconciler(
             KubeStore(kube, self.model.pipeline_spec, self.model.pipeline_generation),
@@ -109,15 +84,11 @@ class RunController:
         self.pool: WorkerPool[RunKey] = WorkerPool("PipelineRun", self._reconcile_key, clock)
         #: Told of every new, changed (phase) and deleted run: the trigger controller listens.
         self.on_change: Callable[[RunKey, RunState], None] = lambda _key, _state: None
-        #: The budgets were rebuilt from the Jobs index (once, on the first event).
-        self.claims_seeded = False
         self.background: set[asyncio.Task[None]] = set()
-        #: Catching up after a start (`hold`): runs are remembered, none is planned yet.
-        self.holding = False
         self.held: set[RunKey] = set()
         #: Finished runs kept without their body, with the resourceVersions of our last
         #: writes (to know their echo): the body is read again if the run needs a reconcile.
-        self.parked: dict[RunKey, list[str]] = {}
+        self.parked: dict[RunKey, Sequence[str]] = {}
         #: Finished runs listed at start with no retry request: looked at on release
         #: only if their Pipeline's retention applies or they still have Jobs.
         self.idle: set[RunKey] = set()
@@ -138,7 +109,7 @@ class RunController:
     def run_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A PipelineRun was listed, added, modified or deleted."""
         meta = body["metadata"]
-        key: RunKey = (meta["namespace"], meta["name"])
+        key = run_key(meta)
         if event_type == "DELETED":
             self._forget(key, body)
             return
@@ -147,13 +118,13 @@ class RunController:
             echoes = self.parked.get(key)
             if echoes is not None and meta.get("resourceVersion") in echoes:
                 return  # the echo of the write that finished the run
-            self._remember(key, body)
-            if event_type is None and self.holding and self.states[key].finished:
+            row = self._remember(key, body)
+            if event_type is None and self.holding and row.finished:
                 # Listed at start and finished: its body is not kept (a finished run
                 # costs its RunState only); `release` looks at it if something may be
                 # left to do, reading it again then.
-                self.parked[key] = []
-                if _retry_pending(body) or notifications_pending(body):
+                self.parked[key] = NO_ECHOES
+                if retry_pending(body) or notifications_pending(body):
                     self.held.add(key)
                 else:
                     self.idle.add(key)
@@ -254,7 +225,7 @@ class RunController:
             return False
         old = self.model.pipelines.get(key)
         self.model.put_pipeline(body)
-        if old is not None and _same_spec(old, body):
+        if old is not None and same_spec(old, body):
             return False
         # Retention is read live: a change of it applies to the finished runs too.
         retention = (body.get("spec") or {}).get("retention")
@@ -267,33 +238,6 @@ class RunController:
             elif retention_changed and not state.active:
                 self._wake_finished((key[0], name))
         return True
-
-    def namespace_event(self, name: str, annotations: Mapping[str, str]) -> None:
-        """A Namespace's block limit annotation (runwright.dev/max-concurrent-blocks)."""
-        value = annotations.get(labels.MAX_CONCURRENT_BLOCKS)
-        try:
-            limit = int(value) if value is not None else None
-        except ValueError:
-            log.warning(
-                "namespace %s: %s=%r is not a number", name, labels.MAX_CONCURRENT_BLOCKS, value
-            )
-            limit = None
-        if limit is None:
-            self.namespace_limits.pop(name, None)
-        else:
-            self.namespace_limits[name] = limit
-        for key, claim in self.claims.items():
-            if key[0] == name and claim.wanted > 0:
-                self.wake(*key)
-
-    def seed_claims(self, running: Mapping[RunKey, int]) -> None:
-        """Budgets rebuilt on start from the Jobs that exist, before any run is planned."""
-        self.claims_seeded = True
-        for key, count in running.items():
-            if key not in self.claims:
-                state = self.states.get(key)
-                date = state.execution_date if state else datetime.min.replace(tzinfo=UTC)
-                self.claims[key] = Claim(key[0], date, running=count, wanted=0)
 
     async def close(self) -> None:
         """Stop every worker (the operator is shutting down; runs go on without it)."""
@@ -312,7 +256,7 @@ class RunController:
                 return None  # deleted: its DELETED event forgets it
             worker = self.workers[key] = Worker(key=key, body=body)
             worker.labels = dict(body["metadata"].get("labels") or {})
-            worker.own_versions = self.parked.pop(key)
+            worker.own_versions = list(self.parked.pop(key))
         if worker is None:
             return None
         wake_at = await self.reconcile(worker, resync=self.resync.by_timer(key))
@@ -374,16 +318,7 @@ class RunController:
             self.claims[key] = claim
         else:
             self.claims.pop(key, None)
-        self.states[key] = RunState(
-            pipeline=spec.pipeline_ref.name,
-            execution_date=new.execution_date or step.execution_date,
-            created=step.created,
-            phase=new.phase,
-            completed_at=new.completed_at,
-            trigger=run.trigger,
-            triggered_by=str(spec.triggered_by),
-            cancel=spec.cancel,
-        )
+        self.states[key] = row_of_step(step)
         changed = new.phase != step.old.phase
         if changed:
             self.on_change(key, self.states[key])
@@ -439,61 +374,10 @@ class RunController:
                 self.kube, self.reconciler.store, worker, step, end, patch, self.clock
             )
 
-    # ----- limits (the reconciler asks these) ---------------------------------------------
-
-    def admitted(
-        self, key: RunKey, pipeline: str, execution_date: datetime, spec: PipelineSpec | None
-    ) -> bool:
-        """pipelineRunLimit: may the run become active now?"""
-        limit = spec.concurrency.pipeline_run_limit if spec is not None else None
-        if limit is None:
-            return True
-        if self.holding:
-            return False  # an older run may not have been seen yet
-        state = self.states.get(key)
-        date = state.execution_date if state is not None and state.active else execution_date
-        return self.model.runs.queue(key[0], pipeline).admitted(key[1], date, limit)
-
-    def budget(self, key: RunKey, execution_date: datetime) -> int | None:
-        """How many blocks the run may start now (global and namespace budgets)."""
-        return block_budget(
-            key,
-            execution_date,
-            self.claims,
-            self.config.max_concurrent_blocks,
-            self.namespace_limits.get(key[0]),
-        )
-
-    def _wake_admission(self, namespace: str, pipeline: str, spec: PipelineSpec | None) -> None:
-        """A run of `pipeline` ended: wake its oldest runs queued on pipelineRunLimit."""
-        limit = spec.concurrency.pipeline_run_limit if spec is not None else None
-        for name in self.model.runs.queue(namespace, pipeline).wakes(limit):
-            self.wake(namespace, name)
-
-    def _wake_for_capacity(self, freed: int) -> None:
-        """Wake the oldest runs queued on a budget, as many as can use `freed` slots."""
-        for key in capacity_wakes(self.claims, freed, self.namespace_limits, self.workers):
-            self.wake(*key)
-
-    def _remember(self, key: RunKey, body: Mapping[str, Any]) -> None:
-        meta = body["metadata"]
-        status = body.get("status") or {}
-        spec = body.get("spec") or {}
-        created = parse_time(meta.get("creationTimestamp")) or self.clock()
-        phase = status.get("phase")
-        self.states[key] = RunState(
-            pipeline=(spec.get("pipelineRef") or {}).get("name", ""),
-            execution_date=parse_time(status.get("executionDate"))
-            or parse_time(spec.get("executionDate"))
-            or created,
-            created=created,
-            phase=RunPhase(phase) if phase else None,
-            completed_at=parse_time(status.get("completedAt")),
-            trigger=(spec.get("triggerRef") or {}).get("name"),
-            triggered_by=spec.get("triggeredBy"),
-            cancel=bool(spec.get("cancel")),
-        )
-        self.on_change(key, self.states[key])
+    def _remember(self, key: RunKey, body: Mapping[str, Any]) -> RunState:
+        self.states[key] = row = row_of_body(body, self.clock())
+        self.on_change(key, row)
+        return row
 
     def _forget(self, key: RunKey, body: Mapping[str, Any]) -> None:
         self.workers.pop(key, None)

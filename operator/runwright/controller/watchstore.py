@@ -90,7 +90,12 @@ class Catchup:
     stops going down, the kind is listed again and what is gone is struck off.
     """
 
-    def __init__(self, kinds: Iterable[str], lister: Callable[[str], Awaitable[set[str]]]) -> None:
+    def __init__(
+        self,
+        kinds: Iterable[str],
+        lister: Callable[[str], Awaitable[set[str]]],
+        watches: int | None = None,
+    ) -> None:
         self.lister = lister
         self.expected: dict[str, set[str] | None] = {k: None for k in kinds}
         """Per kind: uids still to be seen; None before our LIST of it answered."""
@@ -98,6 +103,8 @@ class Catchup:
         """uids seen before our LIST answered (struck off when it does)."""
         self.done = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        #: Per kind: kopf's LISTs still to end (one per watched namespace; see `listed`).
+        self.lists_left: dict[str, int] = dict.fromkeys(self.expected, watches) if watches else {}
 
     @property
     def synced(self) -> bool:
@@ -126,13 +133,35 @@ class Catchup:
         if not left:
             self._check()
 
+    def listed(self, kind: str) -> None:
+        """One of kopf's LISTs of the kind ended, each of its objects handed to a handler.
+
+        kopflisting.py hands a LIST's objects over in kopf's watch stream, in order,
+        so its end means all of them were seen: once every watched namespace's LIST
+        of the kind ended, nothing of it is left to see, without a LIST of our own.
+        Ignored when the number of watches is not known (namespace globs).
+        """
+        left = self.lists_left.get(kind)
+        if left is None or self.synced:
+            return
+        self.lists_left[kind] = left - 1
+        if left > 1:
+            return
+        self.expected[kind] = set()
+        self.seen_early.pop(kind, None)
+        self._check()
+
     def start(self, stall_seconds: float = 5.0) -> None:
         """List every kind (in the background) and watch the count go down."""
         self.task = asyncio.create_task(self._run(stall_seconds), name="catch-up")
 
     async def _run(self, stall_seconds: float) -> None:
         for kind in self.expected:
+            if self.expected[kind] is not None:
+                continue  # kopf's LIST of it was all handed over already (`listed`)
             uids = await self._list(kind)
+            if self.expected[kind] is not None:
+                continue  # ... while ours was on its way
             uids -= self.seen_early.pop(kind, set())
             self.expected[kind] = uids
         self.seen_early.clear()
@@ -188,6 +217,13 @@ KINDS: dict[str, tuple[str, str, str | None]] = {
 #: Metadata only: a LIST of 10,000 runs must not cost their statuses.
 PARTIAL = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 PAGE = 500
+
+
+def watch_count(namespaces: list[str]) -> int | None:
+    """kopf's watches per kind: one per namespace, one cluster-wide; None for globs."""
+    if any(ch in p for p in namespaces for ch in "*?[!"):
+        return None  # kopf finds the namespaces as they come
+    return len(namespaces) or 1
 
 
 def _matches(namespace: str, patterns: list[str]) -> bool:
