@@ -283,7 +283,7 @@ def test_the_pod_finds_its_namespace_and_its_election_flags_parse() -> None:
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     args = build_parser().parse_args(["operator", *c["args"]])
     assert args.leader_elect is True
-    assert (args.qps, args.burst) == (50, 100)
+    assert (args.qps, args.burst) == (100, 200)
     assert (
         args.leader_election_lease_duration,
         args.leader_election_renew_deadline,

@@ -40,9 +40,9 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
         return None
 
     monkeypatch.setattr(kopflisting, "_KOPF", kopf)
-    monkeypatch.setattr(kopflisting, "LISTED", {})
-    kopflisting.listed("pipelineruns")(handler)
-    kopflisting.listed("pods", keys.RUN)(handler)
+    monkeypatch.setattr(kopflisting, "DIRECT", {})
+    kopflisting.direct("pipelineruns")(handler)
+    kopflisting.direct("pods", keys.RUN)(handler)
     return calls
 
 
@@ -59,18 +59,27 @@ async def test_a_listed_object_goes_to_its_handler_with_what_handlers_read(
     assert kwargs == {"event": listed, "memo": memo, "labels": {"app": "x"}, "namespace": "ns"}
 
 
-async def test_changes_and_unregistered_kinds_go_through_kopf(
+async def test_changes_go_to_the_handler_and_unregistered_kinds_through_kopf(
     seen: list[tuple[str, Any]],
 ) -> None:
     for kind, plural, name in [
         ("MODIFIED", "pipelineruns", "changed"),
         ("DELETED", "pipelineruns", "deleted"),
         (None, "triggers", "trigger"),
+        ("MODIFIED", "triggers", "trigger-changed"),
     ]:
         await kopflisting.process_resource_event(
             raw_event=event(kind, name), resource=Resource(plural), memobase=None
         )
-    assert seen == [("kopf", "changed"), ("kopf", "deleted"), ("kopf", "trigger")]
+    assert [
+        (where, name if where == "kopf" else name["event"]["object"]["metadata"]["name"])
+        for where, name in seen
+    ] == [
+        ("handler", "changed"),
+        ("handler", "deleted"),
+        ("kopf", "trigger"),
+        ("kopf", "trigger-changed"),
+    ]
 
 
 async def test_the_label_filter_holds_and_a_handler_error_is_logged_not_raised(
@@ -84,15 +93,15 @@ async def test_the_label_filter_holds_and_a_handler_error_is_logged_not_raised(
         await kopflisting.process_resource_event(
             raw_event=event(None, "broken"), resource=Resource("pipelineruns"), memobase=None
         )
-    assert "listing ns/broken: handler failed" in caplog.text
+    assert "event LISTED on ns/broken: handler failed" in caplog.text
 
 
 def test_the_operator_routes_runs_jobs_and_pods_and_install_replaces_kopfs_processor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert kopflisting.LISTED["pipelineruns"] == (handlers.run_event, None)
-    assert kopflisting.LISTED["jobs"] == (handlers.job_event, keys.RUN)
-    assert kopflisting.LISTED["pods"] == (handlers.pod_event, keys.RUN)
+    assert kopflisting.DIRECT["pipelineruns"] == (handlers.run_event, None)
+    assert kopflisting.DIRECT["jobs"] == (handlers.job_event, keys.RUN)
+    assert kopflisting.DIRECT["pods"] == (handlers.pod_event, keys.RUN)
     monkeypatch.setattr(processing, "process_resource_event", kopflisting._KOPF)
     assert kopflisting.install()
     assert processing.process_resource_event is kopflisting.process_resource_event

@@ -84,14 +84,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--qps",
         type=float,
-        default=50.0,
-        help="client-side limit of the operator's API requests per second (0: none; default 50)",
+        default=float(os.environ.get("RUNWRIGHT_QPS", "100")),
+        help="client-side limit of the operator's API requests per second, Events apart "
+        "(0: none; default 100)",
     )
     p.add_argument(
         "--burst",
         type=int,
-        default=100,
-        help="API requests the --qps limit lets through at once (default 100)",
+        default=int(os.environ.get("RUNWRIGHT_BURST", "200")),
+        help="API requests the --qps limit lets through at once (default 200)",
     )
     p.add_argument(
         "--event-qps",

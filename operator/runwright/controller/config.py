@@ -84,9 +84,9 @@ class OperatorConfig:
             harden=self.pod_security == "restricted",
         )
 
-    qps: float = 50.0
+    qps: float = 100.0
     """Client-side rate limit of the operator's API requests, per second (0: none)."""
-    burst: int = 100
+    burst: int = 200
     """Requests the rate limit lets through at once."""
     event_qps: float = 50.0
     """Events' own client-side rate limit, per second (0: none): Events are posted
@@ -141,8 +141,8 @@ class OperatorConfig:
             default_requests=parse_quantities(requests, "RUNWRIGHT_DEFAULT_REQUESTS"),
             default_limits=parse_quantities(limits, "RUNWRIGHT_DEFAULT_LIMITS"),
             pod_security=pod_security,  # type: ignore[arg-type]
-            qps=float(env.get("RUNWRIGHT_QPS", "50")),
-            burst=int(env.get("RUNWRIGHT_BURST", "100")),
+            qps=float(env.get("RUNWRIGHT_QPS", "100")),
+            burst=int(env.get("RUNWRIGHT_BURST", "200")),
             event_qps=float(env.get("RUNWRIGHT_EVENT_QPS", "50")),
             event_burst=int(env.get("RUNWRIGHT_EVENT_BURST", "100")),
             status_delay=float(env.get("RUNWRIGHT_STATUS_DELAY", "1")),

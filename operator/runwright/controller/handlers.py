@@ -28,7 +28,7 @@ from runwright.controller.executors import (
     executor_of_runs,
 )
 from runwright.controller.health import Health
-from runwright.controller.kopflisting import bypass_first_listing, listed
+from runwright.controller.kopflisting import bypass_first_listing, direct
 from runwright.controller.runs import RunController
 from runwright.controller.triggers import TriggerController
 from runwright.controller.watchstore import KINDS, Catchup, Store, UidLister, watch_count
@@ -269,7 +269,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=RUN_LABEL)
-@listed("jobs", keys.RUN)  # listed at start: straight here, past kopf (kopflisting.py)
+@direct("jobs", keys.RUN)  # every event straight here, past kopf's machinery (kopflisting.py)
 async def job_event(
     event: kopf.RawEvent,
     labels: kopf.Labels,
@@ -299,7 +299,7 @@ async def job_event(
 
 
 @kopf.on.event("v1", "pods", labels=RUN_LABEL)
-@listed("pods", keys.RUN)
+@direct("pods", keys.RUN)
 async def pod_event(
     event: kopf.RawEvent,
     labels: kopf.Labels,
@@ -331,7 +331,7 @@ async def pod_event(
 
 
 @kopf.on.event(GROUP, VERSION, "pipelineruns")
-@listed("pipelineruns")
+@direct("pipelineruns")
 async def run_event(event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> None:
     """A run was listed, created, changed or deleted: (re)start or wake its worker."""
     memo.catchup.seen("pipelineruns", event["object"]["metadata"].get("uid", ""))

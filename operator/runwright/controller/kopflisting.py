@@ -1,18 +1,20 @@
-"""Objects listed at start go straight to their handler, past kopf's per-event machinery.
+"""Our objects' events go straight to their handler, past kopf's per-event machinery.
 
-A restart with 10,000 finished runs is 10,000 listed objects, and kopf handles each
-listed object as it handles a change: a memory record, three loggers, an error
-throttler, a diff base, cause detection, a handler state with its outcome and a
-patch to apply: about 0.5 ms of CPU per object on a 2-core machine, 8 of every 9
-parts of it in kopf (issue 17: 6.4 s of CPU, 22-32 s to the first Job on a loaded
-machine). None of it matters to this operator's on.event handlers, which keep what
-they need in their own stores and never patch through kopf.
+kopf handles every event of a watched object as a possible change to act on: a
+memory record, three loggers, an error throttler, a diff base, cause detection, a
+handler state with its outcome and a patch to apply. None of it matters to this
+operator's on.event handlers for runs, Jobs and pods, which keep what they need in
+their own stores and never patch through kopf; yet it was about 0.5 ms of CPU per
+event on a 2-core machine, 8 of every 9 parts of a listed object's cost (issue 17:
+6.4 s of CPU, 22-32 s to the first Job after a restart with 10,000 runs), and
+about a fifth of the CPU per one-block run and of a DAG step's latency (issue 11:
+diamond step p50 182 -> 104 ms, one-block run 16.9 -> 14.8 ms of CPU).
 
-So an event whose type is None (kopf's LIST at start, or its re-LIST after the
-watch expired) of a kind registered here calls the handler directly, with the
-keyword arguments our handlers read (event, memo, labels, namespace); every
-other event (ADDED, MODIFIED, DELETED) goes through kopf unchanged. A handler's
-error is logged with the object's name and ignored, as kopf does for on.event.
+So every event of a kind registered here (`direct`) calls the handler at once, with
+the keyword arguments our handlers read (event, memo, labels, namespace), still in
+kopf's worker for the object (kopf's per-object queue keeps the events of one object
+in order); other kinds go through kopf unchanged. A handler's error is logged with
+the object's name and ignored, as kopf does for on.event.
 
 Installed by replacing `kopf._core.reactor.processing.process_resource_event`
 before `kopf.operator()` binds it (kopf 1.45: running.spawn_tasks); `install`
@@ -40,27 +42,27 @@ log = logging.getLogger("runwright.kopflisting")
 
 ListedHandler = Callable[..., Awaitable[None]]
 
-#: plural -> (handler, label it requires or None): the kinds whose listing skips kopf.
-LISTED: dict[str, tuple[ListedHandler, str | None]] = {}
+#: plural -> (handler, label it requires or None): the kinds whose events skip kopf.
+DIRECT: dict[str, tuple[ListedHandler, str | None]] = {}
 
 _KOPF = processing.process_resource_event
 _KOPF_WATCH = watching.infinite_watch
 
 
-def listed(plural: str, label: str | None = None) -> Callable[[ListedHandler], ListedHandler]:
-    """Decorator: listed objects of `plural` (with `label`, if given) go straight to it."""
+def direct(plural: str, label: str | None = None) -> Callable[[ListedHandler], ListedHandler]:
+    """Decorator: events of `plural` (objects with `label`, if given) go straight to it."""
 
     def register(handler: ListedHandler) -> ListedHandler:
-        LISTED[plural] = (handler, label)
+        DIRECT[plural] = (handler, label)
         return handler
 
     return register
 
 
-async def handle_listed(
+async def handle_direct(
     handler: ListedHandler, label: str | None, raw_event: Mapping[str, Any], memo: Any
 ) -> None:
-    """Call the handler as kopf would for a listed object, logging and ignoring its error."""
+    """Call the handler as kopf would for an on.event handler, logging and ignoring its error."""
     meta = raw_event["object"].get("metadata") or {}
     labels = meta.get("labels") or {}
     if label is not None and label not in labels:
@@ -69,7 +71,8 @@ async def handle_listed(
         await handler(event=raw_event, memo=memo, labels=labels, namespace=meta.get("namespace"))
     except Exception:
         log.exception(
-            "listing %s/%s: %s failed; ignored (as kopf ignores an on.event handler's error)",
+            "event %s on %s/%s: %s failed; ignored (as kopf ignores an on.event handler's error)",
+            raw_event.get("type") or "LISTED",
             meta.get("namespace"),
             meta.get("name"),
             getattr(handler, "__name__", handler),
@@ -77,19 +80,18 @@ async def handle_listed(
 
 
 async def process_resource_event(**kwargs: Any) -> str | None:
-    """kopf's processor, but a listed object of a LISTED kind goes to its handler directly."""
+    """kopf's processor, but an event of a DIRECT kind goes to its handler directly."""
     raw_event = kwargs["raw_event"]
-    if raw_event.get("type") is None:
-        entry = LISTED.get(kwargs["resource"].plural)
-        if entry is not None:
-            await handle_listed(*entry, raw_event, kwargs["memobase"])
-            return None
+    entry = DIRECT.get(kwargs["resource"].plural)
+    if entry is not None:
+        await handle_direct(*entry, raw_event, kwargs["memobase"])
+        return None
     result: str | None = await _KOPF(**kwargs)
     return result
 
 
 def install() -> bool:
-    """Route listed objects past kopf (before kopf.operator starts); False if kopf differs."""
+    """Route our objects' events past kopf (before kopf.operator starts); False if kopf differs."""
     expected = {"raw_event", "resource", "memobase"}
     if not expected <= set(inspect.signature(_KOPF).parameters):
         log.warning("kopf's event processor changed: listed objects go through kopf")
@@ -110,7 +112,7 @@ def bypass_first_listing(memo: Any, on_listed: Callable[[str], None] = lambda _:
         return False
 
     async def infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
-        entry = LISTED.get(kwargs["resource"].plural)
+        entry = DIRECT.get(kwargs["resource"].plural)
         listing = entry is not None
         async for item in _KOPF_WATCH(**kwargs):
             if listing and entry is not None:
@@ -118,7 +120,7 @@ def bypass_first_listing(memo: Any, on_listed: Callable[[str], None] = lambda _:
                     listing = False  # the LIST is over: the watch's events go to kopf
                     on_listed(kwargs["resource"].plural)
                 elif isinstance(item, Mapping) and item.get("type") is None:
-                    await handle_listed(*entry, item, memo)
+                    await handle_direct(*entry, item, memo)
                     continue
             yield item
 

@@ -24,8 +24,8 @@ from prometheus_client import Histogram
 
 from runwright.metrics import METRICS
 
-DEFAULT_QPS = 50.0
-DEFAULT_BURST = 100
+DEFAULT_QPS = 100.0
+DEFAULT_BURST = 200
 
 WAIT_SECONDS = Histogram(
     "runwright_kube_client_rate_limit_wait_seconds",
