@@ -9,6 +9,7 @@ from typing import Any
 from runwright.api.trigger import RunPhase
 from runwright.controller.pipelinestatus import PipelineStatusWriter
 from runwright.controller.readmodel import ReadModel, RunState
+from tests.unit.test_ratelimit import Clock
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
@@ -106,23 +107,9 @@ async def test_last_run_is_kept_from_the_stored_status_after_a_restart() -> None
     assert (last["name"], last["phase"]) == ("gone", "Succeeded")
 
 
-class Ticks:
-    """A monotonic clock the test moves, and a sleep that moves it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 async def test_writes_of_one_pipeline_are_spaced_by_the_interval() -> None:
-    kube, model, ticks = SlowKube(), model_with_pipeline(), Ticks()
+    kube, model, ticks = SlowKube(), model_with_pipeline(), Clock()
+    ticks.now = 100.0
     kube.release.set()
     writer = PipelineStatusWriter(
         kube,  # type: ignore[arg-type]
