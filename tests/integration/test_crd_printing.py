@@ -41,7 +41,8 @@ COLUMNS = {
     ],
 }
 #: `-o wide` adds these (priority 1 columns).
-WIDE = {"pipelineruns": ["FAILED BLOCK", "MESSAGE"]}
+#: -o wide only: the failure, and the sort keys of `kubectl runwright list --sort`.
+WIDE = {"pipelineruns": ["FAILED BLOCK", "MESSAGE", "DURATION SECONDS", "ITEMS", "COST"]}
 SHORT = {"pipelines": "pl", "triggers": "trg", "pipelineruns": "plr"}
 
 
@@ -143,7 +144,7 @@ def test_wide_run_columns_show_the_failed_block_and_message_and_a_human_duration
     out = cluster.kubectl("get", "plr", "-n", ns, "-o", "wide").stdout
     assert _headers(out) == [["NAME", *COLUMNS["pipelineruns"], *WIDE["pipelineruns"]]], out
     row = next(line for line in out.splitlines() if line.startswith("etl-manual-1"))
-    for shown in ("Failed", "BlockFailed", "1/2", "1m32s", "load", "block load failed"):
+    for shown in ("Failed", "BlockFailed", "1/2", "1m32s", "load", "block load failed", "92"):
         assert shown in row, row
     narrow = cluster.kubectl("get", "plr", "-n", ns).stdout
     assert "block load failed" not in narrow
