@@ -42,7 +42,7 @@ DROP_LOG_EVERY = 60.0
 
 @dataclass(frozen=True)
 class Happening:
-    """One Event to post: what `Kube.event` takes, with its record made at hand-over."""
+    """One Event to post: what `Kube.event` takes (stamped when a sender takes it)."""
 
     involved: dict[str, Any]
     type: str
