@@ -275,6 +275,34 @@ async def test_every_attempt_of_every_item_is_archived_once_with_its_log(
     assert await count(archive, Attempt) == 1
 
 
+async def test_with_no_pods_the_local_executors_files_give_the_ended_items_logs(
+    archive: Archive,
+) -> None:
+    """The local executor runs items as processes: no pod, a log file per attempt."""
+    asked: list[tuple[str, str, str]] = []
+
+    async def files(namespace: str, run: str, name: str, cap: int) -> bytes | None:
+        asked.append((namespace, run, name))
+        return None if name.endswith("-4-2") else log_of(name)  # one file gone
+
+    await archive.record_run(body())
+    await archive_items(archive, Served([], log_of), body(), "work", files)
+    # The status's rows: each item's latest attempt; logs for those that ended.
+    logged = {
+        (i, log.attempt): log.text
+        for i in range(6)
+        for log in await item_logs(archive.engine, UID, "work", i)
+    }
+    assert logged == {
+        (0, 1): f"hello from {RUN}-work-0-1\nbye\n",
+        (1, 1): f"hello from {RUN}-work-1-1\nbye\n",
+        (2, 2): f"hello from {RUN}-work-2-2\nbye\n",
+        (3, 1): f"hello from {RUN}-work-3-1\nbye\n",
+        (5, 1): f"hello from {RUN}-work-5-1\nbye\n",
+    }
+    assert (body()["metadata"]["namespace"], RUN, f"{RUN}-work-4-2") in asked
+
+
 async def test_a_log_is_capped_and_retention_deletes_the_items(archive: Archive) -> None:
     await archive.record_run(body())
     archive.log_cap = 1024

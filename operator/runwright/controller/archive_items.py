@@ -25,6 +25,7 @@ from runwright import labels
 from runwright.archive import Archive, ItemAttemptRecord, status_item_attempts
 from runwright.archive.items import merge
 from runwright.engine import outputs
+from runwright.engine.naming import item_attempt_name
 from runwright.engine.plan import AttemptState
 from runwright.engine.verdict import Ending, judge
 from runwright.executors.job_manifest import CONTAINER
@@ -42,6 +43,14 @@ LOG_PARALLEL = 8
 LOG_TIMEOUT = 30.0
 _ENDED = frozenset({"Succeeded", "Failed", "Cancelled"})
 _PHASE = {AttemptState.SUCCEEDED: "Succeeded", AttemptState.FAILED: "Failed"}
+
+
+class ItemFiles(Protocol):
+    """An item attempt's log kept outside a pod (the local executor's file), by its name."""
+
+    def __call__(
+        self, namespace: str, run: str, name: str, cap: int
+    ) -> Awaitable[bytes | None]: ...
 
 
 class ItemPods(Protocol):
@@ -119,10 +128,12 @@ async def archive_items(
     pods: ItemPods,
     body: Mapping[str, Any],
     block: str,
+    files: ItemFiles | None = None,
 ) -> int:
     """Archive every attempt of every item of one ended forEach block; returns the rows.
 
-    Each log's tail is read and kept up to the archive's `log_cap`.
+    Each log's tail is read and kept up to the archive's `log_cap`: from the item's pod,
+    else (an attempt with no pod: the local executor's) from `files`, when given.
     """
     meta, status = body.get("metadata") or {}, body.get("status") or {}
     uid, namespace, run = str(meta["uid"]), str(meta.get("namespace")), str(meta["name"])
@@ -135,6 +146,15 @@ async def archive_items(
     async def store_log(row: ItemAttemptRecord, pod: str) -> None:
         async with limit:
             text = await pods.log(namespace, pod, archive.log_cap)
+            if text is not None:
+                await archive.record_item_log(uid, block, row.item, row.attempt, text)
+                METRICS.archive_writes_total.labels("log").inc()
+
+    async def store_file_log(row: ItemAttemptRecord) -> None:
+        assert files is not None
+        async with limit:
+            name = item_attempt_name(run, block, row.item, row.attempt)
+            text = await files(namespace, run, name, archive.log_cap)
             if text is not None:
                 await archive.record_item_log(uid, block, row.item, row.attempt, text)
                 METRICS.archive_writes_total.labels("log").inc()
@@ -157,7 +177,10 @@ async def archive_items(
     # Items whose latest attempt has no pod left: the status's row alone.
     rest = [row for key, row in told.items() if key not in with_pod]
     for start in range(0, len(rest), PAGE):
-        await archive.record_item_attempts(rest[start : start + PAGE])
+        page_rows = rest[start : start + PAGE]
+        await archive.record_item_attempts(page_rows)
+        if files is not None:
+            await asyncio.gather(*(store_file_log(r) for r in page_rows if r.phase in _ENDED))
     METRICS.archive_writes_total.labels("items").inc()
     return written + len(rest)
 

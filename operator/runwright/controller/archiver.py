@@ -44,7 +44,12 @@ from runwright import labels
 from runwright.archive import DEFAULT_LOG_CAP, Archive, RetentionPolicy, RunRecords
 from runwright.archive.items import ended_fan_outs
 from runwright.archive.records import parse_time
-from runwright.controller.archive_items import ItemPods, archive_items, kube_item_pods
+from runwright.controller.archive_items import (
+    ItemFiles,
+    ItemPods,
+    archive_items,
+    kube_item_pods,
+)
 from runwright.engine.concurrency import RunKey
 from runwright.engine.naming import attempt_name
 from runwright.engine.reasons import EventReason
@@ -133,6 +138,7 @@ class Archiver:
         unarchived: set[RunKey],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         item_pods: ItemPods | None = None,
+        item_files: ItemFiles | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
@@ -153,6 +159,8 @@ class Archiver:
         self.item_pods = (
             item_pods if item_pods is not None or kube is None else kube_item_pods(kube)
         )
+        #: Item attempts' logs kept in files (the local executor), read when no pod is.
+        self.item_files = item_files
         #: Called with a run's key once it is confirmed (wakes its Trigger's history).
         self.on_confirmed: Callable[[RunKey], None] = lambda _key: None
         self._wake = asyncio.Event()
@@ -325,7 +333,7 @@ class Archiver:
         done = self.items_done.setdefault(records.run.uid, set())
         for block, end in ended_fan_outs(body):
             if (block, end) not in done:
-                await archive_items(archive, self.item_pods, body, block)
+                await archive_items(archive, self.item_pods, body, block, self.item_files)
                 done.add((block, end))
 
     async def _final_events(self, namespace: str, uid: str) -> list[dict[str, Any]]:
@@ -450,6 +458,16 @@ def file_logs(path_of: Callable[[str, str, str], Path | None]) -> LogSource:
 
     async def read(namespace: str, run: str, block: str, attempt: int, cap: int) -> bytes | None:
         path = path_of(namespace, run, attempt_name(run, block, attempt))
+        return None if path is None else await asyncio.to_thread(_tail, path, cap)
+
+    return read
+
+
+def file_item_logs(path_of: Callable[[str, str, str], Path | None]) -> ItemFiles:
+    """Read an item attempt's log from a local file, by the attempt's name."""
+
+    async def read(namespace: str, run: str, name: str, cap: int) -> bytes | None:
+        path = path_of(namespace, run, name)
         return None if path is None else await asyncio.to_thread(_tail, path, cap)
 
     return read

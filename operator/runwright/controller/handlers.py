@@ -14,6 +14,7 @@ from runwright.controller import leader
 from runwright.controller.archiver import (
     Archiver,
     ArchiveSettings,
+    file_item_logs,
     file_logs,
     pending_for,
     pod_logs,
@@ -236,11 +237,11 @@ def _archiver(kube: Kube, controller: RunController, memo: kopf.Memo) -> Archive
                 return local.workdir / namespace / run / f"{name}.log"
             return known
 
-        logs = file_logs(path_of)
+        logs, item_files = file_logs(path_of), file_item_logs(path_of)
     else:
-        logs = pod_logs(kube)
+        logs, item_files = pod_logs(kube), None
     settings = ArchiveSettings(url=CONFIG.archive, log_cap=CONFIG.archive_log_cap)
-    archiver = Archiver(settings, kube, logs, controller.model.unarchived)
+    archiver = Archiver(settings, kube, logs, controller.model.unarchived, item_files=item_files)
     if archiver.enabled:
         controller.reconciler.archive_pending = pending_for
 
