@@ -436,6 +436,11 @@ def test_logs_of_a_live_pod_come_from_the_api_server(
     no_traceback(shown)
     assert shown.ok, shown.stderr
     assert shown.stdout.splitlines() == [f"[wait/1] {line}" for line in lines]
+    # A log that is nowhere, with no archive configured: the message says where to look.
+    nowhere = plugin(cluster.kubeconfig, ns, "logs", "slow-1", "nope")
+    no_traceback(nowhere)
+    assert nowhere.returncode == 4
+    assert "no archive to look in: pass --archive URL or set RUNWRIGHT_ARCHIVE" in nowhere.stderr
 
 
 # ----- rerun, watch, delete, triggers -----------------------------------------------------

@@ -177,8 +177,13 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> int:
             what = "any block"
         elif item is None and _is_fan_out(body, args.block):
             what += " (a forEach block: name an item with --item N)"
+        archive = (
+            "nothing archived"
+            if archived.archive_location(args.archive)
+            else f"no archive to look in: pass --archive URL or set {archived.ENV}"
+        )
         raise PluginError(
-            f"pipelinerun {ns}/{name}: no log of {what} (no pod left, nothing archived)",
+            f"pipelinerun {ns}/{name}: no log of {what} (no pod left, {archive})",
             errors.NOT_FOUND,
         )
     sources = [Source(b, a, pod=pods.get((b, a)), text=stored.get((b, a))) for b, a in chosen]
