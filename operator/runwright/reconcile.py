@@ -240,10 +240,12 @@ class Reconciler:
         run = step.run
         await self._act(run, step.result)
         if self._hold_back(worker, step):
-            # The pipeline and trigger labels are not held back: users select runs by
-            # them (kubectl -l, `kubectl runwright --pipeline`), and a new run must match
-            # from the start. The phase label follows the written status: it waits too.
-            await self._write_labels(worker, step, phase=False)
+            # The labels wait with the status, all of them: a run made without them
+            # (kubectl create) gets its pipeline, trigger and phase labels in one write
+            # with its first status, so a one-block run that ends within the delay costs
+            # three writes (pod, status, labels), not four. `kubectl runwright` also lists
+            # runs without a phase label (Selection.label_selectors), so its --pipeline
+            # finds such a run meanwhile; a bare `kubectl get -l` sees it once labelled.
             worker.events.extend(step.result.events)
             wake_times = [step.result.wake_at, worker.due, self.executor.recheck_at(run)]
             return min((t for t in wake_times if t is not None), default=None)
@@ -342,16 +344,13 @@ class Reconciler:
         worker.due = None
 
     @staticmethod
-    def _labels(
-        worker: Worker, step: Step, phase: bool = True
-    ) -> tuple[dict[str, str], dict[str, Any]]:
-        """The pipeline, trigger and (with `phase`) phase labels the run should carry, and
-        spec defaults."""
+    def _labels(worker: Worker, step: Step) -> tuple[dict[str, str], dict[str, Any]]:
+        """The pipeline, trigger and phase labels the run should carry, and spec defaults."""
         new = step.result.status
         desired = {labels.PIPELINE: step.spec.pipeline_ref.name}
         if step.spec.trigger_ref is not None:
             desired[labels.TRIGGER] = step.spec.trigger_ref.name
-        if phase and new.phase is not None:
+        if new.phase is not None:
             desired[labels.PHASE] = str(new.phase)
         # A rerun that does not say what made it was made by a rerun: the spec says so
         # from its first write on (a default, as a defaulting webhook would set it), in
@@ -362,16 +361,10 @@ class Reconciler:
             defaults["triggeredBy"] = str(TriggeredBy.RERUN)
         return desired, defaults
 
-    async def _write_labels(self, worker: Worker, step: Step, phase: bool = True) -> None:
-        """The pipeline, trigger and phase labels, written only when one changes.
-
-        Without `phase` (the status is held back) a change of the phase label alone
-        waits for the status; a write that is due anyway carries the phase too, so the
-        phase costs no write of its own later.
-        """
-        desired, defaults = self._labels(worker, step, phase)
-        if not phase and (defaults or any(worker.labels.get(k) != v for k, v in desired.items())):
-            desired, defaults = self._labels(worker, step, True)
+    async def _write_labels(self, worker: Worker, step: Step) -> None:
+        """The pipeline, trigger and phase labels (and spec defaults), written only when
+        one changes: after a status write, so they wait when it does (see `apply`)."""
+        desired, defaults = self._labels(worker, step)
         body_spec = worker.body.get("spec") or {}
         if defaults or any(worker.labels.get(k) != v for k, v in desired.items()):
             namespace, name = worker.key

@@ -80,6 +80,51 @@ def test_phase_pipeline_and_trigger_go_to_the_api_server_as_a_label_selector() -
     assert Selection().label_selector() is None
 
 
+def test_our_filters_also_list_the_runs_not_labelled_yet() -> None:
+    """The operator labels a run with its first status write (up to --status-delay after
+    its create): runs without a phase label are listed too, and filtered here."""
+    ours = Selection(pipeline="etl", selector="team=data")
+    assert ours.label_selectors() == [ours.label_selector(), f"team=data,!{labels.PHASE}"]
+    assert Selection(phases=("Pending",)).label_selectors()[1] == f"!{labels.PHASE}"
+    assert Selection(selector="team=data").label_selectors() == ["team=data"]
+    assert Selection().label_selectors() == [None]
+
+
+class PagedCluster:
+    """Serves `run_pages` as the API server would: the bodies its label selector matches."""
+
+    def __init__(self, bodies: list[dict[str, Any]]) -> None:
+        self.bodies, self.selectors = bodies, list[str | None]()
+
+    async def run_pages(self, selector: str | None) -> Any:
+        self.selectors.append(selector)
+        yield [
+            b
+            for b in self.bodies
+            if selector is None or selector_matches(selector, b["metadata"].get("labels") or {})
+        ]
+
+
+async def test_pipeline_finds_a_run_created_a_moment_ago_once() -> None:
+    """`delete --pipeline etl --keep 1` must see the newest run before it is labelled."""
+    from runwright.cli.plugin.listing import cluster_rows
+
+    new = body("new", phase="Pending")
+    new["metadata"]["labels"] = {}
+    del new["status"]
+    other = body("other-new")
+    other["metadata"]["labels"] = {}
+    other["spec"]["pipelineRef"]["name"] = "other"
+    cluster = PagedCluster([body("old"), new, other])
+    rows = await cluster_rows(cluster, Selection(pipeline="etl"))  # type: ignore[arg-type]
+    assert sorted(r.name for r in rows) == ["new", "old"]
+    assert len(cluster.selectors) == 2
+    both = PagedCluster([body("old")])  # labelled, yet served by both lists: listed once
+    both.bodies[0]["metadata"]["labels"].pop(labels.PHASE)
+    rows = await cluster_rows(both, Selection(pipeline="etl"))  # type: ignore[arg-type]
+    assert [r.name for r in rows] == ["old"]
+
+
 @pytest.mark.parametrize(
     ("selector", "expected"),
     [

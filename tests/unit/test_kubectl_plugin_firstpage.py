@@ -82,6 +82,19 @@ def test_the_table_s_filters_apply_before_ranking() -> None:
     assert [(c.namespace, c.name) for c in ranked] == [("x", "e")]
 
 
+def test_a_run_in_both_lists_is_ranked_once() -> None:
+    """Labelled between the labelled list and the unlabelled one (label_selectors)."""
+    ranked = rank(
+        [table(BODIES), table(BODIES[:2])],
+        Selection(pipeline="daily-etl"),
+        SortBy.COST,
+        False,
+        namespace="data",
+    )
+    assert ranked is not None
+    assert sorted(c.name for c in ranked) == ["a", "b", "c", "d", "f"]
+
+
 def test_a_table_without_the_sort_s_column_is_not_ranked() -> None:
     """A cluster whose CRD predates the column: `list` reads every run instead."""
     old = table(BODIES)

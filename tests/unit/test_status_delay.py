@@ -123,25 +123,29 @@ async def reconcile(reconciler: Reconciler, worker: Worker) -> datetime | None:
     return await reconciler.apply(worker, step)
 
 
-async def test_blocks_that_end_within_the_delay_cost_one_status_write() -> None:
-    """The labels are written at once (runs are selected by them); the status waits."""
+async def test_blocks_that_end_within_the_delay_cost_one_status_write_and_one_label_write() -> None:
+    """A run made without labels (kubectl create): its labels wait with its status, and
+    both go out once, ended (issue 11: pod, status, labels: 3 writes)."""
     body = run_body()
     store, blocks, clock = Store(body), Blocks(), Clock()
     reconciler = Reconciler(store, blocks, NoLimits(), clock=clock, write_delay=1.0)
     worker = Worker(key=("ns", "r"), body=body)
     wake_at = await reconcile(reconciler, worker)
     assert sorted(blocks.starts) == ["r-a-1", "r-b-1"]
-    assert (store.patches, store.label_writes, store.events) == ([], 1, [])
-    assert body["metadata"]["labels"]["runwright.dev/pipeline"] == "p"
+    assert (store.patches, store.label_writes, store.events) == ([], 0, [])
+    assert not (body["metadata"].get("labels") or {})
     assert wake_at == T0 + timedelta(seconds=1)  # the held-back write is due then
     blocks.succeed("a")
     blocks.succeed("b")
     clock.now = T0 + timedelta(milliseconds=300)
     await reconcile(reconciler, worker)
-    assert (len(store.patches), store.label_writes) == (1, 2)
+    assert (len(store.patches), store.label_writes) == (1, 1)
     assert body["status"]["phase"] == "Succeeded"
     assert body["status"]["pipelineSpec"]["blocks"][0]["name"] == "a"
-    assert body["metadata"]["labels"]["runwright.dev/phase"] == "Succeeded"
+    assert body["metadata"]["labels"] == {
+        "runwright.dev/pipeline": "p",
+        "runwright.dev/phase": "Succeeded",
+    }
     # The held-back Events come first, in plan order, with the status they describe.
     assert store.events[0] == "RunStarted"
     assert store.events[-1] == "RunSucceeded"

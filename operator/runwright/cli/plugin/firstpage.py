@@ -139,11 +139,9 @@ async def _candidates(
     began = time.monotonic()
     tables = [
         table
+        for selector in selection.label_selectors()
         async for table in cluster.pages(
-            selection.label_selector(),
-            accept=TABLE,
-            params={"includeObject": include},
-            page=TABLE_PAGE,
+            selector, accept=TABLE, params={"includeObject": include}, page=TABLE_PAGE
         )
     ]
     # Pages are rendered at different instants: an age read later is up to `skew` older.
@@ -165,6 +163,7 @@ def rank(
     column for the sort, an age it cannot bound). `namespace`: the rows' namespace when
     the answer has no object metadata (one namespace listed)."""
     raw: list[tuple[str, str, Any]] = []
+    seen: set[tuple[str, str]] = set()
     for table in tables:
         if table.get("kind") != "Table":
             return None  # a server without Table rendering
@@ -177,13 +176,15 @@ def rank(
             meta = (row.get("object") or {}).get("metadata") or {}
             phase = str(_cell(cells, index.get("Phase")) or "Pending")
             pipeline = str(_cell(cells, index.get("Pipeline")) or "")
-            if not _table_matches(selection, name, phase, pipeline):
-                continue
+            key_of = (str(meta.get("namespace") or namespace), name)
+            if key_of in seen or not _table_matches(selection, name, phase, pipeline):
+                continue  # in two answers (labelled between the lists), or filtered out
+            seen.add(key_of)
             if sort == SortBy.STARTED:
                 key = _cell(cells, index.get("Started")) or _cell(cells, index.get("Age"))
             else:
                 key = _exact_key(sort, _cell(cells, index.get(EXACT_COLUMNS[sort])))
-            raw.append((str(meta.get("namespace") or namespace), name, key))
+            raw.append((*key_of, key))
     if sort != SortBy.STARTED:
         return _ranked(raw, sort, reverse)
     found = []

@@ -51,15 +51,22 @@ class _Expired(Exception):
 
 
 async def _list(
-    cluster: Cluster, selector: str | None, name: str | None
+    cluster: Cluster, selector: str | None, name: str | None, unlabelled: str | None = None
 ) -> tuple[list[dict[str, Any]], str]:
-    """The runs in scope (or the one named) and the list's resourceVersion."""
+    """The runs in scope (or the one named) and the list's resourceVersion.
+
+    `unlabelled` selects runs the operator has not labelled yet (Selection.label_selectors):
+    listed after the main list, whose version the watch starts from, so the label write
+    that later brings such a run into the watch's selector comes as an event."""
     params = {"fieldSelector": f"metadata.name={name}"} if name else None
     items: list[dict[str, Any]] = []
     version = ""
     async for answer in cluster.pages(selector, params=params):
         items.extend(answer.get("items") or [])
         version = str((answer.get("metadata") or {}).get("resourceVersion") or version)
+    if unlabelled is not None:
+        async for answer in cluster.pages(unlabelled, params=params):
+            items.extend(answer.get("items") or [])
     return items, version
 
 
@@ -101,15 +108,17 @@ async def changes(
     selector: str | None = None,
     name: str | None = None,
     version: str | None = None,
+    unlabelled: str | None = None,
 ) -> AsyncIterator[Change]:
     """The runs in scope (`selector`, or the one `name`d): first a `relisted` Change with
-    all of them, then one Change per run that changed, in the server's order. With a
-    `version` (from an earlier Change's run), no first list: the watch resumes there."""
+    all of them (and those `unlabelled` selects: see `_list`), then one Change per run that
+    changed, in the server's order. With a `version` (from an earlier Change's run), no
+    first list: the watch resumes there."""
     failures = 0
     while True:
         try:
             if version is None:
-                items, version = await _list(cluster, selector, name)
+                items, version = await _list(cluster, selector, name, unlabelled)
                 yield Change(tuple(items), relisted=True)
             async for event in _events(cluster, selector, name, version):
                 failures = 0

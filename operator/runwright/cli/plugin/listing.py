@@ -101,10 +101,13 @@ class Listing:
 
 async def cluster_rows(cluster: Cluster, selection: Selection) -> list[RunRow]:
     """Every run in scope that passes the filters, from the cluster (paginated)."""
-    rows: list[RunRow] = []
-    async for page in cluster.run_pages(selection.label_selector()):
-        rows.extend(row for row in map(from_body, page) if selection.matches(row))
-    return rows
+    rows: dict[tuple[str, str], RunRow] = {}
+    for selector in selection.label_selectors():
+        async for page in cluster.run_pages(selector):
+            for row in map(from_body, page):
+                if selection.matches(row):
+                    rows.setdefault(row.key, row)  # labelled between the two lists: once
+    return list(rows.values())
 
 
 async def collect(

@@ -63,7 +63,10 @@ footer counts the rows by phase (and, with `--archived`, what the archive holds 
 the same filters: each phase is counted up to 10000 runs, and a phase with more is
 shown as `10000+`, the total then with a `+` too, as "at least": an exact count
 would read every matching run, about half a second over a million). Phase,
-pipeline, trigger and `-l` go to the API server as a label selector. Whatever the
+pipeline, trigger and `-l` go to the API server as a label selector (with phase,
+pipeline or trigger, the runs without a phase label are listed too: the operator
+labels a run with its first status write, up to its --status-delay after the run's
+first reconcile, and a run created a moment ago must still be found). Whatever the
 `--sort`, the first `--limit` rows come from the API server's Table of the runs (the
 name and the printer columns, about 130 bytes a run: the start time there is an age
 such as `6d22h`, a bound the rows are ordered by; duration, items and cost are the

@@ -2,8 +2,9 @@
 
 One `Selection` serves `list`, `export`, `watch` and the bulk actions: the filters a
 user gives become a label selector for the API server (phase, pipeline and trigger
-are labels on every run, so the server does that part), the rest is checked per row,
-and the same filters become the archive's `RunFilter`.
+are labels on every run once the operator has written its status, so the server does
+that part; runs not labelled yet are listed apart), the rest is checked per row, and
+the same filters become the archive's `RunFilter`.
 """
 
 from __future__ import annotations
@@ -99,6 +100,23 @@ class Selection:
         if self.trigger:
             parts.append(f"{labels.TRIGGER}={self.trigger}")
         return ",".join(parts) or None
+
+    def label_selectors(self) -> list[str | None]:
+        """Every list the server is asked for: `label_selector()`'s, and, when that uses our
+        own labels, the runs without a phase label yet (checked here by `matches`).
+
+        The operator writes a run's labels with its first status write, which may wait up
+        to --status-delay (a one-block run then costs 3 API writes, not 4: issue 11), so a
+        run created a moment ago carries none yet; `--pipeline X` must still find it (a
+        `delete --keep 1` that missed the newest run would delete it). Those runs are few:
+        the second list is small, though the server still reads the namespace's runs.
+        """
+        main = self.label_selector()
+        if not (self.phases or self.pipeline or self.trigger):
+            return [main]
+        unlabelled = [self.selector] if self.selector else []
+        unlabelled.append(f"!{labels.PHASE}")
+        return [main, ",".join(unlabelled)]
 
     def matches(self, row: RunRow) -> bool:
         """Whether the row passes every filter (labels included, for archived rows)."""

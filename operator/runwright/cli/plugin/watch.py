@@ -128,9 +128,11 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> int:
     terminal = sys.stdout.isatty()
     runs: dict[tuple[str, str], dict[str, Any]] = {}
     seen: dict[tuple[str, str], str] = {}
-    stream = follow.changes(
-        cluster, None if args.run else selection.label_selector(), name=args.run
-    )
+    if args.run:
+        stream = follow.changes(cluster, None, name=args.run)
+    else:
+        selector, *unlabelled = selection.label_selectors()
+        stream = follow.changes(cluster, selector, unlabelled=next(iter(unlabelled), None))
     live = Live(console=output.console(sys.stdout), auto_refresh=False) if terminal else None
     if live is not None:
         live.start()
