@@ -122,6 +122,9 @@ class Stamps:
     """An attempt's (`<run>-<block>-<attempt>`) pod's first event in the bench's watch."""
     pod_succeeded: dict[str, float] = field(default_factory=dict)
     """The first event showing the attempt's pod Succeeded (or its container exited 0)."""
+    run_seen_running: set[str] = field(default_factory=set)
+    """Runs the bench saw Running before they finished: their held start was written
+    (the block outlived --status-delay), a status and a label write more."""
 
 
 STAMPS = Stamps()
@@ -193,6 +196,9 @@ class Sample:
     peak_rss_mib: float
     """VmHWM from /proc/<pid>/status: the most resident memory it ever had."""
     rss_mib: float
+    rate_limit_wait_seconds: float = 0.0
+    """The sum of runwright_kube_client_rate_limit_wait_seconds: time its requests waited
+    for --qps/--burst (Events' own limit is not in it)."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -214,6 +220,7 @@ def memory_mib(pid: int) -> dict[str, float]:
 def sample(operator: OperatorProcess) -> Sample:
     requests: Counter[tuple[str, str, str]] = Counter()
     reconciles: Counter[str] = Counter()
+    rate_wait = 0.0
     for family in text_string_to_metric_families(operator.metrics()):
         for s in family.samples:
             if s.name == "runwright_kube_requests_total":
@@ -221,8 +228,17 @@ def sample(operator: OperatorProcess) -> Sample:
                 requests[key] += int(s.value)
             elif s.name == "runwright_reconcile_duration_seconds_count":
                 reconciles[s.labels["kind"]] += int(s.value)
+            elif s.name == "runwright_kube_client_rate_limit_wait_seconds_sum":
+                rate_wait += s.value
     memory = memory_mib(operator.pid)
-    return Sample(requests, reconciles, cpu_seconds(operator.pid), memory["VmHWM"], memory["VmRSS"])
+    return Sample(
+        requests,
+        reconciles,
+        cpu_seconds(operator.pid),
+        memory["VmHWM"],
+        memory["VmRSS"],
+        rate_wait,
+    )
 
 
 def writes(requests: Counter[tuple[str, str, str]]) -> Counter[str]:
@@ -339,6 +355,8 @@ class Watcher:
             if b.get("phase") == "Succeeded":
                 STAMPS.block_succeeded.setdefault((name, block), now)
         phase = status.get("phase")
+        if phase == "Running" and name not in STAMPS.run_finished:
+            STAMPS.run_seen_running.add(name)
         if phase in FINISHED and name not in STAMPS.run_finished:
             STAMPS.run_finished[name] = now
             STAMPS.run_phase[name] = phase
@@ -601,6 +619,8 @@ def figures(workload: Workload) -> dict[str, Any]:
         "writes_per_run_without_events": (total - events) / max(len(finished), 1),
         "operator_cpu_ms": cpu_ms,
         "operator_cpu_ms_per_attempt": per_attempt(cpu_ms),
+        "runs_seen_running": len(STAMPS.run_seen_running & set(finished)),
+        "rate_limit_wait_seconds": after.rate_limit_wait_seconds - before.rate_limit_wait_seconds,
         "operator_peak_rss_mib": after.peak_rss_mib,
         "operator_rss_mib_at_end": after.rss_mib,
         "not_measured": dict(missing),
@@ -636,6 +656,8 @@ def print_table(report: dict[str, Any]) -> None:
         ("Job complete→status p95 ms", lambda f: fmt(f["job_complete_to_status"]["p95_ms"], 1)),
         ("(Job controller: SuccessCriteriaMet→Complete p50 ms)", lambda f: fmt(f["job_success_criteria_met_to_complete"]["p50_ms"], 1)),
         ("block attempts per second", lambda f: fmt(f["blocks_per_second"], 1)),
+        ("runs seen Running (outlived --status-delay)", lambda f: fmt(f["runs_seen_running"])),
+        ("requests' wait for --qps/--burst, s total", lambda f: fmt(f["rate_limit_wait_seconds"], 1)),
         ("operator peak RSS MiB (VmHWM)", lambda f: fmt(f["operator_peak_rss_mib"], 0)),
     ]  # fmt: skip
     names = list(report["workloads"])
