@@ -125,6 +125,34 @@ async def test_pipeline_finds_a_run_created_a_moment_ago_once() -> None:
     assert [r.name for r in rows] == ["old"]
 
 
+class VersionedCluster(PagedCluster):
+    """`pages` as list answers, each with the resourceVersion the server was at."""
+
+    def __init__(self, bodies: list[dict[str, Any]]) -> None:
+        super().__init__(bodies)
+        self.version = 100
+
+    async def pages(self, selector: str | None, params: Any = None) -> Any:
+        self.version += 1
+        async for items in self.run_pages(selector):
+            yield {"metadata": {"resourceVersion": str(self.version)}, "items": items}
+
+
+async def test_watch_starts_from_the_labelled_list_and_also_holds_the_unlabelled_runs() -> None:
+    """`watch --pipeline etl` lists a run not labelled yet too; the watch starts at the
+    labelled list's version, so the label write that brings the run in is an event."""
+    from runwright.cli.plugin import follow
+
+    new = body("new", phase="Pending")
+    new["metadata"]["labels"] = {}
+    cluster = VersionedCluster([body("old"), new])
+    selector, unlabelled = Selection(pipeline="etl").label_selectors()
+    items, version = await follow._list(cluster, selector, None, unlabelled)  # type: ignore[arg-type]
+    assert sorted(i["metadata"]["name"] for i in items) == ["new", "old"]
+    assert cluster.selectors == [selector, unlabelled]  # the labelled list first
+    assert version == "101"
+
+
 @pytest.mark.parametrize(
     ("selector", "expected"),
     [
